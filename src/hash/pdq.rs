@@ -1,0 +1,374 @@
+//! Meta's PDQ hash, written from its published description (pdqhash-2017-10-09) and checked bit for bit against
+//! the reference implementation (see `testdata/golden/`).
+//!
+//! The pipeline: luma → two X/Y passes of 1-D box filters (Jarosz: a tent filter whose width follows the image
+//! size) → decimate to 64x64 → quality from the 64x64 gradients → 16x16 block of the 2-D DCT skipping the DC row
+//! and column → one bit per coefficient, "above the median".
+//!
+//! Every floating-point operation below happens in the same order and precision as in the reference, which is
+//! what makes the output bit-exact; keep it that way when optimising (vectorise across independent lanes, never
+//! reassociate a sum).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Hash, HashKind};
+
+/// Images smaller than this on either side get no PDQ hash (the reference returns an empty hash with quality 0).
+pub const MIN_DIMENSION: usize = 5;
+
+/// The 64x64 buffer size PDQ decimates to.
+const DOWNSAMPLE: usize = 64;
+
+/// The eight dihedral transforms (mirrors and right-angle rotations) of a square, in Meta's order.
+///
+/// PDQ computes the hash of each transform of the image from one DCT. When a listing's hash is close to a
+/// reference's variant `d`, the listing is the reference with `d` applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dihedral {
+    /// As is.
+    Original,
+    /// Rotated a quarter turn counter-clockwise.
+    Rotate90,
+    /// Rotated half a turn.
+    Rotate180,
+    /// Rotated a quarter turn clockwise.
+    Rotate270,
+    /// Mirrored top to bottom (Meta's "flip x": about the horizontal axis).
+    MirrorVertical,
+    /// Mirrored left to right, the usual "flipped" listing (Meta's "flip y": about the vertical axis).
+    MirrorHorizontal,
+    /// Transposed: mirrored about the main diagonal.
+    Transpose,
+    /// Mirrored about the anti-diagonal.
+    AntiTranspose,
+}
+
+impl Dihedral {
+    /// All eight, in Meta's order (the order of [`PdqHashes::dihedral`]).
+    pub const ALL: [Dihedral; 8] = [
+        Dihedral::Original,
+        Dihedral::Rotate90,
+        Dihedral::Rotate180,
+        Dihedral::Rotate270,
+        Dihedral::MirrorVertical,
+        Dihedral::MirrorHorizontal,
+        Dihedral::Transpose,
+        Dihedral::AntiTranspose,
+    ];
+
+    /// Whether the transform mirrors the image (as opposed to only rotating it).
+    pub fn is_mirrored(self) -> bool {
+        matches!(
+            self,
+            Dihedral::MirrorHorizontal | Dihedral::MirrorVertical | Dihedral::Transpose | Dihedral::AntiTranspose
+        )
+    }
+
+    /// Counter-clockwise rotation in degrees, applied after the horizontal mirror if [`Self::is_mirrored`]:
+    /// every dihedral transform is "mirror left-right or not, then rotate by 0, 90, 180 or 270".
+    pub fn rotation_degrees(self) -> u32 {
+        match self {
+            Dihedral::Original | Dihedral::MirrorHorizontal => 0,
+            Dihedral::Rotate90 | Dihedral::Transpose => 90,
+            Dihedral::Rotate180 | Dihedral::MirrorVertical => 180,
+            Dihedral::Rotate270 | Dihedral::AntiTranspose => 270,
+        }
+    }
+
+    /// Words for reports: "as is", "mirrored", "rotated 90° counter-clockwise", ...
+    pub fn describe(self) -> &'static str {
+        match self {
+            Dihedral::Original => "as is",
+            Dihedral::Rotate90 => "rotated 90° counter-clockwise",
+            Dihedral::Rotate180 => "rotated 180°",
+            Dihedral::Rotate270 => "rotated 90° clockwise",
+            Dihedral::MirrorHorizontal => "mirrored left-right",
+            Dihedral::MirrorVertical => "mirrored top-bottom",
+            Dihedral::Transpose => "mirrored and rotated 90° counter-clockwise",
+            Dihedral::AntiTranspose => "mirrored and rotated 90° clockwise",
+        }
+    }
+}
+
+/// A PDQ hash with its quality and the hashes of all eight dihedral transforms of the image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdqHashes {
+    /// Hashes of the image under each transform, in [`Dihedral::ALL`] order; `dihedral[0]` is the hash itself.
+    pub dihedral: [Hash; 8],
+    /// Meta's quality score, 0 to 100: the amount of gradient in the 64x64 image. Below about 50 (flat or nearly
+    /// blank images) the hash says little and matches on it are unreliable.
+    pub quality: u8,
+}
+
+impl PdqHashes {
+    /// The hash of the image as it is.
+    pub fn hash(&self) -> &Hash {
+        &self.dihedral[0]
+    }
+
+    /// The hash of the image under `transform`.
+    pub fn variant(&self, transform: Dihedral) -> &Hash {
+        &self.dihedral[transform as usize]
+    }
+
+    /// The smallest distance between `query`'s plain hash and any dihedral variant of `self`, with the variant: if
+    /// the transform is `MirrorHorizontal`, the query looks like `self` mirrored. Ties go to the earlier transform
+    /// in [`Dihedral::ALL`], so an unaltered copy reports `Original`.
+    pub fn best_match(&self, query: &Hash) -> (u32, Dihedral) {
+        let mut best = (u32::MAX, Dihedral::Original);
+        for (hash, transform) in self.dihedral.iter().zip(Dihedral::ALL) {
+            let d = hash.distance_unchecked(query);
+            if d < best.0 {
+                best = (d, transform);
+            }
+        }
+        best
+    }
+}
+
+/// Computes PDQ from an RGB image (row-major, 3 bytes a pixel), with luma as in the reference bindings.
+///
+/// Returns `None` if either side is under [`MIN_DIMENSION`].
+pub fn pdq_from_rgb(rgb: &[u8], width: usize, height: usize) -> Option<PdqHashes> {
+    if width < MIN_DIMENSION || height < MIN_DIMENSION || rgb.len() < width * height * 3 {
+        return None;
+    }
+    let mut luma = rgb_to_luma(rgb, width, height);
+    Some(pdq_from_luma(&mut luma, width, height))
+}
+
+/// Luma as the reference's Python bindings compute it: in double precision, rounded to single.
+pub(crate) fn rgb_to_luma(rgb: &[u8], width: usize, height: usize) -> Vec<f32> {
+    rgb.chunks_exact(3)
+        .take(width * height)
+        .map(|p| (f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114) as f32)
+        .collect()
+}
+
+/// Computes PDQ from a luma buffer (row-major, `width * height` values in 0..=255), which it overwrites.
+pub(crate) fn pdq_from_luma(luma: &mut [f32], width: usize, height: usize) -> PdqHashes {
+    let (rows, cols) = (height, width);
+    let mut scratch = vec![0f32; rows * cols];
+    let window_along_rows = jarosz_window(cols, DOWNSAMPLE);
+    let window_along_cols = jarosz_window(rows, DOWNSAMPLE);
+    for _ in 0..2 {
+        for (src, dst) in luma.chunks_exact(cols).zip(scratch.chunks_exact_mut(cols)) {
+            box_filter(src, dst, cols, 1, window_along_rows);
+        }
+        box_filter(&scratch, luma, rows, cols, window_along_cols);
+    }
+    let small = decimate(luma, rows, cols);
+    let quality = quality(&small);
+    let dct = dct_64_to_16(&small);
+    let dihedral = Dihedral::ALL.map(|t| bits_above_median(&transform_dct(&dct, t)));
+    PdqHashes { dihedral, quality }
+}
+
+/// The per-pass box window: half of one 64th of the dimension, rounded (two passes make a tent of one 64th).
+fn jarosz_window(old_dimension: usize, new_dimension: usize) -> usize {
+    (old_dimension + 2 * new_dimension - 1) / (2 * new_dimension)
+}
+
+/// Running-mean box filter of `window` along `len` elements, on `lanes` independent vectors at once: element `i`
+/// of lane `l` is at `i * lanes + l`. Near the ends the window shrinks, as in the reference. Running the lanes side
+/// by side (instead of striding down one column at a time) keeps the column pass cache-friendly while every lane
+/// sees exactly the reference's sequence of additions, subtractions and divisions.
+fn box_filter(input: &[f32], output: &mut [f32], len: usize, lanes: usize, window: usize) {
+    let half = (window + 2) / 2;
+    let phase1 = half - 1;
+    let phase2 = window + 1 - half;
+    let phase3 = len.saturating_sub(window);
+    let phase4 = half - 1;
+    let mut sum = vec![0f32; lanes];
+    let row = |i: usize| i * lanes..(i + 1) * lanes;
+    let (mut left, mut right, mut out) = (0, 0, 0);
+    let mut count = 0usize;
+    for _ in 0..phase1 {
+        sum.iter_mut().zip(&input[row(right)]).for_each(|(s, x)| *s += x);
+        count += 1;
+        right += 1;
+    }
+    for _ in 0..phase2 {
+        sum.iter_mut().zip(&input[row(right)]).for_each(|(s, x)| *s += x);
+        count += 1;
+        let n = count as f32;
+        output[row(out)].iter_mut().zip(&sum).for_each(|(o, s)| *o = s / n);
+        right += 1;
+        out += 1;
+    }
+    let n = count as f32;
+    for _ in 0..phase3 {
+        let (add, sub) = (&input[row(right)], &input[row(left)]);
+        for ((s, a), b) in sum.iter_mut().zip(add).zip(sub) {
+            *s += a;
+            *s -= b;
+        }
+        output[row(out)].iter_mut().zip(&sum).for_each(|(o, s)| *o = s / n);
+        left += 1;
+        right += 1;
+        out += 1;
+    }
+    for _ in 0..phase4 {
+        sum.iter_mut().zip(&input[row(left)]).for_each(|(s, x)| *s -= x);
+        count -= 1;
+        let n = count as f32;
+        output[row(out)].iter_mut().zip(&sum).for_each(|(o, s)| *o = s / n);
+        left += 1;
+        out += 1;
+    }
+}
+
+/// Samples the filtered image at the centres of a 64x64 grid.
+fn decimate(input: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; DOWNSAMPLE * DOWNSAMPLE];
+    for i in 0..DOWNSAMPLE {
+        let ini = ((i as f64 + 0.5) * rows as f64 / DOWNSAMPLE as f64) as usize;
+        for j in 0..DOWNSAMPLE {
+            let inj = ((j as f64 + 0.5) * cols as f64 / DOWNSAMPLE as f64) as usize;
+            out[i * DOWNSAMPLE + j] = input[ini * cols + inj];
+        }
+    }
+    out
+}
+
+/// Meta's quality heuristic: the sum of absolute vertical and horizontal steps in the 64x64 image, in percent of
+/// full scale, divided by 90 and capped at 100.
+fn quality(small: &[f32]) -> u8 {
+    let step = |u: f32, v: f32| (((u - v) * 100.0) / 255.0) as i32;
+    let mut sum: i32 = 0;
+    for i in 0..DOWNSAMPLE - 1 {
+        for j in 0..DOWNSAMPLE {
+            sum += step(small[i * DOWNSAMPLE + j], small[(i + 1) * DOWNSAMPLE + j]).abs();
+        }
+    }
+    for i in 0..DOWNSAMPLE {
+        for j in 0..DOWNSAMPLE - 1 {
+            sum += step(small[i * DOWNSAMPLE + j], small[i * DOWNSAMPLE + j + 1]).abs();
+        }
+    }
+    (sum / 90).min(100) as u8
+}
+
+/// The 16x64 DCT matrix: rows 1..=16 of the orthonormal DCT-II of size 64 (row 0, the DC term, is skipped).
+fn dct_matrix() -> &'static [[f32; 64]; 16] {
+    static MATRIX: std::sync::OnceLock<[[f32; 64]; 16]> = std::sync::OnceLock::new();
+    MATRIX.get_or_init(|| {
+        let scale = (2.0f64 / 64.0).sqrt();
+        let mut d = [[0f32; 64]; 16];
+        for (i, row) in d.iter_mut().enumerate() {
+            for (j, value) in row.iter_mut().enumerate() {
+                let angle = (std::f64::consts::PI / 2.0 / 64.0) * (i + 1) as f64 * (2 * j + 1) as f64;
+                *value = (scale * angle.cos()) as f32;
+            }
+        }
+        d
+    })
+}
+
+/// `D · A · Dᵀ` for the 64x64 image `A`, giving the 16x16 low-frequency block.
+fn dct_64_to_16(a: &[f32]) -> [[f32; 16]; 16] {
+    let d = dct_matrix();
+    let mut t = [[0f32; 64]; 16];
+    for i in 0..16 {
+        for j in 0..64 {
+            let mut sum = 0f32;
+            for k in 0..64 {
+                sum += d[i][k] * a[k * DOWNSAMPLE + j];
+            }
+            t[i][j] = sum;
+        }
+    }
+    let mut b = [[0f32; 16]; 16];
+    for i in 0..16 {
+        for j in 0..16 {
+            let mut sum = 0f32;
+            for k in 0..64 {
+                sum += t[i][k] * d[j][k];
+            }
+            b[i][j] = sum;
+        }
+    }
+    b
+}
+
+/// The DCT of the transformed image, from the DCT of the original: mirroring a 64-sample axis multiplies
+/// coefficient `u` (basis index `u + 1`) by `(-1)^(u+1)`, and transposing the image transposes the block.
+fn transform_dct(a: &[[f32; 16]; 16], transform: Dihedral) -> [[f32; 16]; 16] {
+    let mut b = [[0f32; 16]; 16];
+    let odd = |x: usize| x & 1 == 1;
+    for i in 0..16 {
+        for j in 0..16 {
+            let v = a[i][j];
+            match transform {
+                Dihedral::Original => b[i][j] = v,
+                Dihedral::Rotate90 => b[j][i] = if odd(j) { v } else { -v },
+                Dihedral::Rotate180 => b[i][j] = if odd(i + j) { -v } else { v },
+                Dihedral::Rotate270 => b[j][i] = if odd(i) { v } else { -v },
+                Dihedral::MirrorHorizontal => b[i][j] = if odd(j) { v } else { -v },
+                Dihedral::MirrorVertical => b[i][j] = if odd(i) { v } else { -v },
+                Dihedral::Transpose => b[j][i] = v,
+                Dihedral::AntiTranspose => b[j][i] = if odd(i + j) { -v } else { v },
+            }
+        }
+    }
+    b
+}
+
+/// One bit per coefficient: set when it is above the median (the 128th smallest of the 256, as the reference's
+/// Torben median returns for an even count).
+fn bits_above_median(block: &[[f32; 16]; 16]) -> Hash {
+    let flat: Vec<f32> = block.iter().flatten().copied().collect();
+    let mut sorted = flat.clone();
+    let (_, median, _) = sorted.select_nth_unstable_by(127, f32::total_cmp);
+    let median = *median;
+    Hash::from_fn(HashKind::Pdq, |k| flat[k] > median)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_reference_formula() {
+        assert_eq!(jarosz_window(1024, 64), 8);
+        assert_eq!(jarosz_window(1600, 64), 13);
+        assert_eq!(jarosz_window(64, 64), 1);
+        assert_eq!(jarosz_window(5, 64), 1);
+    }
+
+    #[test]
+    fn box_filter_with_window_one_is_identity() {
+        let input: Vec<f32> = (0..10).map(|x| x as f32).collect();
+        let mut out = vec![0f32; 10];
+        box_filter(&input, &mut out, 10, 1, 1);
+        assert_eq!(out, input);
+    }
+
+    #[test]
+    fn box_filter_lanes_equal_single_vectors() {
+        let (len, lanes) = (37, 5);
+        let input: Vec<f32> = (0..len * lanes).map(|x| ((x * 7919) % 255) as f32).collect();
+        let mut together = vec![0f32; len * lanes];
+        box_filter(&input, &mut together, len, lanes, 4);
+        for lane in 0..lanes {
+            let column: Vec<f32> = (0..len).map(|i| input[i * lanes + lane]).collect();
+            let mut alone = vec![0f32; len];
+            box_filter(&column, &mut alone, len, 1, 4);
+            let from_together: Vec<f32> = (0..len).map(|i| together[i * lanes + lane]).collect();
+            assert_eq!(alone, from_together);
+        }
+    }
+
+    #[test]
+    fn tiny_images_get_no_hash() {
+        assert!(pdq_from_rgb(&[0; 4 * 4 * 3], 4, 4).is_none());
+        assert!(pdq_from_rgb(&[0; 5 * 5 * 3], 5, 5).is_some());
+    }
+
+    #[test]
+    fn flat_image_has_zero_quality() {
+        let hashes = pdq_from_rgb(&vec![200; 100 * 80 * 3], 100, 80).unwrap();
+        assert_eq!(hashes.quality, 0);
+    }
+}

@@ -1,0 +1,66 @@
+//! # knockoff
+//!
+//! Finds counterfeit product listings by their photos: listings that reuse a brand's authentic catalog photos,
+//! cropped, resized, recompressed, mirrored, recoloured or watermarked to slip past exact matching.
+//!
+//! A photo becomes a [`Fingerprint`] (perceptual hashes — aHash, dHash, pHash and Meta's PDQ with its eight
+//! dihedral variants — and a colour signature); two fingerprints become a [`Similarity`]: a score in [0, 1], the
+//! evidence behind it (each hash distance, whether the listing is mirrored or rotated, how its colours differ) and a
+//! [`Verdict`].
+//!
+//! ## Quick start
+//!
+//! ```
+//! use knockoff::{compare, top_k, Fingerprinter, FingerprintConfig, Verdict};
+//!
+//! // Build once; it is Send + Sync, share it across threads.
+//! let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+//!
+//! // The authentic catalog.
+//! let references = ["coffee", "chelsea", "astronaut"]
+//!     .map(|name| fingerprinter.fingerprint_path(format!("{dir}/refs/{name}.jpg")))
+//!     .into_iter()
+//!     .collect::<Result<Vec<_>, _>>()?;
+//!
+//! // A marketplace listing: the coffee photo, mirrored.
+//! let listing = fingerprinter.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
+//!
+//! // The best references for this listing, compared in parallel.
+//! let best = &top_k(&listing, &references, 1)[0];
+//! assert_eq!(best.index, 0);
+//! assert_eq!(best.similarity.verdict, Verdict::Match);
+//! println!("{}", serde_json::to_string_pretty(&best.similarity).unwrap());
+//!
+//! // An unrelated photo does not match.
+//! let unrelated = fingerprinter.fingerprint_path(format!("{dir}/listings/unrelated-rocket.jpg"))?;
+//! assert_eq!(compare(&references[0], &unrelated).verdict, Verdict::NoMatch);
+//! # Ok::<(), knockoff::Error>(())
+//! ```
+//!
+//! ## Modules
+//! - [`decode`]: photo files to pixels, with limits, EXIF orientation, reduced-scale JPEG decoding, and caught
+//!   decoder panics.
+//! - [`hash`]: the perceptual hashes, each value carrying its kind.
+//! - [`colour`]: the global colour signature.
+//! - [`fingerprint`]: everything kept about one photo.
+//! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
+//! - [`walk`]: listing the files under folders, symlink-loop safe.
+//! - [`error`]: the one error type.
+
+pub mod colour;
+pub mod decode;
+pub mod error;
+pub mod fingerprint;
+pub mod hash;
+pub mod similarity;
+pub mod walk;
+
+pub use colour::ColourSignature;
+pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
+pub use error::{Error, ErrorKind, Result};
+pub use fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
+pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
+pub use similarity::{
+    Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, score, top_k, top_k_with,
+};
