@@ -193,6 +193,14 @@ fn format_name(format: ImageFormat) -> &'static str {
 }
 
 fn decode_sniffed(bytes: &[u8], format: ImageFormat, options: &DecodeOptions) -> Result<Photo> {
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // zune-jpeg (behind `image`) fills a truncated scan with grey and succeeds; a fingerprint of that would
+        // describe a photo nobody listed. A truncated download is reported, so it can be fetched again.
+        return Err(Error::new(ErrorKind::Decode {
+            format: "jpg",
+            message: "truncated: no end-of-image marker after the last scan".into(),
+        }));
+    }
     if let (ImageFormat::Jpeg, Some(long_side)) = (format, options.reduce_to) {
         return decode_jpeg_reduced(bytes, long_side, options);
     }
@@ -228,6 +236,15 @@ fn image_error(format: &'static str, error: image::ImageError) -> Error {
         image::ImageError::Limits(e) => Error::new(ErrorKind::TooLarge { width: 0, height: 0, limit: e.to_string() }),
         other => Error::new(ErrorKind::Decode { format, message: other.to_string() }),
     }
+}
+
+/// Whether an end-of-image marker (`FF D9`) follows the last start-of-scan (`FF DA`). Entropy-coded data escapes
+/// every `FF` byte, so inside a scan the pair can only be a real marker; an EXIF thumbnail's own markers come
+/// before the main image's scans and do not count.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    matches!((last_scan, last_end), (Some(scan), Some(end)) if end > scan)
 }
 
 /// JPEG through `jpeg-decoder`, which can skip most of the inverse DCT to decode at 1/2, 1/4 or 1/8 scale.

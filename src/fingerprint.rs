@@ -145,10 +145,16 @@ impl Fingerprinter {
             return Err(Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height }));
         }
         let working = shrink_to(&photo.image, self.config.working_size);
-        let pdq_source = if self.config.full_size { &photo.image } else { &working };
-        let (pw, ph) = pdq_source.dimensions();
-        let pdq = pdq::pdq_from_rgb(pdq_source.as_raw(), pw as usize, ph as usize)
-            .ok_or(Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height }))?;
+        let (ww, wh) = working.dimensions();
+        let pdq = if self.config.full_size || (ww, wh) == (photo.width, photo.height) {
+            // Full-size pixels at hand (asked for, or the photo is no larger than the working image): hash them
+            // exactly as the reference does.
+            pdq::pdq_from_rgb(photo.image.as_raw(), w as usize, h as usize)
+        } else {
+            let (fw, fh) = (photo.width as usize, photo.height as usize);
+            pdq::pdq_from_reduced_rgb(working.as_raw(), ww as usize, wh as usize, fw, fh)
+        };
+        let pdq = pdq.ok_or(Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height }))?;
         let [ahash, dhash, phash] = self.classic.hash(&working);
         Ok(Fingerprint {
             width: photo.width,

@@ -1,0 +1,33 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// A path under `testdata/`.
+pub fn testdata(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(sub)
+}
+
+/// The image files under `testdata/<sub>` (recursively), sorted. Panics if there are none: a test that finds no
+/// files must fail, not pass vacuously.
+pub fn photos(sub: &str) -> Vec<PathBuf> {
+    let (files, failures) = knockoff::walk::files([testdata(sub)]);
+    assert!(failures.is_empty(), "{failures:?}");
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| ["jpg", "png", "gif", "bmp", "tiff", "webp"].contains(&e.to_string_lossy().as_ref()))
+        })
+        .collect();
+    assert!(!files.is_empty(), "no photos under testdata/{sub}");
+    files
+}
+
+/// `path` relative to `testdata/`, with forward slashes.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(testdata("")).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// The photo sets the golden vectors cover.
+pub const GOLDEN_SETS: [&str; 4] = ["refs", "listings", "large", "formats"];

@@ -1,0 +1,142 @@
+//! Decoding: every hostile file gives a typed error and never a panic; every format decodes to the same photo.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{photos, testdata};
+use knockoff::{
+    DecodeOptions, ErrorKind, FingerprintConfig, Fingerprinter, compare, decode_bytes, decode_path, decode_reader,
+};
+
+#[test]
+fn every_bad_file_gives_its_typed_error() {
+    let options = DecodeOptions::default();
+    let expect = |name: &str, check: fn(&ErrorKind) -> bool| {
+        let path = testdata(&format!("bad/{name}"));
+        let Err(err) = decode_path(&path, &options) else { panic!("{name} decoded") };
+        assert!(check(err.kind()), "{name}: unexpected error {err}");
+        assert_eq!(err.path(), Some(path.as_path()), "{name}: error must name the file");
+        assert!(err.to_string().contains(name), "{name}: message must name the file: {err}");
+    };
+    expect("empty.jpg", |k| matches!(k, ErrorKind::Empty));
+    expect("not-an-image.jpg", |k| matches!(k, ErrorKind::UnknownFormat));
+    expect(
+        "truncated.jpg",
+        |k| matches!(k, ErrorKind::Decode { format: "jpg", message } if message.contains("truncated")),
+    );
+    expect("corrupt-chunk.png", |k| matches!(k, ErrorKind::Decode { format: "png", .. }));
+    expect("no-frames.gif", |k| matches!(k, ErrorKind::Decode { format: "gif", .. }));
+    expect("huge-dimensions.png", |k| matches!(k, ErrorKind::TooLarge { width: 100_000, height: 100_000, .. }));
+    // A missing file is an I/O error, with its path.
+    let err = decode_path(testdata("bad/no-such-file.jpg"), &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Io(_)));
+}
+
+#[test]
+fn truncated_jpeg_fails_on_the_reduced_path_too() {
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let err = f.fingerprint_path(testdata("bad/truncated.jpg")).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err}");
+}
+
+#[test]
+fn decompression_bomb_is_refused_from_the_header_at_once() {
+    let bytes = std::fs::read(testdata("bad/huge-dimensions.png")).unwrap();
+    let start = Instant::now();
+    for _ in 0..100 {
+        let err = decode_bytes(&bytes, &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::TooLarge { .. }));
+    }
+    // Not a timing test of our speed: a bomb that got decoded would take minutes and 30 GB, not milliseconds.
+    assert!(start.elapsed().as_secs() < 5);
+}
+
+#[test]
+fn limits_are_configurable() {
+    let mut options = DecodeOptions::default();
+    options.limits.max_pixels = 100 * 100;
+    let err = decode_path(testdata("refs/coffee.jpg"), &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::TooLarge { width: 600, height: 400, .. }), "{err}");
+    options.reduce_to = Some(64);
+    assert!(decode_path(testdata("refs/coffee.jpg"), &options).is_err(), "the reduced path checks limits too");
+    let mut options = DecodeOptions::default();
+    options.limits.max_file_bytes = 1000;
+    let err = decode_path(testdata("refs/coffee.jpg"), &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn reader_and_bytes_decode_like_paths() {
+    let path = testdata("refs/rocket.jpg");
+    let options = DecodeOptions::default();
+    let from_path = decode_path(&path, &options).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let from_bytes = decode_bytes(&bytes, &options).unwrap();
+    let from_reader = decode_reader(std::fs::File::open(&path).unwrap(), &options).unwrap();
+    assert_eq!(from_path.image, from_bytes.image);
+    assert_eq!(from_path.image, from_reader.image);
+    assert_eq!((from_path.width, from_path.height, from_path.format), (640, 427, "jpg"));
+}
+
+#[test]
+fn reduced_jpeg_decoding_keeps_the_full_size_and_reaches_the_requested_side() {
+    let mut options = DecodeOptions::default();
+    options.reduce_to = Some(256);
+    let photo = decode_path(testdata("large/collage-1600x1200.jpg"), &options).unwrap();
+    assert_eq!((photo.width, photo.height), (1600, 1200));
+    // 1/4 scale is the smallest DCT scale whose longer side reaches 256 (1/8 would give 200).
+    assert_eq!(photo.image.dimensions(), (400, 300));
+}
+
+/// The same photo in every format and pixel layout (GIF, BMP, TIFF, WebP, 16-bit, palette and alpha PNG, grey,
+/// CMYK, progressive and EXIF-rotated JPEG) fingerprints like the reference photo.
+#[test]
+fn every_format_decodes_to_the_same_photo() {
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let reference = f.fingerprint_path(testdata("formats/chelsea.jpg")).unwrap();
+    let files = photos("formats");
+    assert!(files.len() >= 12);
+    for path in files {
+        let fp = f.fingerprint_path(&path).unwrap();
+        assert_eq!((fp.width, fp.height), (240, 160), "{}: EXIF orientation applied", path.display());
+        let s = compare(&reference, &fp);
+        assert!(s.evidence.pdq_distance <= 8, "{}: PDQ distance {}", path.display(), s.evidence.pdq_distance);
+        assert_eq!(s.evidence.transform, knockoff::Dihedral::Original, "{}", path.display());
+    }
+}
+
+/// A product cut-out on a transparent background fingerprints like the same cut-out on white.
+#[test]
+fn transparency_is_flattened_onto_white() {
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let cutout = f.fingerprint_path(testdata("refs/horse.png")).unwrap();
+    let on_white = f.fingerprint_path(testdata("listings/horse-on-white.jpg")).unwrap();
+    let s = compare(&cutout, &on_white);
+    assert!(s.evidence.pdq_distance <= 4, "{}", s.evidence.pdq_distance);
+    assert!(s.evidence.colour_distance < 0.05, "{}", s.evidence.colour_distance);
+}
+
+/// Every prefix and a spread of byte corruptions of real photos in each format: decoding returns (an image or a
+/// typed error), it never panics, for both the full and the reduced path.
+#[test]
+fn corrupted_photos_never_panic() {
+    let mut reduced = DecodeOptions::default();
+    reduced.reduce_to = Some(128);
+    let mut cases = 0;
+    for path in photos("formats") {
+        let bytes = std::fs::read(&path).unwrap();
+        let step = (bytes.len() / 97).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            for options in [DecodeOptions::default(), reduced] {
+                let _ = decode_bytes(&bytes[..cut], &options);
+                let mut flipped = bytes.clone();
+                flipped[cut] ^= 0xA5;
+                flipped[(cut * 7 + 13) % bytes.len()] = 0xFF;
+                let _ = decode_bytes(&flipped, &options);
+                cases += 2;
+            }
+        }
+    }
+    assert!(cases > 4000, "{cases}");
+}

