@@ -1,1 +1,60 @@
-fn main() {}
+//! Decoding, each hash, and fingerprints end to end, on the 1600x1200 JPEG in `testdata/large/`, with the usual
+//! Rust baseline in the same run: `image` full decode + `image_hasher`'s DCT hash. See benches/README.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use image_hasher::HasherConfig;
+use knockoff::hash::{ClassicHashers, pdq};
+use knockoff::{ColourSignature, DecodeOptions, FingerprintConfig, Fingerprinter, decode_bytes};
+
+const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/large/collage-1600x1200.jpg");
+
+fn benches(c: &mut Criterion) {
+    let bytes = std::fs::read(PHOTO).expect("testdata/large/collage-1600x1200.jpg");
+    let fast = Fingerprinter::new(FingerprintConfig::default());
+    let mut full_config = FingerprintConfig::default();
+    full_config.full_size = true;
+    let full = Fingerprinter::new(full_config);
+
+    let mut group = c.benchmark_group("decode_1600x1200_jpeg");
+    group.bench_function("full", |b| b.iter(|| decode_bytes(black_box(&bytes), &DecodeOptions::default())));
+    group.bench_function("reduced_to_256", |b| b.iter(|| decode_bytes(black_box(&bytes), &fast.decode_options())));
+    group.finish();
+
+    let full_photo = decode_bytes(&bytes, &DecodeOptions::default()).expect("decode");
+    let reduced = decode_bytes(&bytes, &fast.decode_options()).expect("decode");
+    let working = image::imageops::thumbnail(&reduced.image, 256, 192);
+    let (w, h) = (full_photo.image.width() as usize, full_photo.image.height() as usize);
+    let mut group = c.benchmark_group("hash");
+    group.bench_function("pdq_exact_1600x1200", |b| {
+        b.iter(|| pdq::pdq_from_rgb(black_box(full_photo.image.as_raw()), w, h))
+    });
+    group.bench_function("pdq_resampled_256x192", |b| {
+        b.iter(|| pdq::pdq_from_reduced_rgb(black_box(working.as_raw()), 256, 192, w, h))
+    });
+    let classic = ClassicHashers::new();
+    group.bench_function("ahash_dhash_phash_256x192", |b| b.iter(|| classic.hash(black_box(&working))));
+    group.bench_function("colour_256x192", |b| b.iter(|| ColourSignature::of(black_box(&working))));
+    group.finish();
+
+    let baseline = HasherConfig::new().preproc_dct().to_hasher();
+    let mut group = c.benchmark_group("fingerprint_1600x1200_jpeg");
+    group.bench_function("baseline_image_decode_plus_image_hasher_dct", |b| {
+        b.iter(|| {
+            let img = image::load_from_memory(black_box(&bytes)).expect("decode");
+            baseline.hash_image(&img)
+        })
+    });
+    group.bench_function("knockoff_fast", |b| b.iter(|| fast.fingerprint_bytes(black_box(&bytes))));
+    group.bench_function("knockoff_full_size", |b| b.iter(|| full.fingerprint_bytes(black_box(&bytes))));
+    group.finish();
+}
+
+criterion_group! {
+    name = fingerprint;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(fingerprint);

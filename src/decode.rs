@@ -61,8 +61,9 @@ impl Limits {
         if u64::from(width) * u64::from(height) > self.max_pixels {
             return too_large(format!("maximum {} pixels", self.max_pixels));
         }
-        // RGBA at 16 bits a channel is the largest buffer any of our decoders produces.
-        if u64::from(width) * u64::from(height) * 8 > self.max_alloc {
+        // The RGB output alone needs 3 bytes a pixel; the decoders enforce the exact figure for their own pixel
+        // layout (up to 8 bytes for 16-bit RGBA) through `image`'s allocation limit.
+        if u64::from(width) * u64::from(height) * 3 > self.max_alloc {
             return too_large(format!("maximum allocation {} bytes", self.max_alloc));
         }
         Ok(())

@@ -97,11 +97,11 @@ impl Fingerprinter {
 
     /// How this fingerprinter decodes: at full size, or reduced to the working size.
     pub fn decode_options(&self) -> DecodeOptions {
-        let mut options = DecodeOptions::default();
-        options.limits = self.config.limits;
-        options.apply_orientation = self.config.apply_orientation;
-        options.reduce_to = (!self.config.full_size).then_some(self.config.working_size);
-        options
+        DecodeOptions {
+            limits: self.config.limits,
+            apply_orientation: self.config.apply_orientation,
+            reduce_to: (!self.config.full_size).then_some(self.config.working_size),
+        }
     }
 
     /// Fingerprints the file at `path`.
@@ -192,6 +192,13 @@ pub(crate) fn shrink_to(image: &RgbImage, max_side: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprinter_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Fingerprinter>();
+        send_sync::<Fingerprint>();
+    }
 
     #[test]
     fn shrink_keeps_aspect_and_never_upscales() {

@@ -30,10 +30,11 @@
 //! let best = &top_k(&listing, &references, 1)[0];
 //! assert_eq!(best.index, 0);
 //! assert_eq!(best.similarity.verdict, Verdict::Match);
-//! println!("{}", serde_json::to_string_pretty(&best.similarity).unwrap());
+//! let evidence_json = serde_json::to_string(&best.similarity).unwrap(); // results are serde-serialisable
+//! assert!(evidence_json.contains("mirror_horizontal"));
 //!
 //! // An unrelated photo does not match.
-//! let unrelated = fingerprinter.fingerprint_path(format!("{dir}/listings/unrelated-rocket.jpg"))?;
+//! let unrelated = fingerprinter.fingerprint_path(format!("{dir}/listings/unrelated-camera.jpg"))?;
 //! assert_eq!(compare(&references[0], &unrelated).verdict, Verdict::NoMatch);
 //! # Ok::<(), knockoff::Error>(())
 //! ```
@@ -47,6 +48,8 @@
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
 //! - [`error`]: the one error type.
+
+#![warn(missing_docs)]
 
 pub mod colour;
 pub mod decode;
@@ -64,3 +67,8 @@ pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
 pub use similarity::{
     Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, score, top_k, top_k_with,
 };
+
+/// The README's code runs as a doctest, so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -17,6 +17,9 @@ fn any_kind() -> impl Strategy<Value = HashKind> {
 }
 
 proptest! {
+    // Failures print their minimal input; nothing is written next to the sources.
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
     #[test]
     fn hamming_distance_is_a_metric(kind in any_kind(), seeds in any::<[[u64; 4]; 3]>()) {
         let [a, b, c] = seeds.map(|w| Hash::from_words(kind, w));
@@ -73,8 +76,8 @@ fn score_is_symmetric_on_real_photos() {
     }
 }
 
-/// Each of the eight right-angle rotations and mirrors of a photo is found as that transform of the original,
-/// within a few bits, on the fast path (resampled PDQ) and on the exact full-size path.
+/// Each of the eight right-angle rotations and mirrors of a photo is found as that transform of the original, on
+/// the fast path (resampled PDQ) and on the exact full-size path.
 #[test]
 fn dihedral_variants_predict_mirrored_and_rotated_photos() {
     for full_size in [false, true] {
@@ -99,7 +102,10 @@ fn dihedral_variants_predict_mirrored_and_rotated_photos() {
                 let fp = f.fingerprint_image(&t).unwrap();
                 let (d, found) = original.pdq.best_match(fp.pdq.hash());
                 let name = path.display();
-                println!("DIH {full_size} {d:3} {found:?} {expected:?} {}x{} {name}", original.width, original.height);
+                assert_eq!(found, expected, "{name}: {expected:?} found as {found:?} (distance {d}, full {full_size})");
+                // PDQ's own pipeline is not exactly symmetric (even box windows sit half a pixel off-centre), so
+                // Meta's reference itself leaves up to 16 bits here on these photo sizes.
+                assert!(d <= 20, "{name}: {expected:?} at distance {d} (full {full_size})");
                 worst = worst.max(d);
             }
         }

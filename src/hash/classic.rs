@@ -7,14 +7,21 @@ use image_hasher::{FilterType, HashAlg, Hasher, HasherConfig};
 use super::{Hash, HashKind};
 
 /// Hashers for aHash, dHash and pHash, built once (building the DCT plan is not free) and shared across threads.
-pub(crate) struct ClassicHashers {
+///
+/// ```
+/// let hashers = knockoff::hash::ClassicHashers::new();
+/// let [ahash, dhash, phash] = hashers.hash(&image::RgbImage::new(64, 48));
+/// assert_eq!((ahash.bits(), dhash.bits(), phash.bits()), (64, 64, 64));
+/// ```
+pub struct ClassicHashers {
     ahash: Hasher,
     dhash: Hasher,
     phash: Hasher,
 }
 
 impl ClassicHashers {
-    pub(crate) fn new() -> Self {
+    /// Builds the three hashers.
+    pub fn new() -> Self {
         // Triangle (bilinear) resizing: the input is already a small working image, where Lanczos's sharper
         // kernel buys nothing and ringing around hard product edges costs stability.
         let config = || HasherConfig::new().hash_size(8, 8).resize_filter(FilterType::Triangle);
@@ -26,13 +33,19 @@ impl ClassicHashers {
         }
     }
 
-    /// `[aHash, dHash, pHash]` of `image`.
-    pub(crate) fn hash(&self, image: &RgbImage) -> [Hash; 3] {
+    /// `[aHash, dHash, pHash]` of `image` (best a small working image: each hasher resizes it to 16x16 or less).
+    pub fn hash(&self, image: &RgbImage) -> [Hash; 3] {
         [
             to_hash(HashKind::AHash, &self.ahash, image),
             to_hash(HashKind::DHash, &self.dhash, image),
             to_hash(HashKind::PHash, &self.phash, image),
         ]
+    }
+}
+
+impl Default for ClassicHashers {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

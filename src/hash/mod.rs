@@ -1,6 +1,6 @@
 //! Perceptual hashes: one algorithm per file, one value type for all of them.
 //!
-//! A [`Hash`] always records its [`HashKind`], so comparing an aHash with a PDQ hash is an error rather than a
+//! A [`Hash`](struct@Hash) always records its [`HashKind`], so comparing an aHash with a PDQ hash is an error rather than a
 //! meaningless number (the weakness of `image_hasher`'s plain bit vectors that we avoid).
 //!
 //! Bit order: bit `k` of a hash is bit `k % 64` of word `k / 64`; the hex form is the hash read as one big-endian
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub(crate) use classic::ClassicHashers;
+pub use classic::ClassicHashers;
 pub use pdq::{Dihedral, PdqHashes};
 
 /// The hash algorithms knockoff computes.

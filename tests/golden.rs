@@ -1,0 +1,42 @@
+//! Golden fingerprints: every hash kind and the colour signature of every test photo, pinned. A persisted index
+//! depends on fingerprints never drifting silently, so any change to decoding, resizing or hashing fails here.
+//!
+//! After an intended change, regenerate with `KNOCKOFF_BLESS=1 cargo test --test golden` and say why in the
+//! commit (and bump the index format's fingerprint version).
+
+mod common;
+
+use common::{GOLDEN_SETS, photos, relative, testdata};
+use knockoff::{Fingerprint, FingerprintConfig, Fingerprinter};
+
+fn current() -> String {
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let mut out = String::new();
+    for path in GOLDEN_SETS.iter().flat_map(|s| photos(s)) {
+        let fp = f.fingerprint_path(&path).unwrap();
+        let line = serde_json::json!({ "path": relative(&path), "fingerprint": fp });
+        out += &format!("{line}\n");
+    }
+    out
+}
+
+#[test]
+fn fingerprints_match_the_pinned_golden_values() {
+    let golden_path = testdata("golden/fingerprints.jsonl");
+    let now = current();
+    if std::env::var_os("KNOCKOFF_BLESS").is_some() {
+        std::fs::write(&golden_path, &now).unwrap();
+        return;
+    }
+    let pinned = std::fs::read_to_string(&golden_path).expect("testdata/golden/fingerprints.jsonl");
+    let (pinned, now): (Vec<&str>, Vec<&str>) = (pinned.lines().collect(), now.lines().collect());
+    assert!(pinned.len() >= 30);
+    assert_eq!(pinned.len(), now.len(), "photo set changed: re-bless");
+    for (p, n) in pinned.iter().zip(&now) {
+        let p: serde_json::Value = serde_json::from_str(p).unwrap();
+        let n: serde_json::Value = serde_json::from_str(n).unwrap();
+        assert_eq!(p, n, "fingerprint drifted");
+        // And the pinned JSON still deserialises into the current types.
+        let _: Fingerprint = serde_json::from_value(p["fingerprint"].clone()).unwrap();
+    }
+}
