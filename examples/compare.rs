@@ -8,7 +8,7 @@
 //! mirrored or rotated, how far the colours differ, and the edits that points to. `--json` prints the same as one
 //! JSON object. Exit status 0 whatever the verdict; 2 if either photo cannot be read.
 
-use knockoff::{Alteration, FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with};
+use knockoff::{FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with};
 use serde_json::json;
 
 fn main() {
@@ -92,15 +92,7 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
         out += "  none detected\n";
     }
     for a in &e.alterations {
-        out += &match a {
-            Alteration::Mirrored => "  mirrored\n".to_string(),
-            Alteration::Rotated { degrees } => format!("  rotated {degrees} degrees counter-clockwise\n"),
-            Alteration::Recoloured => "  recoloured\n".to_string(),
-            Alteration::AspectChanged { reference, listing } => {
-                format!("  cropped, padded or stretched (aspect {reference:.2} -> {listing:.2})\n")
-            }
-            Alteration::Resized { scale } => format!("  resized (x{scale:.2})\n"),
-        };
+        out += &format!("  {}\n", a.describe());
     }
     out
 }

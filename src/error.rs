@@ -68,6 +68,27 @@ pub enum ErrorKind {
         /// Kind of the right operand.
         right: HashKind,
     },
+    /// The file is not a knockoff index (wrong magic bytes).
+    #[error("not a knockoff index file")]
+    NotAnIndex,
+    /// The index file was written in a format version this build does not read.
+    #[error("index format version {found} is not supported (this build reads version {supported}); rebuild the index")]
+    IndexVersion {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads and writes.
+        supported: u32,
+    },
+    /// The index file ends early (an interrupted copy or a full disk).
+    #[error("index file is truncated: {0}")]
+    IndexTruncated(String),
+    /// The index file's checksum or structure is wrong.
+    #[error("index file is corrupt: {0}")]
+    IndexCorrupt(String),
+    /// The index was built with another fingerprint configuration or algorithm version than the one asked for; its
+    /// fingerprints are not comparable with new ones.
+    #[error("index was built with another fingerprint configuration: {0}")]
+    ConfigMismatch(String),
     /// A hash string was not valid hex of the right length for its kind.
     #[error("invalid {kind} hash string: {message}")]
     InvalidHash {
@@ -113,6 +134,11 @@ impl Error {
             ErrorKind::DecoderPanic(_) => "decoder_panic",
             ErrorKind::HashKindMismatch { .. } => "hash_kind_mismatch",
             ErrorKind::InvalidHash { .. } => "invalid_hash",
+            ErrorKind::NotAnIndex => "not_an_index",
+            ErrorKind::IndexVersion { .. } => "index_version",
+            ErrorKind::IndexTruncated(_) => "index_truncated",
+            ErrorKind::IndexCorrupt(_) => "index_corrupt",
+            ErrorKind::ConfigMismatch(_) => "config_mismatch",
         }
     }
 }

@@ -13,6 +13,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::pdq::{self, PdqHashes};
 use crate::hash::{ClassicHashers, Hash, HashKind};
 
+/// Version of the fingerprint algorithms (decoding, resizing, every hash, colour). Bump it whenever a change makes
+/// fingerprints differ (the golden test `tests/golden.rs` catches such changes): indexes record it, and opening one
+/// made with another version is an error rather than a silent mismatch.
+pub const FINGERPRINT_VERSION: u32 = 1;
+
 /// How photos are fingerprinted. A persisted index records this, since fingerprints made with other settings are
 /// not comparable bit for bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

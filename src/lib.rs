@@ -46,6 +46,10 @@
 //! - [`colour`]: the global colour signature.
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
+//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing), persistence.
+//! - [`scan`]: scanning folders of listings against the index, in parallel, streaming.
+//! - [`report`]: CSV, JSON-lines and HTML reports of a scan.
+//! - [`progress`]: progress reports for long runs.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
 //! - [`error`]: the one error type.
 
@@ -56,14 +60,21 @@ pub mod decode;
 pub mod error;
 pub mod fingerprint;
 pub mod hash;
+pub mod index;
+pub mod progress;
+pub mod report;
+pub mod scan;
 pub mod similarity;
 pub mod walk;
 
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
 pub use error::{Error, ErrorKind, Result};
-pub use fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
+pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
+pub use index::{BuildReport, Candidate, Reference, ReferenceIndex, SearchMethod, SearchOptions};
+pub use progress::Progress;
+pub use scan::{Hit, ListingReport, Outcome, ScanOptions, ScanSummary, Scanner};
 pub use similarity::{
     Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, score, top_k, top_k_with,
 };

@@ -99,6 +99,23 @@ pub enum Alteration {
     },
 }
 
+impl Alteration {
+    /// Words for reports, e.g. "rotated 90° counter-clockwise".
+    pub fn describe(&self) -> String {
+        match self {
+            Alteration::Mirrored => "mirrored".into(),
+            Alteration::Rotated { degrees: 90 } => "rotated 90° counter-clockwise".into(),
+            Alteration::Rotated { degrees: 270 } => "rotated 90° clockwise".into(),
+            Alteration::Rotated { degrees } => format!("rotated {degrees}°"),
+            Alteration::Recoloured => "recoloured".into(),
+            Alteration::AspectChanged { reference, listing } => {
+                format!("cropped, padded or stretched (aspect {reference:.2} → {listing:.2})")
+            }
+            Alteration::Resized { scale } => format!("resized ×{scale:.2}"),
+        }
+    }
+}
+
 /// Why two photos scored as they did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -200,16 +217,7 @@ pub fn score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
 fn best_pdq(reference: &Fingerprint, listing: &Fingerprint) -> (u32, Dihedral) {
     let forward = reference.pdq.best_match(listing.pdq.hash());
     let (backward_distance, backward) = listing.pdq.best_match(reference.pdq.hash());
-    if backward_distance < forward.0 { (backward_distance, inverse(backward)) } else { forward }
-}
-
-/// The transform that undoes `t`.
-fn inverse(t: Dihedral) -> Dihedral {
-    match t {
-        Dihedral::Rotate90 => Dihedral::Rotate270,
-        Dihedral::Rotate270 => Dihedral::Rotate90,
-        other => other,
-    }
+    if backward_distance < forward.0 { (backward_distance, backward.inverse()) } else { forward }
 }
 
 fn combine(pdq_distance: u32, transform: Dihedral, [a, d, p]: [u32; 3], colour_distance: f32) -> f32 {
@@ -283,6 +291,17 @@ pub fn top_k(listing: &Fingerprint, references: &[Fingerprint], k: usize) -> Vec
 
 /// [`top_k`] with explicit thresholds.
 pub fn top_k_with(listing: &Fingerprint, references: &[Fingerprint], k: usize, thresholds: &Thresholds) -> Vec<Ranked> {
+    let references: Vec<&Fingerprint> = references.iter().collect();
+    top_k_of(listing, &references, k, thresholds)
+}
+
+/// [`top_k_with`] over borrowed fingerprints.
+pub(crate) fn top_k_of(
+    listing: &Fingerprint,
+    references: &[&Fingerprint],
+    k: usize,
+    thresholds: &Thresholds,
+) -> Vec<Ranked> {
     // Score everything cheaply in parallel, then build the full evidence only for the winners.
     let mut scored: Vec<(f32, usize)> =
         references.par_iter().enumerate().map(|(i, r)| (score(r, listing), i)).collect();
@@ -298,6 +317,6 @@ pub fn top_k_with(listing: &Fingerprint, references: &[Fingerprint], k: usize, t
     scored.sort_unstable_by(order);
     scored
         .into_iter()
-        .map(|(_, index)| Ranked { index, similarity: compare_with(&references[index], listing, thresholds) })
+        .map(|(_, index)| Ranked { index, similarity: compare_with(references[index], listing, thresholds) })
         .collect()
 }

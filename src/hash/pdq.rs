@@ -76,6 +76,15 @@ impl Dihedral {
         }
     }
 
+    /// The transform that undoes this one (rotations by a quarter turn swap; the rest undo themselves).
+    pub fn inverse(self) -> Dihedral {
+        match self {
+            Dihedral::Rotate90 => Dihedral::Rotate270,
+            Dihedral::Rotate270 => Dihedral::Rotate90,
+            other => other,
+        }
+    }
+
     /// Words for reports: "as is", "mirrored", "rotated 90° counter-clockwise", ...
     pub fn describe(self) -> &'static str {
         match self {

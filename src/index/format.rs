@@ -1,0 +1,286 @@
+//! The index file format, version 1.
+//!
+//! ```text
+//! "KNOCKIDX"                      8 bytes, magic
+//! format version                  u32 little-endian (this file: 1; independent of the crate version)
+//! header length H                 u32
+//! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
+//!                                 folder, reference count, next id, the crate version that wrote it (information)
+//! references                      count x record (below)
+//! payload length                  u64: bytes before this footer
+//! CRC-32 (IEEE)                   u32 of every byte before this footer
+//! "KIDX"                          4 bytes, end magic
+//!
+//! record: id u64, path (u32 length + UTF-8), metadata count u32, each (u32 length + UTF-8) x 2,
+//!         width u32, height u32, aHash u64, dHash u64, pHash u64, PDQ 8 variants x 4 x u64, PDQ quality u8,
+//!         colour 16 x u8
+//! ```
+//!
+//! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
+//! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one. Opening checks magic,
+//! version, length and checksum before parsing anything, and every read is bounds-checked: a damaged file is a
+//! typed error, never a panic.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::ReferenceIndex;
+use crate::colour::{BINS, ColourSignature};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
+use crate::hash::{Hash, HashKind, PdqHashes};
+
+/// The index file format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"KNOCKIDX";
+const END_MAGIC: &[u8; 4] = b"KIDX";
+const FOOTER: usize = 16;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    fingerprint_config: FingerprintConfig,
+    fingerprint_version: u32,
+    catalog_root: Option<String>,
+    references: u64,
+    next_id: u64,
+    written_by: String,
+}
+
+impl ReferenceIndex {
+    /// Saves the index to `path` atomically (temporary file, fsync, rename).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if writing fails; the previous file at `path`, if any, is then untouched.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = self.to_bytes();
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e)).with_path(path);
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
+        let temp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&temp, path)?;
+            // Make the rename itself durable.
+            #[cfg(unix)]
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            io(e)
+        })
+    }
+
+    /// Opens an index saved by [`ReferenceIndex::save`], adopting the fingerprint configuration it was built with.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`], [`ErrorKind::NotAnIndex`], [`ErrorKind::IndexVersion`], [`ErrorKind::IndexTruncated`],
+    /// [`ErrorKind::IndexCorrupt`], and [`ErrorKind::ConfigMismatch`] if it was made by another version of the
+    /// fingerprint algorithms. Errors carry the path.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io(e)).with_path(path))?;
+        Self::from_bytes(&bytes).map_err(|e| e.with_path(path))
+    }
+
+    /// Like [`ReferenceIndex::open`], and also requires the index to have been built with `config`.
+    ///
+    /// # Errors
+    /// Those of [`ReferenceIndex::open`]; [`ErrorKind::ConfigMismatch`] if the configurations differ.
+    pub fn open_expecting(path: impl AsRef<Path>, config: &FingerprintConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let index = Self::open(path)?;
+        if index.config() != config {
+            let message = format!("index has {:?}, expected {config:?}", index.config());
+            return Err(Error::new(ErrorKind::ConfigMismatch(message)).with_path(path));
+        }
+        Ok(index)
+    }
+
+    /// The file's bytes.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let header = Header {
+            fingerprint_config: self.config,
+            fingerprint_version: FINGERPRINT_VERSION,
+            catalog_root: self.catalog_root.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            references: self.references.len() as u64,
+            next_id: self.next_id,
+            written_by: format!("knockoff {}", env!("CARGO_PKG_VERSION")),
+        };
+        // Serialising plain data to a Vec cannot fail.
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let mut out = Vec::with_capacity(64 + header.len() + self.references.len() * 360);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        for r in &self.references {
+            out.extend_from_slice(&r.id.to_le_bytes());
+            put_str(&mut out, &r.path);
+            out.extend_from_slice(&(r.metadata.len() as u32).to_le_bytes());
+            for (k, v) in &r.metadata {
+                put_str(&mut out, k);
+                put_str(&mut out, v);
+            }
+            put_fingerprint(&mut out, &r.fingerprint);
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&(out.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(END_MAGIC);
+        out
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let err = |kind: ErrorKind| Err(Error::new(kind));
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return err(ErrorKind::NotAnIndex);
+        }
+        if bytes.len() < MAGIC.len() + 4 {
+            return err(ErrorKind::IndexTruncated("no format version".into()));
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != FORMAT_VERSION {
+            return err(ErrorKind::IndexVersion { found: version, supported: FORMAT_VERSION });
+        }
+        if bytes.len() < 16 + FOOTER || &bytes[bytes.len() - 4..] != END_MAGIC {
+            return err(ErrorKind::IndexTruncated("no footer".into()));
+        }
+        let body_len = bytes.len() - FOOTER;
+        let footer = &bytes[body_len..];
+        let stated = u64::from_le_bytes(footer[..8].try_into().unwrap_or_default());
+        if stated != body_len as u64 {
+            return err(ErrorKind::IndexTruncated(format!("footer says {stated} bytes, file has {body_len}")));
+        }
+        let crc = u32::from_le_bytes(footer[8..12].try_into().unwrap_or_default());
+        if crc32fast::hash(&bytes[..body_len]) != crc {
+            return err(ErrorKind::IndexCorrupt("checksum mismatch".into()));
+        }
+        let mut r = Reader { bytes: &bytes[..body_len], at: 12 };
+        let header_len = r.u32()? as usize;
+        let header: Header = serde_json::from_slice(r.take(header_len)?)
+            .map_err(|e| Error::new(ErrorKind::IndexCorrupt(format!("header: {e}"))))?;
+        if header.fingerprint_version != FINGERPRINT_VERSION {
+            return err(ErrorKind::ConfigMismatch(format!(
+                "fingerprint algorithm version {} (this build makes version {FINGERPRINT_VERSION}); rebuild the index",
+                header.fingerprint_version
+            )));
+        }
+        let mut index = ReferenceIndex::new(header.fingerprint_config);
+        index.catalog_root = header.catalog_root.map(std::path::PathBuf::from);
+        let mut last_id = None;
+        for _ in 0..header.references {
+            let id = r.u64()?;
+            if last_id.is_some_and(|last| id <= last) || id >= header.next_id {
+                return err(ErrorKind::IndexCorrupt(format!("reference id {id} out of order")));
+            }
+            last_id = Some(id);
+            let path = r.string()?;
+            let pairs = r.u32()? as usize;
+            let mut metadata = Vec::with_capacity(pairs.min(1024));
+            for _ in 0..pairs {
+                metadata.push((r.string()?, r.string()?));
+            }
+            let fingerprint = r.fingerprint()?;
+            // `add` hands out `next_id`: point it at the stored id so the reference keeps it.
+            index.next_id = id;
+            index.add(path, fingerprint, metadata);
+        }
+        if r.at != r.bytes.len() {
+            return err(ErrorKind::IndexCorrupt(format!(
+                "{} unexpected bytes after the references",
+                r.bytes.len() - r.at
+            )));
+        }
+        index.next_id = header.next_id;
+        Ok(index)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_fingerprint(out: &mut Vec<u8>, f: &Fingerprint) {
+    out.extend_from_slice(&f.width.to_le_bytes());
+    out.extend_from_slice(&f.height.to_le_bytes());
+    for h in [&f.ahash, &f.dhash, &f.phash] {
+        out.extend_from_slice(&h.words()[0].to_le_bytes());
+    }
+    for h in &f.pdq.dihedral {
+        for w in h.words() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    out.push(f.pdq.quality);
+    out.extend_from_slice(&f.colour.bins);
+}
+
+/// A bounds-checked cursor: running off the end is a typed error.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            Error::new(ErrorKind::IndexCorrupt(format!("record runs past the end at byte {}", self.at)))
+        })?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec())
+            .map_err(|_| Error::new(ErrorKind::IndexCorrupt("path or metadata is not UTF-8".into())))
+    }
+
+    fn fingerprint(&mut self) -> Result<Fingerprint> {
+        let width = self.u32()?;
+        let height = self.u32()?;
+        let ahash = Hash::from_words(HashKind::AHash, [self.u64()?, 0, 0, 0]);
+        let dhash = Hash::from_words(HashKind::DHash, [self.u64()?, 0, 0, 0]);
+        let phash = Hash::from_words(HashKind::PHash, [self.u64()?, 0, 0, 0]);
+        let mut dihedral = [Hash::from_words(HashKind::Pdq, [0; 4]); 8];
+        for h in &mut dihedral {
+            *h = Hash::from_words(HashKind::Pdq, [self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
+        }
+        let quality = self.array::<1>()?[0];
+        let bins = self.array::<BINS>()?;
+        Ok(Fingerprint {
+            width,
+            height,
+            ahash,
+            dhash,
+            phash,
+            pdq: PdqHashes { dihedral, quality },
+            colour: ColourSignature { bins },
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! The reference index: the authentic catalog's fingerprints, searchable and persistent.
+//!
+//! Build it once from the catalog folder ([`ReferenceIndex::build`]), save it ([`ReferenceIndex::save`]), and
+//! open it for every scan ([`ReferenceIndex::open`]). Each reference has a stable id, its path relative to the
+//! catalog folder, optional metadata (SKU, brand ...) and its [`Fingerprint`].
+
+mod format;
+mod search;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use format::FORMAT_VERSION;
+pub use search::{Candidate, SearchMethod};
+
+use crate::error::{Error, Result};
+use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
+use crate::hash::PdqHashes;
+use crate::progress::{Counter, Progress};
+use crate::similarity::{Ranked, Thresholds, compare_with};
+use search::MultiIndex;
+
+/// One authentic photo in the index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Stable id, never reused within an index.
+    pub id: u64,
+    /// Path relative to the catalog folder, with `/` separators.
+    pub path: String,
+    /// User metadata, e.g. `("sku", "A-1234")`.
+    pub metadata: Vec<(String, String)>,
+    /// The photo's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+/// How [`ReferenceIndex::search`] picks and ranks references for a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SearchOptions {
+    /// How many references to return, best score first. Default 3.
+    pub top_k: usize,
+    /// Catalogs up to this size are scored in full (exact top-k by score, about 60 ns a reference); larger ones
+    /// score only the PDQ candidates within `candidate_radius`. Default 20,000.
+    pub exhaustive_up_to: usize,
+    /// PDQ distance (best dihedral variant) within which a reference is a candidate in large catalogs. A reference
+    /// farther than 47 bits cannot reach the default review score. Default 47.
+    pub candidate_radius: u32,
+    /// Candidate search method. Default [`SearchMethod::Auto`].
+    pub method: SearchMethod,
+    /// Verdict thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            top_k: 3,
+            exhaustive_up_to: 20_000,
+            candidate_radius: 47,
+            method: SearchMethod::Auto,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// The files a build could not fingerprint; they are left out of the index.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    /// One error per file (each carries its path).
+    pub failures: Vec<Error>,
+}
+
+/// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
+///
+/// ```
+/// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, SearchOptions, Verdict};
+///
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+/// let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+/// let (index, report) = ReferenceIndex::build(format!("{dir}/refs"), &fingerprinter, |_| {});
+/// assert!(report.failures.is_empty());
+///
+/// let listing = fingerprinter.fingerprint_path(format!("{dir}/listings/rocket-recompressed.jpg"))?;
+/// let hits = index.search(&listing, &SearchOptions::default());
+/// assert_eq!(index.references()[hits[0].index].path, "rocket.jpg");
+/// assert_eq!(hits[0].similarity.verdict, Verdict::Match);
+/// # Ok::<(), knockoff::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ReferenceIndex {
+    config: FingerprintConfig,
+    /// The folder the references' paths are relative to, when known.
+    catalog_root: Option<std::path::PathBuf>,
+    references: Vec<Reference>,
+    next_id: u64,
+    /// Each reference's plain PDQ hash, contiguous for fast scans.
+    hashes: Vec<[u64; 4]>,
+    /// Multi-index tables, built on first use and dropped by any change.
+    tables: OnceLock<MultiIndex>,
+}
+
+impl ReferenceIndex {
+    /// An empty index for fingerprints made with `config`.
+    pub fn new(config: FingerprintConfig) -> Self {
+        ReferenceIndex {
+            config,
+            catalog_root: None,
+            references: Vec::new(),
+            next_id: 0,
+            hashes: Vec::new(),
+            tables: OnceLock::new(),
+        }
+    }
+
+    /// Fingerprints every file under `catalog` in parallel (recursively) and indexes those that are photos.
+    /// `progress` is called from worker threads after each file. Files that fail are listed in the report, never
+    /// fatal. References are in path order, ids from 0.
+    pub fn build(
+        catalog: impl AsRef<Path>,
+        fingerprinter: &Fingerprinter,
+        progress: impl Fn(Progress) + Sync,
+    ) -> (Self, BuildReport) {
+        let catalog = catalog.as_ref();
+        let (files, mut failures) = crate::walk::files([catalog]);
+        let counter = Counter::new(files.len());
+        let results: Vec<(String, Result<Fingerprint>)> = files
+            .par_iter()
+            .map(|path| {
+                let result = fingerprinter.fingerprint_path(path);
+                progress(counter.finish(result.is_err()));
+                (relative_path(catalog, path), result)
+            })
+            .collect();
+        let mut index = ReferenceIndex::new(*fingerprinter.config());
+        index.catalog_root = Some(catalog.canonicalize().unwrap_or_else(|_| catalog.to_path_buf()));
+        for (path, result) in results {
+            match result {
+                Ok(fingerprint) => {
+                    index.add(path, fingerprint, Vec::new());
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        (index, BuildReport { failures })
+    }
+
+    /// The fingerprint configuration every reference was made with; listings must use the same.
+    pub fn config(&self) -> &FingerprintConfig {
+        &self.config
+    }
+
+    /// The catalog folder the reference paths are relative to (absolute when the index was built from a folder;
+    /// `None` for an index assembled by hand). Reports use it to show the reference photos.
+    pub fn catalog_root(&self) -> Option<&Path> {
+        self.catalog_root.as_deref()
+    }
+
+    /// Sets the catalog folder, e.g. after moving the catalog.
+    pub fn set_catalog_root(&mut self, root: Option<std::path::PathBuf>) {
+        self.catalog_root = root;
+    }
+
+    /// The references, in index order (positions in search results refer to this slice).
+    pub fn references(&self) -> &[Reference] {
+        &self.references
+    }
+
+    /// Number of references.
+    pub fn len(&self) -> usize {
+        self.references.len()
+    }
+
+    /// Whether the index has no references.
+    pub fn is_empty(&self) -> bool {
+        self.references.is_empty()
+    }
+
+    /// The position of the reference with `id`.
+    pub fn position(&self, id: u64) -> Option<usize> {
+        // Ids grow with position (removal keeps order), so binary search works.
+        self.references.binary_search_by_key(&id, |r| r.id).ok()
+    }
+
+    /// Adds a reference and returns its id. The fingerprint must come from a fingerprinter with this index's
+    /// configuration.
+    pub fn add(&mut self, path: impl Into<String>, fingerprint: Fingerprint, metadata: Vec<(String, String)>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.hashes.push(search::words_of(fingerprint.pdq.hash()));
+        self.references.push(Reference { id, path: path.into(), metadata, fingerprint });
+        self.tables = OnceLock::new();
+        id
+    }
+
+    /// Removes the reference with `id`, returning it.
+    pub fn remove(&mut self, id: u64) -> Option<Reference> {
+        let position = self.position(id)?;
+        self.hashes.remove(position);
+        self.tables = OnceLock::new();
+        Some(self.references.remove(position))
+    }
+
+    /// References whose PDQ hash is within `radius` bits of any dihedral variant of `query`, nearest first (ties
+    /// by position). Both methods return exactly the same.
+    pub fn within(&self, query: &PdqHashes, radius: u32, method: SearchMethod) -> Vec<Candidate> {
+        let queries = search::query_words(query);
+        if search::use_multi_index(method, radius) {
+            self.tables().within(&self.hashes, &queries, radius)
+        } else {
+            search::brute_within(&self.hashes, &queries, radius)
+        }
+    }
+
+    /// The `k` references nearest to `query` by PDQ (best dihedral variant), nearest first (ties by position).
+    /// Multi-index hashing answers when `k` references lie within a small radius; otherwise brute force does.
+    pub fn nearest(&self, query: &PdqHashes, k: usize, method: SearchMethod) -> Vec<Candidate> {
+        let queries = search::query_words(query);
+        if method != SearchMethod::BruteForce {
+            for radius in search::GROWING_RADII {
+                let found = self.tables().within(&self.hashes, &queries, radius);
+                if found.len() >= k {
+                    return found.into_iter().take(k).collect();
+                }
+            }
+        }
+        search::brute_nearest(&self.hashes, &queries, k)
+    }
+
+    /// The `top_k` references most similar to `listing` by [`score`](crate::score), best first, with full
+    /// evidence. Small catalogs are scored in full; large ones through PDQ candidates (see [`SearchOptions`]).
+    pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Vec<Ranked> {
+        if self.len() <= options.exhaustive_up_to {
+            let fingerprints: Vec<&Fingerprint> = self.references.iter().map(|r| &r.fingerprint).collect();
+            return crate::similarity::top_k_of(listing, &fingerprints, options.top_k, &options.thresholds);
+        }
+        let candidates = self.within(&listing.pdq, options.candidate_radius, options.method);
+        let mut ranked: Vec<Ranked> = candidates
+            .par_iter()
+            .map(|c| Ranked {
+                index: c.position,
+                similarity: compare_with(&self.references[c.position].fingerprint, listing, &options.thresholds),
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
+        ranked.truncate(options.top_k);
+        ranked
+    }
+
+    /// Approximate memory held, in bytes: references, hash array, and multi-index tables if built.
+    pub fn memory_bytes(&self) -> usize {
+        let per_reference: usize = self
+            .references
+            .iter()
+            .map(|r| {
+                std::mem::size_of::<Reference>()
+                    + r.path.len()
+                    + r.metadata.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>()
+            })
+            .sum();
+        per_reference + self.hashes.len() * 32 + self.tables.get().map_or(0, MultiIndex::memory_bytes)
+    }
+
+    fn tables(&self) -> &MultiIndex {
+        self.tables.get_or_init(|| MultiIndex::build(&self.hashes))
+    }
+
+    /// Builds the multi-index tables now rather than on the first search (e.g. before timing searches).
+    pub fn prepare(&self) {
+        self.tables();
+    }
+}
+
+/// `path` relative to `root`, with `/` separators (the path as given if it is not under `root`).
+pub(crate) fn relative_path(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    parts.join("/")
+}

@@ -1,0 +1,259 @@
+//! The reference index: search methods agree, persistence round-trips, damaged files are typed errors.
+
+mod common;
+
+use common::testdata;
+use knockoff::{
+    ColourSignature, ErrorKind, Fingerprint, FingerprintConfig, Fingerprinter, Hash, HashKind, PdqHashes,
+    ReferenceIndex, SearchMethod, SearchOptions,
+};
+
+/// A deterministic pseudo-random source (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A fingerprint whose PDQ variants are random (variant 0 given), other fields fixed.
+fn synthetic(pdq: [u64; 4], rng: &mut Rng) -> Fingerprint {
+    let mut dihedral = [Hash::from_words(HashKind::Pdq, pdq); 8];
+    for h in dihedral.iter_mut().skip(1) {
+        *h = Hash::from_words(HashKind::Pdq, [rng.next(), rng.next(), rng.next(), rng.next()]);
+    }
+    Fingerprint {
+        width: 640,
+        height: 480,
+        ahash: Hash::from_words(HashKind::AHash, [rng.next(), 0, 0, 0]),
+        dhash: Hash::from_words(HashKind::DHash, [rng.next(), 0, 0, 0]),
+        phash: Hash::from_words(HashKind::PHash, [rng.next(), 0, 0, 0]),
+        pdq: PdqHashes { dihedral, quality: 100 },
+        colour: ColourSignature { bins: [16; 16] },
+    }
+}
+
+/// Flips `n` distinct random bits.
+fn flip(mut words: [u64; 4], n: u32, rng: &mut Rng) -> [u64; 4] {
+    let mut chosen = [false; 256];
+    let mut left = n;
+    while left > 0 {
+        let bit = (rng.next() % 256) as usize;
+        if !chosen[bit] {
+            chosen[bit] = true;
+            words[bit / 64] ^= 1 << (bit % 64);
+            left -= 1;
+        }
+    }
+    words
+}
+
+/// 20,000 random hashes with planted near-duplicates of the queries at distances 0-60 (some planted as a
+/// query's mirror variant): brute force and multi-index hashing return identical results for every radius and k.
+#[test]
+fn brute_force_and_multi_index_agree_on_random_data() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut index = ReferenceIndex::new(FingerprintConfig::default());
+    for _ in 0..20_000 {
+        let words = [rng.next(), rng.next(), rng.next(), rng.next()];
+        index.add("r", synthetic(words, &mut rng), Vec::new());
+    }
+    let queries: Vec<Fingerprint> =
+        (0..25).map(|_| synthetic([rng.next(), rng.next(), rng.next(), rng.next()], &mut rng)).collect();
+    for (i, q) in queries.iter().enumerate() {
+        for distance in [0, 3, 9, 15, 16, 17, 25, 31, 32, 40, 47, 60] {
+            // Plant near the plain hash for even queries, near the mirror variant for odd ones.
+            let variant = if i % 2 == 0 { 0 } else { 5 };
+            let words: [u64; 4] = q.pdq.dihedral[variant].words().try_into().unwrap();
+            index.add("planted", synthetic(flip(words, distance, &mut rng), &mut rng), Vec::new());
+        }
+    }
+    let mut total = 0;
+    for q in &queries {
+        for radius in [0, 8, 15, 16, 31, 32, 47, 63] {
+            let brute = index.within(&q.pdq, radius, SearchMethod::BruteForce);
+            let multi = index.within(&q.pdq, radius, SearchMethod::MultiIndex);
+            assert_eq!(brute, multi, "radius {radius}");
+            assert!(brute.iter().all(|c| c.distance <= radius));
+            total += brute.len();
+        }
+        for k in [1, 5, 10, 50] {
+            let brute = index.nearest(&q.pdq, k, SearchMethod::BruteForce);
+            let auto = index.nearest(&q.pdq, k, SearchMethod::Auto);
+            assert_eq!(brute.len(), k);
+            assert_eq!(brute, auto, "k {k}");
+        }
+    }
+    assert!(total > 1000, "the planted duplicates must be found: {total}");
+}
+
+fn refs_index() -> ReferenceIndex {
+    let (index, report) =
+        ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(FingerprintConfig::default()), |_| {});
+    assert!(report.failures.is_empty());
+    assert_eq!(index.len(), 6);
+    index
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("knockoff-index-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn save_and_open_round_trip() {
+    let mut index = refs_index();
+    let sku = vec![("sku".to_string(), "A-1, \"quoted\"".to_string()), ("brand".into(), "Ünïcode".into())];
+    let id = index.add("extra/with spaces.jpg", index.references()[0].fingerprint.clone(), sku.clone());
+    index.remove(2).unwrap();
+    let path = temp_path("round-trip.idx");
+    index.save(&path).unwrap();
+    let opened = ReferenceIndex::open(&path).unwrap();
+    assert_eq!(opened.references(), index.references());
+    assert_eq!(opened.config(), index.config());
+    assert_eq!(opened.catalog_root(), index.catalog_root());
+    assert_eq!(opened.position(id), Some(5));
+    assert_eq!(opened.references()[5].metadata, sku);
+    assert!(opened.position(2).is_none(), "removed reference stays removed");
+    // New ids continue after the highest ever given, even after a round trip.
+    let mut opened = opened;
+    assert_eq!(opened.add("new.jpg", index.references()[0].fingerprint.clone(), Vec::new()), id + 1);
+    // Saving over an existing file replaces it and leaves no temporary file behind.
+    opened.save(&path).unwrap();
+    assert_eq!(ReferenceIndex::open(&path).unwrap().len(), 7);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    // A failed save (no such folder) is an I/O error and touches nothing.
+    let err = index.save(temp_path("missing-dir/x.idx").join("deeper.idx")).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Io(_)));
+}
+
+/// Rewrites the footer's checksum so that a deliberately damaged body reaches the parser.
+fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+    let body = bytes.len() - 16;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body + 8..body + 12].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn damaged_files_give_typed_errors() {
+    let index = refs_index();
+    let path = temp_path("damaged.idx");
+    index.save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let open = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        ReferenceIndex::open(&path)
+    };
+    let kind = |bytes: &[u8]| open(bytes).map(|_| ()).unwrap_err().kind().to_string();
+
+    assert!(matches!(open(b"").unwrap_err().kind(), ErrorKind::NotAnIndex));
+    let jpeg = std::fs::read(testdata("refs/coffee.jpg")).unwrap();
+    assert!(matches!(open(&jpeg).unwrap_err().kind(), ErrorKind::NotAnIndex));
+
+    let mut other_version = good.clone();
+    other_version[8..12].copy_from_slice(&99u32.to_le_bytes());
+    assert!(matches!(open(&other_version).unwrap_err().kind(), ErrorKind::IndexVersion { found: 99, supported: 1 }));
+
+    for cut in [12, 100, good.len() / 2, good.len() - 1] {
+        let err = open(&good[..cut]).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::IndexTruncated(_)), "cut at {cut}: {err}");
+        assert_eq!(err.path(), Some(path.as_path()));
+    }
+
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    assert!(matches!(open(&flipped).unwrap_err().kind(), ErrorKind::IndexCorrupt(_)), "{}", kind(&flipped));
+
+    // Another fingerprint algorithm version in the header.
+    let text = String::from_utf8_lossy(&good).into_owned();
+    let at = text.find("\"fingerprint_version\":1").unwrap() + "\"fingerprint_version\":".len();
+    let mut other_algorithm = good.clone();
+    other_algorithm[at] = b'7';
+    assert!(matches!(open(&with_fixed_crc(other_algorithm)).unwrap_err().kind(), ErrorKind::ConfigMismatch(_)));
+
+    // Another configuration than the caller expects.
+    std::fs::write(&path, &good).unwrap();
+    let mut config = FingerprintConfig::default();
+    config.working_size = 512;
+    let err = ReferenceIndex::open_expecting(&path, &config).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ConfigMismatch(_)));
+    assert!(ReferenceIndex::open_expecting(&path, &FingerprintConfig::default()).is_ok());
+}
+
+/// Every single-byte corruption of the body that the checksum would catch is fed to the parser with a fixed
+/// checksum: it must return an index or a typed error, never panic or allocate wildly.
+#[test]
+fn parser_survives_every_structural_corruption() {
+    let index = refs_index();
+    let bytes = index_bytes(&index);
+    let mut errors = 0;
+    for at in 12..bytes.len() - 16 {
+        for value in [0x00, 0xFF, bytes[at] ^ 0x01] {
+            let mut damaged = bytes.clone();
+            damaged[at] = value;
+            let path = temp_path("fuzz.idx");
+            std::fs::write(&path, with_fixed_crc(damaged)).unwrap();
+            errors += usize::from(ReferenceIndex::open(&path).is_err());
+        }
+    }
+    assert!(errors > 100, "{errors}");
+}
+
+fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
+    let path = temp_path("bytes.idx");
+    index.save(&path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// The committed fixture of the current format (made from testdata/refs by
+/// `KNOCKOFF_BLESS=1 cargo test --release --test index fixture`) opens, and its fingerprints are what this build
+/// computes for the same photos: a format or fingerprint change that forgets to bump its version fails here.
+#[test]
+fn committed_fixture_of_the_current_format_opens() {
+    let fixture = testdata("index/refs-v1.idx");
+    if std::env::var_os("KNOCKOFF_BLESS").is_some() {
+        let mut index = refs_index();
+        index.set_catalog_root(None);
+        std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+        index.save(&fixture).unwrap();
+    }
+    let index = ReferenceIndex::open_expecting(&fixture, &FingerprintConfig::default()).unwrap();
+    let current = refs_index();
+    assert_eq!(index.len(), current.len());
+    for (stored, now) in index.references().iter().zip(current.references()) {
+        assert_eq!(stored.path, now.path);
+        assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
+    }
+}
+
+/// Large catalogs search through PDQ candidates; on the testdata that finds the same best references as
+/// scoring every reference.
+#[test]
+fn candidate_search_finds_what_exhaustive_search_finds() {
+    let index = refs_index();
+    let f = Fingerprinter::new(FingerprintConfig::default());
+    let exhaustive = SearchOptions::default();
+    let mut candidates = SearchOptions::default();
+    candidates.exhaustive_up_to = 0;
+    for path in common::photos("listings") {
+        let listing = f.fingerprint_path(&path).unwrap();
+        let all = index.search(&listing, &exhaustive);
+        let some = index.search(&listing, &candidates);
+        if let Some(best) = some.first() {
+            assert_eq!(best.index, all[0].index, "{}", path.display());
+        }
+        if all[0].similarity.verdict != knockoff::Verdict::NoMatch {
+            assert!(!some.is_empty(), "{}: a match must be a candidate", path.display());
+        }
+    }
+}

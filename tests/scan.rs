@@ -1,0 +1,203 @@
+//! Scanning: a folder mixing good listings and hostile files finishes, reports every file, finds the copies;
+//! reports have the promised columns; cancellation stops early and keeps what was done.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use common::testdata;
+use knockoff::report::{CSV_COLUMNS, CsvReport, HtmlSources, JsonlReport, write_html};
+use knockoff::{
+    FingerprintConfig, Fingerprinter, ListingReport, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict,
+};
+
+fn refs_index() -> ReferenceIndex {
+    ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(FingerprintConfig::default()), |_| {}).0
+}
+
+/// A temporary folder with every listing and every bad file, the bad ones in a subfolder.
+fn mixed_folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("knockoff-scan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bad")).unwrap();
+    for (from, to) in [("listings", dir.clone()), ("bad", dir.join("bad"))] {
+        for entry in std::fs::read_dir(testdata(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+fn scan_all(index: &ReferenceIndex, folder: &Path) -> (Vec<ListingReport>, knockoff::ScanSummary) {
+    let mut reports = Vec::new();
+    let calls = AtomicUsize::new(0);
+    let summary = Scanner::new(index, ScanOptions::default())
+        .scan(
+            folder,
+            &AtomicBool::new(false),
+            |_| {
+                calls.fetch_add(1, Ordering::Relaxed);
+            },
+            |r| {
+                reports.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), reports.len(), "progress once per file");
+    (reports, summary)
+}
+
+#[test]
+fn scan_of_good_and_bad_files_reports_every_file_and_finds_the_copies() {
+    let index = refs_index();
+    let folder = mixed_folder("mixed");
+    let (reports, summary) = scan_all(&index, &folder);
+    let files = knockoff::walk::files([&folder]).0.len();
+    assert_eq!(reports.len(), files, "every file ends in the report");
+    assert_eq!(summary.scanned, files);
+    assert!(!summary.cancelled);
+
+    let by_name = |name: &str| reports.iter().find(|r| r.query == name).unwrap_or_else(|| panic!("{name} missing"));
+    for bad in [
+        "bad/empty.jpg",
+        "bad/truncated.jpg",
+        "bad/not-an-image.jpg",
+        "bad/corrupt-chunk.png",
+        "bad/huge-dimensions.png",
+        "bad/no-frames.gif",
+    ] {
+        assert!(matches!(&by_name(bad).outcome, Outcome::Failed { error, .. } if !error.is_empty()), "{bad}");
+    }
+    assert_eq!(summary.failures, 6);
+    for (listing, reference) in [
+        ("coffee-mirrored.jpg", "coffee.jpg"),
+        ("rocket-recompressed.jpg", "rocket.jpg"),
+        ("coins-rotated90.jpg", "coins.jpg"),
+        ("horse-on-white.jpg", "horse.png"),
+    ] {
+        let Outcome::Searched { hits } = &by_name(listing).outcome else { panic!("{listing} failed") };
+        assert_eq!(hits[0].reference, reference);
+        assert_eq!(hits[0].verdict, Verdict::Match, "{listing}");
+    }
+    for unrelated in reports.iter().filter(|r| r.query.starts_with("unrelated-")) {
+        assert_eq!(unrelated.verdict(), Verdict::NoMatch, "{}", unrelated.query);
+    }
+    assert_eq!(summary.matches, 9);
+    // Reports arrive in file order.
+    let order: Vec<&str> = reports.iter().map(|r| r.query.as_str()).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    std::fs::remove_dir_all(folder).unwrap();
+}
+
+#[test]
+fn csv_and_jsonl_reports_have_the_promised_shape() {
+    let index = refs_index();
+    let folder = mixed_folder("csv");
+    let mut csv = Vec::new();
+    let mut jsonl = Vec::new();
+    {
+        let mut csv_report = CsvReport::new(&mut csv).unwrap();
+        let mut jsonl_report = JsonlReport::new(&mut jsonl);
+        let mut options = ScanOptions::default();
+        options.search.top_k = 1;
+        Scanner::new(&index, options)
+            .scan(
+                &folder,
+                &AtomicBool::new(false),
+                |_| {},
+                |r| {
+                    csv_report.write(r)?;
+                    jsonl_report.write(r)
+                },
+            )
+            .unwrap();
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..4], &["query", "reference", "score", "verdict"]);
+    assert_eq!(header, CSV_COLUMNS);
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 17 + 6, "one row per listing with --top 1");
+    assert!(rows.contains(&"bad/empty.jpg,,0,no_match,,,,,,,,,,,empty: empty file"), "{csv}");
+    let mirrored = rows.iter().find(|r| r.starts_with("coffee-mirrored.jpg,")).unwrap();
+    assert!(mirrored.starts_with("coffee-mirrored.jpg,coffee.jpg,0.99"), "{mirrored}");
+    assert!(mirrored.contains(",match,1,") && mirrored.contains("mirror_horizontal"), "{mirrored}");
+    for row in &rows {
+        let score: f32 = row.split(',').nth(2).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&score));
+    }
+
+    let jsonl = String::from_utf8(jsonl).unwrap();
+    assert_eq!(jsonl.lines().count(), rows.len());
+    for line in jsonl.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["query"].is_string() && v["score"].is_number() && v["verdict"].is_string());
+    }
+    std::fs::remove_dir_all(folder).unwrap();
+}
+
+#[test]
+fn html_report_is_self_contained_with_cards_and_failures() {
+    let index = refs_index();
+    let folder = mixed_folder("html");
+    let (reports, summary) = scan_all(&index, &folder);
+    let mut html = Vec::new();
+    write_html(&mut html, &reports, &summary, HtmlSources { queries: &folder, catalog: index.catalog_root() }).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(html.matches("<section class=\"card match\"").count(), 9);
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 18, "both photos of each card inlined");
+    assert!(!html.contains("src=\"http") && !html.contains("src=\"/"), "no external resources");
+    assert!(html.contains("mirrored") && html.contains("rotated 90° counter-clockwise"));
+    assert!(html.contains("bad/truncated.jpg") && html.contains("Files that could not be read (6)"));
+    // Sorted by score: the first card is the best.
+    let first = html.find("class=\"card").unwrap();
+    assert!(html[first..].find("score 1.000").is_some());
+    std::fs::remove_dir_all(folder).unwrap();
+}
+
+#[test]
+fn cancelling_stops_the_scan_and_keeps_what_was_done() {
+    let index = refs_index();
+    let folder = mixed_folder("cancel");
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    // Cancel from the progress callback once three files are done, as a UI's stop button would.
+    let summary = Scanner::new(&index, ScanOptions::default())
+        .scan(
+            &folder,
+            &cancel,
+            |p| {
+                if p.done >= 3 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            |r| {
+                seen.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(summary.cancelled);
+    assert_eq!(summary.scanned, seen.len());
+    assert!(summary.scanned >= 3, "files finished before the cancel are kept: {}", summary.scanned);
+    assert!(summary.scanned < summary.files, "{} of {}", summary.scanned, summary.files);
+    std::fs::remove_dir_all(folder).unwrap();
+}
+
+#[test]
+fn a_sink_error_stops_the_scan_with_that_error() {
+    let index = refs_index();
+    let result = Scanner::new(&index, ScanOptions::default()).scan(
+        testdata("listings"),
+        &AtomicBool::new(false),
+        |_| {},
+        |_| Err(std::io::Error::other("disk full")),
+    );
+    assert_eq!(result.unwrap_err().to_string(), "disk full");
+}
