@@ -215,11 +215,19 @@ impl ReferenceIndex {
     }
 
     /// The `k` references nearest to `query` by PDQ (best dihedral variant), nearest first (ties by position).
-    /// Multi-index hashing answers when `k` references lie within a small radius; otherwise brute force does.
+    /// Multi-index hashing answers when `k` references lie within a small radius (`Auto`: 31 bits; `MultiIndex`:
+    /// 15, 31, then 47); otherwise brute force does. Every method returns the same.
     pub fn nearest(&self, query: &PdqHashes, k: usize, method: SearchMethod) -> Vec<Candidate> {
         let queries = search::query_words(query);
-        if method != SearchMethod::BruteForce {
-            for radius in search::GROWING_RADII {
+        // Multi-index probing pays only when k references lie within a small radius (near-duplicate catalogs);
+        // otherwise it is wasted before the brute-force pass, so `Auto` makes one cheap attempt at radius 31.
+        let radii: &[u32] = match method {
+            SearchMethod::BruteForce => &[],
+            SearchMethod::Auto => &[31],
+            SearchMethod::MultiIndex => &search::GROWING_RADII,
+        };
+        {
+            for &radius in radii {
                 let found = self.tables().within(&self.hashes, &queries, radius);
                 if found.len() >= k {
                     return found.into_iter().take(k).collect();

