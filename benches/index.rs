@@ -37,6 +37,7 @@ fn fingerprint(words: [u64; 4], rng: &mut Rng) -> Fingerprint {
         dhash: Hash::from_words(HashKind::DHash, [rng.next(), 0, 0, 0]),
         phash: Hash::from_words(HashKind::PHash, [rng.next(), 0, 0, 0]),
         pdq: PdqHashes { dihedral, quality: 100 },
+        photo_pdq: None,
         colour: ColourSignature { bins: [16; 16] },
     }
 }

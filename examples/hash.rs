@@ -5,8 +5,9 @@
 //! ```
 //!
 //! PATH may be files or folders (walked recursively). Each line has `path`, `width`, `height`, `format`, `ahash`,
-//! `dhash`, `phash`, `pdq` (64 hex digits, Meta's format), `pdq_quality` (0-100), `pdq_dihedral` (the eight
-//! variants in Meta's order) and `colour`. A file that cannot be read prints `{"path": ..., "error": ...}` and the
+//! `dhash`, `phash`, `pdq` (64 hex digits, Meta's format: the whole photo's PDQ), `pdq_quality` (0-100),
+//! `pdq_dihedral` (the eight variants in Meta's order), `content_pdq` (the PDQ matching uses when a uniform border
+//! was trimmed, else null) and `colour`. A file that cannot be read prints `{"path": ..., "error": ...}` and the
 //! run goes on; the exit status is 1 if any file failed. `--full` decodes at full size, so PDQ is bit-exact with
 //! Meta's reference; the default decodes JPEGs at reduced scale, which is faster and agrees to a few bits.
 //! The timing summary goes to stderr.
@@ -80,9 +81,10 @@ fn success_line(path: &str, fp: &Fingerprint) -> String {
         "ahash": fp.ahash.to_hex(),
         "dhash": fp.dhash.to_hex(),
         "phash": fp.phash.to_hex(),
-        "pdq": fp.pdq.hash().to_hex(),
-        "pdq_quality": fp.pdq.quality,
-        "pdq_dihedral": fp.pdq.dihedral.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+        "pdq": fp.photo_pdq().hash().to_hex(),
+        "pdq_quality": fp.photo_pdq().quality,
+        "pdq_dihedral": fp.photo_pdq().dihedral.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+        "content_pdq": fp.photo_pdq.as_ref().map(|_| fp.pdq.hash().to_hex()),
         "colour": fp.colour.bins,
     })
     .to_string()

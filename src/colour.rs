@@ -58,6 +58,22 @@ impl ColourSignature {
         1.0 - (common as f32 / norm as f32).min(1.0)
     }
 
+    /// Distance between the hues of the two photos' chromatic parts, 0 (same hues) to 1 (no hue in common), or
+    /// `None` when either photo is mostly grey, white or black (under 10% chromatic), where hue says nothing.
+    ///
+    /// This is what tells a catalog template from the same template in another colour, while a greyscale or
+    /// lightly hue-shifted copy (a counterfeiter's edits) is not held against the match.
+    pub fn hue_distance(&self, other: &ColourSignature) -> Option<f32> {
+        let (a, b) = (&self.bins[..HUE_BINS], &other.bins[..HUE_BINS]);
+        let (sa, sb) = (a.iter().map(|&x| u32::from(x)).sum::<u32>(), b.iter().map(|&x| u32::from(x)).sum::<u32>());
+        if self.chromatic_share() < 0.1 || other.chromatic_share() < 0.1 || sa == 0 || sb == 0 {
+            return None;
+        }
+        let common: f32 =
+            a.iter().zip(b).map(|(&x, &y)| (f32::from(x) / sa as f32).min(f32::from(y) / sb as f32)).sum();
+        Some((1.0 - common).clamp(0.0, 1.0))
+    }
+
     /// Share of the photo (0 to 1) that is chromatic rather than grey, white or black.
     pub fn chromatic_share(&self) -> f32 {
         let chroma: u32 = self.bins[..HUE_BINS].iter().map(|&b| u32::from(b)).sum();
@@ -116,6 +132,18 @@ mod tests {
         assert_eq!(red.distance(&red), 0.0);
         assert!(red.distance(&blue) > 0.99);
         assert!(red.chromatic_share() > 0.99);
+    }
+
+    #[test]
+    fn hue_distance_ignores_grey_and_separates_hues() {
+        let red = ColourSignature::of(&solid([220, 20, 20]));
+        let orange = ColourSignature::of(&solid([220, 110, 20]));
+        let blue = ColourSignature::of(&solid([20, 20, 220]));
+        let grey = ColourSignature::of(&solid([120, 120, 120]));
+        assert_eq!(red.hue_distance(&grey), None);
+        assert!(red.hue_distance(&blue).unwrap() > 0.99);
+        assert!(red.hue_distance(&orange).unwrap() < red.hue_distance(&blue).unwrap());
+        assert_eq!(red.hue_distance(&red), Some(0.0));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Everything we keep about one photo, computed once per photo.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use fast_image_resize::images::{Image, ImageRef};
@@ -16,7 +17,7 @@ use crate::hash::{ClassicHashers, Hash, HashKind};
 /// Version of the fingerprint algorithms (decoding, resizing, every hash, colour). Bump it whenever a change makes
 /// fingerprints differ (the golden test `tests/golden.rs` catches such changes): indexes record it, and opening one
 /// made with another version is an error rather than a silent mismatch.
-pub const FINGERPRINT_VERSION: u32 = 1;
+pub const FINGERPRINT_VERSION: u32 = 2;
 
 /// How photos are fingerprinted. A persisted index records this, since fingerprints made with other settings are
 /// not comparable bit for bit.
@@ -56,14 +57,24 @@ pub struct Fingerprint {
     pub dhash: Hash,
     /// DCT hash, 64 bits.
     pub phash: Hash,
-    /// PDQ, 256 bits, with its quality and the dihedral variants.
+    /// PDQ of the photo's content (a uniform border trimmed, see [`Fingerprint::photo_pdq`]), 256 bits, with its
+    /// quality and the dihedral variants. What matching uses.
     pub pdq: PdqHashes,
+    /// PDQ of the whole photo, kept only when a uniform border was trimmed (otherwise it equals `pdq`): the hash
+    /// Meta's reference gives for the photo, to exchange with other PDQ users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_pdq: Option<PdqHashes>,
     /// Global colour signature.
     pub colour: ColourSignature,
 }
 
 impl Fingerprint {
-    /// The hash of `kind` (for PDQ, of the photo as it is).
+    /// Meta's PDQ of the whole photo (with its quality and variants), as the reference implementation computes it.
+    pub fn photo_pdq(&self) -> &PdqHashes {
+        self.photo_pdq.as_ref().unwrap_or(&self.pdq)
+    }
+
+    /// The hash of `kind` (for PDQ, of the content as it is).
     pub fn hash(&self, kind: HashKind) -> &Hash {
         match kind {
             HashKind::AHash => &self.ahash,
@@ -149,17 +160,33 @@ impl Fingerprinter {
         if (w.min(h) as usize) < pdq::MIN_DIMENSION {
             return Err(Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height }));
         }
-        let working = shrink_to(&photo.image, self.config.working_size);
-        let (ww, wh) = working.dimensions();
-        let pdq = if self.config.full_size || (ww, wh) == (photo.width, photo.height) {
-            // Full-size pixels at hand (asked for, or the photo is no larger than the working image): hash them
-            // exactly as the reference does.
-            pdq::pdq_from_rgb(photo.image.as_raw(), w as usize, h as usize)
-        } else {
-            let (fw, fh) = (photo.width as usize, photo.height as usize);
-            pdq::pdq_from_reduced_rgb(working.as_raw(), ww as usize, wh as usize, fw, fh)
+        let whole = shrink_to(&photo.image, self.config.working_size);
+        // Hash the content, not the canvas: a uniform border (white catalog margin, padding or a coloured frame a
+        // seller added) is trimmed, so a padded copy hashes like its reference and two different products on the
+        // same white canvas are compared by the products.
+        let trim = trim_uniform_border(&whole);
+        let (ww, wh) = whole.dimensions();
+        // A rectangle of the working image, in the pixels of an image of size `to`.
+        let map = |(x, y, tw, th): (u32, u32, u32, u32), (to_w, to_h): (u32, u32)| {
+            let sx = |v: u32| (u64::from(v) * u64::from(to_w) / u64::from(ww)) as u32;
+            let sy = |v: u32| (u64::from(v) * u64::from(to_h) / u64::from(wh)) as u32;
+            let (mx, my) = (sx(x).min(to_w - 1), sy(y).min(to_h - 1));
+            (mx, my, sx(tw).clamp(1, to_w - mx), sy(th).clamp(1, to_h - my))
         };
-        let pdq = pdq.ok_or(Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height }))?;
+        let crop = |img: &RgbImage, (x, y, cw, ch): (u32, u32, u32, u32)| {
+            Cow::Owned(image::imageops::crop_imm(img, x, y, cw, ch).to_image())
+        };
+        let (working, decoded, full) = match trim {
+            Some(rect) => {
+                let (_, _, fw, fh) = map(rect, (photo.width, photo.height));
+                (crop(&whole, rect), crop(&photo.image, map(rect, (w, h))), (fw, fh))
+            }
+            None => (Cow::Borrowed(&whole), Cow::Borrowed(&photo.image), (photo.width, photo.height)),
+        };
+        let too_small = || Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height });
+        let pdq = self.pdq_of(&decoded, &working, full).ok_or_else(too_small)?;
+        // The whole photo's PDQ too, when it differs, for exchange with other PDQ users.
+        let photo_pdq = trim.and_then(|_| self.pdq_of(&photo.image, &whole, (photo.width, photo.height)));
         let [ahash, dhash, phash] = self.classic.hash(&working);
         Ok(Fingerprint {
             width: photo.width,
@@ -168,9 +195,73 @@ impl Fingerprinter {
             dhash,
             phash,
             pdq,
+            photo_pdq,
             colour: ColourSignature::of(&working),
         })
     }
+
+    /// PDQ of `image` (decoded pixels) whose working copy is `working` and whose full size is `full`: exactly as the
+    /// reference when the full-size pixels are at hand (asked for, or no larger than the working image), resampled
+    /// from the working copy otherwise.
+    fn pdq_of(&self, image: &RgbImage, working: &RgbImage, full: (u32, u32)) -> Option<PdqHashes> {
+        let (ww, wh) = working.dimensions();
+        let (iw, ih) = image.dimensions();
+        if self.config.full_size || (ww, wh) == full {
+            pdq::pdq_from_rgb(image.as_raw(), iw as usize, ih as usize)
+        } else {
+            pdq::pdq_from_reduced_rgb(working.as_raw(), ww as usize, wh as usize, full.0 as usize, full.1 as usize)
+        }
+    }
+}
+
+/// The rectangle `(x, y, width, height)` of `image` inside a uniform border, if it has one worth trimming.
+///
+/// The border colour is the median of the edge pixels; there is a border when at least 90% of the edge pixels are
+/// within 24 levels (every channel) of it. Content is every row and column where more than 1% of the pixels (and
+/// at least two) differ from it by more than that, so JPEG noise and thin anti-aliasing do not count. Nothing is
+/// trimmed from flat images, when under 3% of the area would go, or when the content would be under 5% of it.
+pub(crate) fn trim_uniform_border(image: &RgbImage) -> Option<(u32, u32, u32, u32)> {
+    const TOLERANCE: i16 = 24;
+    let (w, h) = image.dimensions();
+    if w < 16 || h < 16 {
+        return None;
+    }
+    let edge: Vec<[u8; 3]> = (0..w)
+        .flat_map(|x| [image.get_pixel(x, 0).0, image.get_pixel(x, h - 1).0])
+        .chain((1..h - 1).flat_map(|y| [image.get_pixel(0, y).0, image.get_pixel(w - 1, y).0]))
+        .collect();
+    let median = |c: usize| {
+        let mut v: Vec<u8> = edge.iter().map(|p| p[c]).collect();
+        let mid = v.len() / 2;
+        *v.select_nth_unstable(mid).1
+    };
+    let background = [median(0), median(1), median(2)];
+    let differs =
+        |p: &[u8; 3]| p.iter().zip(&background).any(|(&a, &b)| (i16::from(a) - i16::from(b)).abs() > TOLERANCE);
+    if edge.iter().filter(|p| !differs(p)).count() * 10 < edge.len() * 9 {
+        return None;
+    }
+    let mut row_counts = vec![0u32; h as usize];
+    let mut col_counts = vec![0u32; w as usize];
+    for (x, y, p) in image.enumerate_pixels() {
+        if differs(&p.0) {
+            row_counts[y as usize] += 1;
+            col_counts[x as usize] += 1;
+        }
+    }
+    let span = |counts: &[u32], across: u32| {
+        let needed = (across / 100).max(2);
+        let first = counts.iter().position(|&c| c >= needed)?;
+        let last = counts.iter().rposition(|&c| c >= needed)?;
+        Some((first as u32, last as u32 - first as u32 + 1))
+    };
+    let (y, th) = span(&row_counts, w)?;
+    let (x, tw) = span(&col_counts, h)?;
+    let (area, kept) = (u64::from(w) * u64::from(h), u64::from(tw) * u64::from(th));
+    if kept * 100 >= area * 97 || kept * 100 < area * 5 || tw < 8 || th < 8 {
+        return None;
+    }
+    Some((x, y, tw, th))
 }
 
 /// Downscales so that the longer side is at most `max_side` (never upscales). Area-weighted (bilinear kernel
@@ -203,6 +294,21 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Fingerprinter>();
         send_sync::<Fingerprint>();
+    }
+
+    #[test]
+    fn uniform_borders_are_trimmed_and_content_is_kept() {
+        let mut img = RgbImage::from_pixel(200, 100, image::Rgb([255, 255, 255]));
+        for y in 20..70 {
+            for x in 50..120 {
+                img.put_pixel(x, y, image::Rgb([(x * 3) as u8, (y * 2) as u8, 90]));
+            }
+        }
+        assert_eq!(trim_uniform_border(&img), Some((50, 20, 70, 50)));
+        // A photo that fills its frame, and a flat image, are left alone.
+        let full = RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 0]));
+        assert_eq!(trim_uniform_border(&full), None);
+        assert_eq!(trim_uniform_border(&RgbImage::from_pixel(64, 64, image::Rgb([9, 9, 9]))), None);
     }
 
     #[test]

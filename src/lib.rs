@@ -57,7 +57,9 @@
 
 pub mod colour;
 pub mod decode;
+pub mod edits;
 pub mod error;
+pub mod eval;
 pub mod fingerprint;
 pub mod hash;
 pub mod index;

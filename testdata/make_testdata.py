@@ -131,3 +131,8 @@ png16 = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", small.wid
          + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 open(os.path.join(OUT, "formats/chelsea-16bit.png"), "wb").write(png16)
 print("formats/chelsea-16bit.png", len(png16))
+
+# --- Distractors for the accuracy benchmark: photos that copy no reference ------------------------------------
+os.makedirs(os.path.join(OUT, "distractors"), exist_ok=True)
+for name in ["brick.png", "grass.png", "gravel.png", "cell.png"]:
+    save(src(name).convert("RGB"), "distractors/" + name.replace(".png", ".jpg"), quality=85)

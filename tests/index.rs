@@ -32,6 +32,7 @@ fn synthetic(pdq: [u64; 4], rng: &mut Rng) -> Fingerprint {
         dhash: Hash::from_words(HashKind::DHash, [rng.next(), 0, 0, 0]),
         phash: Hash::from_words(HashKind::PHash, [rng.next(), 0, 0, 0]),
         pdq: PdqHashes { dihedral, quality: 100 },
+        photo_pdq: None,
         colour: ColourSignature { bins: [16; 16] },
     }
 }
@@ -176,7 +177,8 @@ fn damaged_files_give_typed_errors() {
 
     // Another fingerprint algorithm version in the header.
     let text = String::from_utf8_lossy(&good).into_owned();
-    let at = text.find("\"fingerprint_version\":1").unwrap() + "\"fingerprint_version\":".len();
+    let at = text.find("\"fingerprint_version\":").unwrap() + "\"fingerprint_version\":".len();
+    assert_ne!(good[at], b'7', "test needs another version than 7");
     let mut other_algorithm = good.clone();
     other_algorithm[at] = b'7';
     assert!(matches!(open(&with_fixed_crc(other_algorithm)).unwrap_err().kind(), ErrorKind::ConfigMismatch(_)));

@@ -12,8 +12,8 @@
 //! "KIDX"                          4 bytes, end magic
 //!
 //! record: id u64, path (u32 length + UTF-8), metadata count u32, each (u32 length + UTF-8) x 2,
-//!         width u32, height u32, aHash u64, dHash u64, pHash u64, PDQ 8 variants x 4 x u64, PDQ quality u8,
-//!         colour 16 x u8
+//!         width u32, height u32, aHash u64, dHash u64, pHash u64, content PDQ (8 variants x 4 x u64, quality u8),
+//!         colour 16 x u8, photo-PDQ flag u8 (1: the whole photo's PDQ follows, in the same layout)
 //! ```
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
@@ -216,13 +216,24 @@ fn put_fingerprint(out: &mut Vec<u8>, f: &Fingerprint) {
     for h in [&f.ahash, &f.dhash, &f.phash] {
         out.extend_from_slice(&h.words()[0].to_le_bytes());
     }
-    for h in &f.pdq.dihedral {
+    put_pdq(out, &f.pdq);
+    out.extend_from_slice(&f.colour.bins);
+    match &f.photo_pdq {
+        Some(photo) => {
+            out.push(1);
+            put_pdq(out, photo);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_pdq(out: &mut Vec<u8>, pdq: &PdqHashes) {
+    for h in &pdq.dihedral {
         for w in h.words() {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
-    out.push(f.pdq.quality);
-    out.extend_from_slice(&f.colour.bins);
+    out.push(pdq.quality);
 }
 
 /// A bounds-checked cursor: running off the end is a typed error.
@@ -267,20 +278,22 @@ impl<'a> Reader<'a> {
         let ahash = Hash::from_words(HashKind::AHash, [self.u64()?, 0, 0, 0]);
         let dhash = Hash::from_words(HashKind::DHash, [self.u64()?, 0, 0, 0]);
         let phash = Hash::from_words(HashKind::PHash, [self.u64()?, 0, 0, 0]);
+        let pdq = self.pdq()?;
+        let bins = self.array::<BINS>()?;
+        let photo_pdq = match self.array::<1>()?[0] {
+            0 => None,
+            1 => Some(self.pdq()?),
+            flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad photo-PDQ flag {flag}")))),
+        };
+        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour: ColourSignature { bins } })
+    }
+
+    fn pdq(&mut self) -> Result<PdqHashes> {
         let mut dihedral = [Hash::from_words(HashKind::Pdq, [0; 4]); 8];
         for h in &mut dihedral {
             *h = Hash::from_words(HashKind::Pdq, [self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
         }
         let quality = self.array::<1>()?[0];
-        let bins = self.array::<BINS>()?;
-        Ok(Fingerprint {
-            width,
-            height,
-            ahash,
-            dhash,
-            phash,
-            pdq: PdqHashes { dihedral, quality },
-            colour: ColourSignature { bins },
-        })
+        Ok(PdqHashes { dihedral, quality })
     }
 }
