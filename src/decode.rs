@@ -116,13 +116,19 @@ pub struct Photo {
 /// ```
 ///
 /// # Errors
-/// [`ErrorKind::Io`] if the file cannot be read, [`ErrorKind::TooLarge`] if it exceeds
-/// [`Limits::max_file_bytes`], and every error of [`decode_bytes`]; the error carries the path.
+/// [`ErrorKind::Io`] if the file cannot be read, [`ErrorKind::FileTooLarge`] if it exceeds
+/// [`Limits::max_file_bytes`] (checked before reading), and every error of [`decode_bytes`]; the error carries the
+/// path.
 pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Photo> {
     let path = path.as_ref();
     let read = || -> Result<Vec<u8>> {
         let file = std::fs::File::open(path).map_err(|e| Error::new(ErrorKind::Io(e)))?;
-        read_limited(file, options.limits.max_file_bytes)
+        // Refuse an oversized file from its metadata, without reading it.
+        let limit = options.limits.max_file_bytes;
+        if let Some(bytes) = file.metadata().ok().map(|m| m.len()).filter(|&len| len > limit) {
+            return Err(Error::new(ErrorKind::FileTooLarge { bytes, limit }));
+        }
+        read_limited(file, limit)
     };
     read().and_then(|bytes| decode_bytes(&bytes, options)).map_err(|e| e.with_path(path))
 }
@@ -130,7 +136,7 @@ pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Ph
 /// Decodes everything `reader` yields (up to [`Limits::max_file_bytes`]).
 ///
 /// # Errors
-/// [`ErrorKind::Io`] if reading fails, [`ErrorKind::TooLarge`] past the byte limit, and every error of
+/// [`ErrorKind::Io`] if reading fails, [`ErrorKind::FileTooLarge`] past the byte limit, and every error of
 /// [`decode_bytes`].
 pub fn decode_reader(reader: impl Read, options: &DecodeOptions) -> Result<Photo> {
     let bytes = read_limited(reader, options.limits.max_file_bytes)?;
@@ -141,11 +147,7 @@ fn read_limited(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::new(ErrorKind::Io(e)))?;
     if bytes.len() as u64 > max_bytes {
-        return Err(Error::new(ErrorKind::TooLarge {
-            width: 0,
-            height: 0,
-            limit: format!("maximum file size {max_bytes} bytes"),
-        }));
+        return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit: max_bytes }));
     }
     Ok(bytes)
 }

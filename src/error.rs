@@ -49,6 +49,14 @@ pub enum ErrorKind {
         /// Which limit it broke, in words.
         limit: String,
     },
+    /// The file is larger than [`Limits::max_file_bytes`](crate::Limits::max_file_bytes); it was not read.
+    #[error("file of {bytes} bytes exceeds the limit of {limit} bytes")]
+    FileTooLarge {
+        /// Size of the file (for a reader: the bytes read before giving up).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The image is smaller than the smallest size a fingerprint can be made from.
     #[error("image of {width}x{height} pixels is too small to fingerprint")]
     TooSmall {
@@ -130,6 +138,7 @@ impl Error {
             ErrorKind::UnknownFormat => "unknown_format",
             ErrorKind::Decode { .. } => "decode",
             ErrorKind::TooLarge { .. } => "too_large",
+            ErrorKind::FileTooLarge { .. } => "file_too_large",
             ErrorKind::TooSmall { .. } => "too_small",
             ErrorKind::DecoderPanic(_) => "decoder_panic",
             ErrorKind::HashKindMismatch { .. } => "hash_kind_mismatch",

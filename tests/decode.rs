@@ -63,7 +63,10 @@ fn limits_are_configurable() {
     let mut options = DecodeOptions::default();
     options.limits.max_file_bytes = 1000;
     let err = decode_path(testdata("refs/coffee.jpg"), &options).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::TooLarge { .. }), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::FileTooLarge { bytes: 79_975, limit: 1000 }), "{err}");
+    let reader = std::fs::File::open(testdata("refs/coffee.jpg")).unwrap();
+    let err = decode_reader(reader, &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::FileTooLarge { bytes: 1001, limit: 1000 }), "{err}");
 }
 
 #[test]

@@ -195,6 +195,17 @@ impl ReferenceIndex {
         id
     }
 
+    /// Replaces the metadata of the reference with `id`; false if there is no such reference.
+    pub fn set_metadata(&mut self, id: u64, metadata: Vec<(String, String)>) -> bool {
+        match self.position(id) {
+            Some(position) => {
+                self.references[position].metadata = metadata;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes the reference with `id`, returning it.
     pub fn remove(&mut self, id: u64) -> Option<Reference> {
         let position = self.position(id)?;
