@@ -282,7 +282,7 @@ impl<'a> Reader<'a> {
         let bins = self.array::<BINS>()?;
         let photo_pdq = match self.array::<1>()?[0] {
             0 => None,
-            1 => Some(self.pdq()?),
+            1 => Some(Box::new(self.pdq()?)),
             flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad photo-PDQ flag {flag}")))),
         };
         Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour: ColourSignature { bins } })
