@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     }
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let corpus = Corpus::from_testdata(&testdata, size)?;
-    let report = run(&corpus, FingerprintConfig::default(), &Thresholds::default());
+    let report = run(&corpus, FingerprintConfig::default(), &Thresholds::default())?;
     print!("{}", markdown(&report));
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {path}"))?;

@@ -222,12 +222,20 @@ pub struct Report {
 
 /// Runs the benchmark on `corpus` with fingerprints from `config`, judging verdicts under `thresholds` (normally
 /// [`Thresholds::default`]); the report also gives the thresholds this run would calibrate.
-pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) -> Report {
+///
+/// # Errors
+/// If a reference or an edited query cannot be fingerprinted (e.g. an edit left it under 5 pixels): the benchmark
+/// would otherwise silently drop it, or worse, misalign references and their positives. The error names the
+/// photo and the edit.
+pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) -> Result<Report> {
     let start = std::time::Instant::now();
     let fingerprinter = Fingerprinter::new(config);
     let fingerprint = |img: &RgbImage| fingerprinter.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
-    let references: Vec<Fingerprint> =
-        corpus.references.par_iter().filter_map(|(_, img)| fingerprint(img).ok()).collect();
+    let references: Vec<Fingerprint> = corpus
+        .references
+        .par_iter()
+        .map(|(name, img)| fingerprint(img).map_err(|e| e.with_path(name)))
+        .collect::<Result<_>>()?;
 
     // Every (photo, edit) pair, made and fingerprinted in parallel.
     let mut jobs: Vec<(Query, &RgbImage, Option<Edit>)> = Vec::new();
@@ -250,14 +258,16 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     }
     let queries: Vec<(Query, Fingerprint)> = jobs
         .par_iter()
-        .filter_map(|(query, img, edit)| {
+        .map(|(query, img, edit)| {
             let edited = match edit {
                 Some(e) => e.apply(img, &corpus.kit),
                 None => (*img).clone(),
             };
-            fingerprint(&edited).ok().map(|fp| (query.clone(), fp))
+            fingerprint(&edited)
+                .map(|fp| (query.clone(), fp))
+                .map_err(|e| e.with_path(format!("{} ({})", query.source, query.edit)))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     // best[m][q] = (best reference, its similarity) for method m and query q.
     let best: Vec<Vec<(usize, f32)>> = (0..METHODS.len())
@@ -362,7 +372,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     worst_negatives.sort_by(|a, b| b.2.total_cmp(&a.2));
     worst_negatives.truncate(8);
 
-    Report {
+    Ok(Report {
         thresholds: *thresholds,
         worst_negatives,
         positives,
@@ -377,7 +387,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         flagged_recall,
         negatives_in_review,
         seconds: start.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// The smallest f32 above `v`.

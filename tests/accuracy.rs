@@ -13,7 +13,7 @@ fn survivable_edits_are_found_and_no_negative_matches() {
     let corpus = Corpus::from_testdata(&testdata, CorpusSize::Small).unwrap();
     assert!(corpus.references.len() >= 4 && corpus.distractors.len() >= 4 && !corpus.hard_negatives.is_empty());
     let defaults = Thresholds::default();
-    let report = run(&corpus, FingerprintConfig::default(), &defaults);
+    let report = run(&corpus, FingerprintConfig::default(), &defaults).unwrap();
     assert!(report.positives >= 24 && report.negatives >= 24, "{} / {}", report.positives, report.negatives);
 
     // Found at the default thresholds (per-edit recall is measured under the thresholds given to `run`).
