@@ -5,42 +5,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use knockoff::{
-    ColourSignature, Fingerprint, FingerprintConfig, Hash, HashKind, PdqHashes, ReferenceIndex, SearchMethod,
-};
+use knockoff::{FingerprintConfig, PdqHashes, ReferenceIndex, SearchMethod};
+
+#[path = "../tests/common/synthetic.rs"]
+mod synthetic;
+use synthetic::{Rng, fingerprint};
 
 const REFERENCES: usize = 1_000_000;
 const QUERIES: usize = 64;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn words(&mut self) -> [u64; 4] {
-        [self.next(), self.next(), self.next(), self.next()]
-    }
-}
-
-fn fingerprint(words: [u64; 4], rng: &mut Rng) -> Fingerprint {
-    let mut dihedral = [Hash::from_words(HashKind::Pdq, words); 8];
-    for h in dihedral.iter_mut().skip(1) {
-        *h = Hash::from_words(HashKind::Pdq, rng.words());
-    }
-    Fingerprint {
-        width: 1000,
-        height: 1000,
-        ahash: Hash::from_words(HashKind::AHash, [rng.next(), 0, 0, 0]),
-        dhash: Hash::from_words(HashKind::DHash, [rng.next(), 0, 0, 0]),
-        phash: Hash::from_words(HashKind::PHash, [rng.next(), 0, 0, 0]),
-        pdq: PdqHashes { dihedral, quality: 100 },
-        photo_pdq: None,
-        colour: ColourSignature { bins: [16; 16] },
-    }
-}
 
 fn benches(c: &mut Criterion) {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);

@@ -1,41 +1,12 @@
 //! The reference index: search methods agree, persistence round-trips, damaged files are typed errors.
 
 mod common;
+#[path = "common/synthetic.rs"]
+mod synthetic;
 
 use common::testdata;
-use knockoff::{
-    ColourSignature, ErrorKind, Fingerprint, FingerprintConfig, Fingerprinter, Hash, HashKind, PdqHashes,
-    ReferenceIndex, SearchMethod, SearchOptions,
-};
-
-/// A deterministic pseudo-random source (xorshift), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// A fingerprint whose PDQ variants are random (variant 0 given), other fields fixed.
-fn synthetic(pdq: [u64; 4], rng: &mut Rng) -> Fingerprint {
-    let mut dihedral = [Hash::from_words(HashKind::Pdq, pdq); 8];
-    for h in dihedral.iter_mut().skip(1) {
-        *h = Hash::from_words(HashKind::Pdq, [rng.next(), rng.next(), rng.next(), rng.next()]);
-    }
-    Fingerprint {
-        width: 640,
-        height: 480,
-        ahash: Hash::from_words(HashKind::AHash, [rng.next(), 0, 0, 0]),
-        dhash: Hash::from_words(HashKind::DHash, [rng.next(), 0, 0, 0]),
-        phash: Hash::from_words(HashKind::PHash, [rng.next(), 0, 0, 0]),
-        pdq: PdqHashes { dihedral, quality: 100 },
-        photo_pdq: None,
-        colour: ColourSignature { bins: [16; 16] },
-    }
-}
+use knockoff::{ErrorKind, Fingerprint, FingerprintConfig, Fingerprinter, ReferenceIndex, SearchMethod, SearchOptions};
+use synthetic::{Rng, fingerprint};
 
 /// Flips `n` distinct random bits.
 fn flip(mut words: [u64; 4], n: u32, rng: &mut Rng) -> [u64; 4] {
@@ -59,17 +30,16 @@ fn brute_force_and_multi_index_agree_on_random_data() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut index = ReferenceIndex::new(FingerprintConfig::default());
     for _ in 0..20_000 {
-        let words = [rng.next(), rng.next(), rng.next(), rng.next()];
-        index.add("r", synthetic(words, &mut rng), Vec::new());
+        let words = rng.words();
+        index.add("r", fingerprint(words, &mut rng), Vec::new());
     }
-    let queries: Vec<Fingerprint> =
-        (0..25).map(|_| synthetic([rng.next(), rng.next(), rng.next(), rng.next()], &mut rng)).collect();
+    let queries: Vec<Fingerprint> = (0..25).map(|_| fingerprint(rng.words(), &mut rng)).collect();
     for (i, q) in queries.iter().enumerate() {
         for distance in [0, 3, 9, 15, 16, 17, 25, 31, 32, 40, 47, 60] {
             // Plant near the plain hash for even queries, near the mirror variant for odd ones.
             let variant = if i % 2 == 0 { 0 } else { 5 };
             let words: [u64; 4] = q.pdq.dihedral[variant].words().try_into().unwrap();
-            index.add("planted", synthetic(flip(words, distance, &mut rng), &mut rng), Vec::new());
+            index.add("planted", fingerprint(flip(words, distance, &mut rng), &mut rng), Vec::new());
         }
     }
     let mut total = 0;
