@@ -92,10 +92,19 @@ fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| edit | knockoff `match` recall (default thresholds) | PDQ + dihedral recall @ 0 FP |\n|---|---|---|"
+        "\n| edit | knockoff `match` recall (default thresholds) | knockoff score @ 0 FP | local features @ 0 FP | \
+         PDQ + dihedral @ 0 FP |\n|---|---|---|---|---|"
     );
     for e in &r.per_edit {
-        let _ = writeln!(out, "| {} | {} | {} |", e.edit, pct(e.match_recall), pct(e.pdq_recall_at_fpr_0));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            e.edit,
+            pct(e.match_recall),
+            pct(e.score_recall_at_fpr_0),
+            pct(e.local_recall_at_fpr_0),
+            pct(e.pdq_recall_at_fpr_0)
+        );
     }
     out
 }

@@ -141,20 +141,35 @@ pub struct Query {
     pub hard: bool,
 }
 
-/// The methods compared: each hash alone, PDQ with dihedral variants, colour, and the combined score.
-pub const METHODS: [&str; 7] = ["aHash", "dHash", "pHash", "PDQ", "PDQ + dihedral", "colour", "knockoff score"];
+/// The methods compared: each hash alone, PDQ with dihedral variants, colour, the hashes' and colour's part of
+/// the score, local features alone (verified inliers as scored), and the combined score.
+pub const METHODS: [&str; 9] = [
+    "aHash",
+    "dHash",
+    "pHash",
+    "PDQ",
+    "PDQ + dihedral",
+    "colour",
+    "hashes + colour",
+    "local features",
+    "knockoff score",
+];
 
-fn method_similarity(method: usize, reference: &Fingerprint, query: &Fingerprint) -> f32 {
+/// Every method's similarity of one pair, from one full comparison.
+fn method_similarities(reference: &Fingerprint, query: &Fingerprint) -> [f32; METHODS.len()] {
     let hash = |a: &crate::Hash, b: &crate::Hash| 1.0 - a.distance_unchecked(b) as f32 / a.bits() as f32;
-    match method {
-        0 => hash(&reference.ahash, &query.ahash),
-        1 => hash(&reference.dhash, &query.dhash),
-        2 => hash(&reference.phash, &query.phash),
-        3 => hash(reference.pdq.hash(), query.pdq.hash()),
-        4 => 1.0 - reference.pdq.best_match(query.pdq.hash()).0 as f32 / 256.0,
-        5 => 1.0 - reference.colour.distance(&query.colour),
-        _ => similarity::score(reference, query),
-    }
+    let full = similarity::compare(reference, query);
+    [
+        hash(&reference.ahash, &query.ahash),
+        hash(&reference.dhash, &query.dhash),
+        hash(&reference.phash, &query.phash),
+        hash(reference.pdq.hash(), query.pdq.hash()),
+        1.0 - reference.pdq.best_match(query.pdq.hash()).0 as f32 / 256.0,
+        1.0 - reference.colour.distance(&query.colour),
+        similarity::hash_score(reference, query),
+        full.evidence.local_score,
+        full.score,
+    ]
 }
 
 /// Results of one method.
@@ -181,6 +196,10 @@ pub struct EditRecall {
     pub edit: String,
     /// Share of its positives that get a `Match` verdict for the right reference under the run's thresholds.
     pub match_recall: f32,
+    /// Share found by the combined score at its zero-false-positive threshold.
+    pub score_recall_at_fpr_0: f32,
+    /// Share found by local features alone at their zero-false-positive threshold.
+    pub local_recall_at_fpr_0: f32,
     /// Share found by PDQ + dihedral at its zero-false-positive threshold.
     pub pdq_recall_at_fpr_0: f32,
 }
@@ -269,16 +288,19 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         })
         .collect::<Result<_>>()?;
 
+    // all[q][r] = every method's similarity of query q and reference r (one full comparison per pair).
+    let all: Vec<Vec<[f32; METHODS.len()]>> = queries
+        .par_iter()
+        .map(|(_, fp)| references.iter().map(|r| method_similarities(r, fp)).collect())
+        .collect();
     // best[m][q] = (best reference, its similarity) for method m and query q.
     let best: Vec<Vec<(usize, f32)>> = (0..METHODS.len())
         .map(|m| {
-            queries
-                .par_iter()
-                .map(|(_, fp)| {
-                    references
-                        .iter()
+            all.iter()
+                .map(|row| {
+                    row.iter()
                         .enumerate()
-                        .map(|(i, r)| (i, method_similarity(m, r, fp)))
+                        .map(|(i, s)| (i, s[m]))
                         .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a })
                 })
                 .collect()
@@ -321,12 +343,14 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         .collect();
 
     let score = METHODS.len() - 1;
+    let local = METHODS.len() - 2;
     let pdq = 4;
     let calibrated = Thresholds {
         match_score: round_up(threshold_at(score, 0.001).max(0.5)),
         review_score: round_up(threshold_at(score, 0.01).max(0.4)),
     };
     let pdq_t0 = threshold_at(pdq, 0.0);
+    let (score_t0, local_t0) = (threshold_at(score, 0.0), threshold_at(local, 0.0));
     let per_edit = corpus
         .edits
         .iter()
@@ -339,7 +363,9 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
             };
             EditRecall {
                 edit: edit.clone(),
-                match_recall: share(score, calibrated.match_score),
+                match_recall: share(score, thresholds.match_score),
+                score_recall_at_fpr_0: share(score, score_t0),
+                local_recall_at_fpr_0: share(local, local_t0),
                 pdq_recall_at_fpr_0: share(pdq, pdq_t0),
             }
         })

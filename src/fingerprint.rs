@@ -11,17 +11,18 @@ use serde::{Deserialize, Serialize};
 use crate::colour::ColourSignature;
 use crate::decode::{self, DecodeOptions, Limits, Photo};
 use crate::error::{Error, ErrorKind, Result};
+use crate::features::{self, LocalConfig, LocalFeatures};
 use crate::hash::pdq::{self, PdqHashes};
 use crate::hash::{ClassicHashers, Hash, HashKind};
 
-/// Version of the fingerprint algorithms (decoding, resizing, every hash, colour). Bump it whenever a change makes
+/// Version of the fingerprint algorithms (decoding, resizing, every hash, colour, local features). Bump it whenever a change makes
 /// fingerprints differ (the golden test `tests/golden.rs` catches such changes): indexes record it, and opening one
 /// made with another version is an error rather than a silent mismatch.
-pub const FINGERPRINT_VERSION: u32 = 2;
+pub const FINGERPRINT_VERSION: u32 = 3;
 
 /// How photos are fingerprinted. A persisted index records this, since fingerprints made with other settings are
 /// not comparable bit for bit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FingerprintConfig {
     /// Decoding limits.
@@ -36,16 +37,35 @@ pub struct FingerprintConfig {
     /// domain at the smallest scale that still reaches it, larger images are downscaled to it, smaller ones are
     /// used as they are. Larger is slower and closer to full-size PDQ. Default 256.
     pub working_size: u32,
+    /// Local features (keypoints and descriptors) and how to extract them; `None` for hashes and colour only.
+    /// They find what hashes cannot (heavy crops, collages, pasted copies, any rotation) at the cost of ~26 KB per
+    /// photo and a larger decode (see [`LocalConfig::working_size`]). Default on.
+    pub local: Option<LocalConfig>,
 }
 
 impl Default for FingerprintConfig {
     fn default() -> Self {
-        FingerprintConfig { limits: Limits::default(), apply_orientation: true, full_size: false, working_size: 256 }
+        FingerprintConfig {
+            limits: Limits::default(),
+            apply_orientation: true,
+            full_size: false,
+            working_size: 256,
+            local: Some(LocalConfig::default()),
+        }
     }
 }
 
-/// A photo's fingerprint: its size, every hash, and its colour signature. About 500 bytes; serde-serialisable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+impl FingerprintConfig {
+    /// Hashes and colour only, no local features: ~500 bytes a photo and the fastest decode, for catalogs of
+    /// millions where only near-duplicates matter.
+    pub fn hashes_only() -> Self {
+        FingerprintConfig { local: None, ..FingerprintConfig::default() }
+    }
+}
+
+/// A photo's fingerprint: its size, every hash, its colour signature and (if configured) its local features.
+/// About 500 bytes without local features, ~26 KB with; serde-serialisable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
     /// Width of the photo as displayed (after EXIF orientation).
     pub width: u32,
@@ -67,6 +87,9 @@ pub struct Fingerprint {
     pub photo_pdq: Option<Box<PdqHashes>>,
     /// Global colour signature.
     pub colour: ColourSignature,
+    /// Keypoints and descriptors, in the photo's pixels; `None` when the configuration leaves them out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<Box<LocalFeatures>>,
 }
 
 impl Fingerprint {
@@ -117,8 +140,13 @@ impl Fingerprinter {
         DecodeOptions {
             limits: self.config.limits,
             apply_orientation: self.config.apply_orientation,
-            reduce_to: (!self.config.full_size).then_some(self.config.working_size),
+            reduce_to: (!self.config.full_size).then_some(self.decode_size()),
         }
+    }
+
+    /// The longer side a reduced decode must reach: the hashes' working size, or the local features' if larger.
+    fn decode_size(&self) -> u32 {
+        self.config.local.map_or(self.config.working_size, |l| l.working_size.max(self.config.working_size))
     }
 
     /// Fingerprints the file at `path`.
@@ -189,6 +217,11 @@ impl Fingerprinter {
         // The whole photo's PDQ too, when it differs, for exchange with other PDQ users.
         let photo_pdq = trim.and_then(|_| self.pdq_of(&photo.image, &whole, (photo.width, photo.height))).map(Box::new);
         let [ahash, dhash, phash] = self.classic.hash(&working);
+        // Keypoints come from the whole photo: a uniform border has none, and their positions stay the photo's.
+        let local = self
+            .config
+            .local
+            .map(|config| Box::new(features::extract(&photo.image, (photo.width, photo.height), &config)));
         Ok(Fingerprint {
             width: photo.width,
             height: photo.height,
@@ -198,6 +231,7 @@ impl Fingerprinter {
             pdq,
             photo_pdq,
             colour: ColourSignature::of(&working),
+            local,
         })
     }
 
@@ -295,9 +329,9 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Fingerprinter>();
         send_sync::<Fingerprint>();
-        // Small enough to hold millions in memory: the boxed whole-photo PDQ is 8 bytes when absent (inline it
-        // would add ~260 to every fingerprint). 480 today, of which 96 are the unused words of the three 64-bit
-        // hashes (a `Hash` is one fixed-size type for every kind).
+        // Small enough to hold millions in memory: the boxed whole-photo PDQ and local features are 8 bytes each
+        // when absent (inline the PDQ would add ~260 to every fingerprint). 488 today, of which 96 are the unused
+        // words of the three 64-bit hashes (a `Hash` is one fixed-size type for every kind).
         assert!(std::mem::size_of::<Fingerprint>() < 512, "{}", std::mem::size_of::<Fingerprint>());
     }
 

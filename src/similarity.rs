@@ -6,11 +6,18 @@
 //! score like plain copies. The 64-bit hashes only see the photo as it is, so they join the score only when the
 //! best PDQ orientation is the original one. A colour difference lowers the score slightly: recolouring is a
 //! counterfeiter's edit, so it must not hide a copy, but it separates a template from the same template in
-//! another colour. See [`Thresholds`] for how scores become verdicts.
+//! another colour.
+//!
+//! When both photos carry local features, they are verified geometrically too (see [`crate::features::verify`]),
+//! and the score is the better of the hash score and the local score. The local score grows with the number of
+//! inliers, discounted when they cover little of the region the photos share (photos that share only a logo or
+//! a pattern), and falls to zero when the matched patches differ in hue by more than a counterfeiter's tint (the
+//! same template in another colour). See [`Thresholds`] for how scores become verdicts.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::features::{LocalEvidence, Rect, VerifyConfig, verify};
 use crate::fingerprint::Fingerprint;
 use crate::hash::{Dihedral, Hash};
 
@@ -78,11 +85,24 @@ impl Thresholds {
 pub enum Alteration {
     /// Mirrored (possibly also rotated, see the transform).
     Mirrored,
-    /// Rotated by a quarter or half turn (counter-clockwise degrees).
+    /// Rotated (counter-clockwise degrees as seen): quarter turns from the hashes, any angle from local features.
     Rotated {
-        /// 90, 180 or 270.
-        degrees: u32,
+        /// In (-180, 180] from local features; 90, 180 or 270 from the hashes.
+        degrees: f32,
     },
+    /// Only part of the reference is shown (local features).
+    Cropped {
+        /// The part shown, in reference pixels.
+        region: Rect,
+    },
+    /// The reference fills only part of the listing: padded, pasted onto another background, or in a collage
+    /// (local features).
+    Placed {
+        /// Where it sits, in listing pixels.
+        region: Rect,
+    },
+    /// Seen in perspective: a homography explains the matches clearly better than a similarity.
+    Perspective,
     /// The colours differ noticeably while the structure matches.
     Recoloured,
     /// The width/height ratio changed: cropped, padded or stretched.
@@ -104,9 +124,17 @@ impl Alteration {
     pub fn describe(&self) -> String {
         match self {
             Alteration::Mirrored => "mirrored".into(),
-            Alteration::Rotated { degrees: 90 } => "rotated 90° counter-clockwise".into(),
-            Alteration::Rotated { degrees: 270 } => "rotated 90° clockwise".into(),
-            Alteration::Rotated { degrees } => format!("rotated {degrees}°"),
+            Alteration::Rotated { degrees } if *degrees == 270.0 => "rotated 90° clockwise".into(),
+            Alteration::Rotated { degrees } if *degrees < 0.0 => format!("rotated {:.1}° clockwise", -degrees),
+            Alteration::Rotated { degrees } if *degrees == 180.0 => "rotated 180°".into(),
+            Alteration::Rotated { degrees } => format!("rotated {degrees:.1}° counter-clockwise"),
+            Alteration::Cropped { region: r } => {
+                format!("cropped to {:.0}x{:.0} at ({:.0}, {:.0}) of the reference", r.width, r.height, r.x, r.y)
+            }
+            Alteration::Placed { region: r } => {
+                format!("placed at ({:.0}, {:.0}), {:.0}x{:.0}, in the listing", r.x, r.y, r.width, r.height)
+            }
+            Alteration::Perspective => "seen in perspective".into(),
             Alteration::Recoloured => "recoloured".into(),
             Alteration::AspectChanged { reference, listing } => {
                 format!("cropped, padded or stretched (aspect {reference:.2} → {listing:.2})")
@@ -139,6 +167,10 @@ pub struct Evidence {
     /// Hue distance of the chromatic parts, 0 to 1; `None` when either photo is mostly grey. Beyond 0.5 it lowers
     /// the score (another colour of the same template).
     pub hue_distance: Option<f32>,
+    /// Geometric verification of the local features, when both photos have them and a transform was found.
+    pub local: Option<LocalEvidence>,
+    /// The score the local evidence alone gives (0 without it); the score is the better of this and the hashes'.
+    pub local_score: f32,
     /// The edits the evidence points to, for reports.
     pub alterations: Vec<Alteration>,
 }
@@ -192,7 +224,14 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
     let phash_distance = dist(&reference.phash, &listing.phash);
     let colour_distance = reference.colour.distance(&listing.colour);
     let hue_distance = reference.colour.hue_distance(&listing.colour);
-    let score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance);
+    let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance);
+    let local = verify_local(reference, listing);
+    let local_score = local.as_ref().map_or(0.0, local_score);
+    let score = hash_score.max(local_score);
+    let alterations = match &local {
+        Some(l) if local_score >= hash_score => local_alterations(reference, listing, l),
+        _ => alterations(reference, listing, transform, colour_distance),
+    };
     let evidence = Evidence {
         pdq_distance,
         transform,
@@ -203,13 +242,22 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
         phash_distance,
         colour_distance,
         hue_distance,
-        alterations: alterations(reference, listing, transform, colour_distance),
+        local,
+        local_score,
+        alterations,
     };
     Similarity { score, verdict: thresholds.verdict(score), evidence }
 }
 
-/// The score alone, without building the evidence: what ranking many references needs.
+/// The score alone, without building the evidence (the same value as [`compare`]'s).
 pub fn score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
+    let local = verify_local(reference, listing).as_ref().map_or(0.0, local_score);
+    hash_score(reference, listing).max(local)
+}
+
+/// The hashes' and colour's part of the score alone: ~100 ns, what picking candidates among many references
+/// needs before verifying the best of them.
+pub fn hash_score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
     let (pdq_distance, transform) = best_pdq(reference, listing);
     let d = [
         reference.ahash.distance_unchecked(&listing.ahash),
@@ -240,13 +288,69 @@ fn combine(pdq_distance: u32, transform: Dihedral, [a, d, p]: [u32; 3], hue_dist
     (structural - hue_penalty).clamp(0.0, 1.0)
 }
 
+/// Inliers at which the local score reaches one half (before the coverage discount).
+const LOCAL_HALF: f32 = 10.0;
+/// Coverage at and above which inliers count in full: copies reach 0.1 to 0.9 even in collages; photos sharing
+/// only a logo, a label or a pattern stay under it.
+const COVERAGE_FULL: f32 = 0.15;
+/// Hue shifts of the matched patches up to this (degrees) cost nothing: a counterfeiter's tint...
+const LOCAL_HUE_FREE: f32 = 60.0;
+/// ... and from this on, the photos are the same template in another colour, not a copy.
+const LOCAL_HUE_NONE: f32 = 100.0;
+
+fn verify_local(reference: &Fingerprint, listing: &Fingerprint) -> Option<LocalEvidence> {
+    let (r, l) = (reference.local.as_deref()?, listing.local.as_deref()?);
+    verify(r, (reference.width, reference.height), l, (listing.width, listing.height), &VerifyConfig::default())
+}
+
+/// The local evidence as a score in [0, 1].
+fn local_score(e: &LocalEvidence) -> f32 {
+    let strength = e.inliers as f32 * (e.coverage / COVERAGE_FULL).min(1.0);
+    let hue = e.hue_shift_degrees.map_or(1.0, |h| {
+        1.0 - ((h.abs() - LOCAL_HUE_FREE) / (LOCAL_HUE_NONE - LOCAL_HUE_FREE)).clamp(0.0, 1.0)
+    });
+    strength / (strength + LOCAL_HALF) * hue
+}
+
+/// The edits local verification shows: exact rotation, mirror, crop and placement, perspective, scale, tint.
+fn local_alterations(reference: &Fingerprint, listing: &Fingerprint, e: &LocalEvidence) -> Vec<Alteration> {
+    let mut out = Vec::new();
+    let d = &e.decomposition;
+    if e.mirrored {
+        out.push(Alteration::Mirrored);
+    }
+    if d.rotation_degrees.abs() >= 1.5 {
+        out.push(Alteration::Rotated { degrees: (d.rotation_degrees * 10.0).round() as f32 / 10.0 });
+    }
+    if e.homography.is_some() {
+        out.push(Alteration::Perspective);
+    }
+    let area = |r: &Rect| r.width * r.height;
+    let reference_area = reference.width as f32 * reference.height as f32;
+    if area(&e.reference_region) < 0.95 * reference_area {
+        out.push(Alteration::Cropped { region: e.reference_region });
+    }
+    let listing_area = listing.width as f32 * listing.height as f32;
+    if area(&e.listing_region) < 0.9 * listing_area {
+        out.push(Alteration::Placed { region: e.listing_region });
+    }
+    if (d.scale - 1.0).abs() > 0.05 {
+        out.push(Alteration::Resized { scale: d.scale as f32 });
+    }
+    if e.hue_shift_degrees.is_some_and(|h| h.abs() > 15.0) || reference.colour.distance(&listing.colour) > RECOLOURED
+    {
+        out.push(Alteration::Recoloured);
+    }
+    out
+}
+
 fn alterations(reference: &Fingerprint, listing: &Fingerprint, t: Dihedral, colour: f32) -> Vec<Alteration> {
     let mut out = Vec::new();
     if t.is_mirrored() {
         out.push(Alteration::Mirrored);
     }
     if t.rotation_degrees() != 0 {
-        out.push(Alteration::Rotated { degrees: t.rotation_degrees() });
+        out.push(Alteration::Rotated { degrees: t.rotation_degrees() as f32 });
     }
     if colour > RECOLOURED {
         out.push(Alteration::Recoloured);
@@ -311,21 +415,13 @@ pub(crate) fn top_k_of(
     k: usize,
     thresholds: &Thresholds,
 ) -> Vec<Ranked> {
-    // Score everything cheaply in parallel, then build the full evidence only for the winners.
-    let mut scored: Vec<(f32, usize)> =
-        references.par_iter().enumerate().map(|(i, r)| (score(r, listing), i)).collect();
-    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    let k = k.min(scored.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < scored.len() {
-        scored.select_nth_unstable_by(k - 1, order);
-        scored.truncate(k);
-    }
-    scored.sort_unstable_by(order);
-    scored
-        .into_iter()
-        .map(|(_, index)| Ranked { index, similarity: compare_with(references[index], listing, thresholds) })
-        .collect()
+    // Local verification costs about as much as the evidence, so every reference is compared in full.
+    let mut ranked: Vec<Ranked> = references
+        .par_iter()
+        .enumerate()
+        .map(|(index, r)| Ranked { index, similarity: compare_with(r, listing, thresholds) })
+        .collect();
+    ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
+    ranked.truncate(k);
+    ranked
 }

@@ -1,8 +1,8 @@
-//! The index file format, version 1.
+//! The index file format, version 2.
 //!
 //! ```text
 //! "KNOCKIDX"                      8 bytes, magic
-//! format version                  u32 little-endian (this file: 1; independent of the crate version)
+//! format version                  u32 little-endian (this file: 2; independent of the crate version)
 //! header length H                 u32
 //! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
 //!                                 folder, reference count, next id, the crate version that wrote it (information)
@@ -13,8 +13,13 @@
 //!
 //! record: id u64, path (u32 length + UTF-8), metadata count u32, each (u32 length + UTF-8) x 2,
 //!         width u32, height u32, aHash u64, dHash u64, pHash u64, content PDQ (8 variants x 4 x u64, quality u8),
-//!         colour 16 x u8, photo-PDQ flag u8 (1: the whole photo's PDQ follows, in the same layout)
+//!         colour 16 x u8, photo-PDQ flag u8 (1: the whole photo's PDQ follows, in the same layout),
+//!         local-features flag u8 (1: they follow: count n u32, n x keypoint (x, y, size, angle f32, level u8,
+//!         colour 3 x u8), n x descriptor (4 x u64))
 //! ```
+//!
+//! Version 1 (no local features) is refused with [`ErrorKind::IndexVersion`]: its fingerprints are of an older
+//! algorithm version anyway, so the catalog has to be indexed again.
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
 //! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one. Opening checks magic,
@@ -30,11 +35,14 @@ use serde::{Deserialize, Serialize};
 use super::ReferenceIndex;
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
+use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
 use crate::hash::{Hash, HashKind, PdqHashes};
 
 /// The index file format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// More keypoints than any configuration extracts: a larger count is damage, not data.
+const MAX_KEYPOINTS: u32 = 1 << 16;
 const MAGIC: &[u8; 8] = b"KNOCKIDX";
 const END_MAGIC: &[u8; 4] = b"KIDX";
 const FOOTER: usize = 16;
@@ -225,6 +233,25 @@ fn put_fingerprint(out: &mut Vec<u8>, f: &Fingerprint) {
         }
         None => out.push(0),
     }
+    match &f.local {
+        Some(local) => {
+            out.push(1);
+            out.extend_from_slice(&(local.keypoints.len() as u32).to_le_bytes());
+            for k in &local.keypoints {
+                for v in [k.x, k.y, k.size, k.angle] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+                out.push(k.level);
+                out.extend_from_slice(&k.colour);
+            }
+            for d in &local.descriptors {
+                for w in d {
+                    out.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+        }
+        None => out.push(0),
+    }
 }
 
 fn put_pdq(out: &mut Vec<u8>, pdq: &PdqHashes) {
@@ -285,7 +312,38 @@ impl<'a> Reader<'a> {
             1 => Some(Box::new(self.pdq()?)),
             flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad photo-PDQ flag {flag}")))),
         };
-        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour: ColourSignature { bins } })
+        let local = match self.array::<1>()?[0] {
+            0 => None,
+            1 => Some(Box::new(self.local()?)),
+            flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad local-features flag {flag}")))),
+        };
+        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour: ColourSignature { bins }, local })
+    }
+
+    fn local(&mut self) -> Result<LocalFeatures> {
+        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(m));
+        let n = self.u32()?;
+        if n > MAX_KEYPOINTS {
+            return Err(corrupt(format!("{n} keypoints in one record")));
+        }
+        let mut keypoints = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let mut values = [0f32; 4];
+            for v in &mut values {
+                *v = f32::from_le_bytes(self.array()?);
+            }
+            if values.iter().any(|v| !v.is_finite()) || values[2] <= 0.0 {
+                return Err(corrupt("keypoint with a non-finite position, size or angle".into()));
+            }
+            let [level, r, g, b] = self.array::<4>()?;
+            let [x, y, size, angle] = values;
+            keypoints.push(Keypoint { x, y, size, angle, level, colour: [r, g, b] });
+        }
+        let mut descriptors = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            descriptors.push([self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
+        }
+        Ok(LocalFeatures { keypoints, descriptors })
     }
 
     fn pdq(&mut self) -> Result<PdqHashes> {

@@ -6,6 +6,7 @@
 
 mod format;
 mod search;
+mod votes;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -20,8 +21,9 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
 use crate::hash::PdqHashes;
 use crate::progress::{Counter, Progress};
-use crate::similarity::{Ranked, Thresholds, compare_with};
+use crate::similarity::{Ranked, Thresholds, compare_with, hash_score};
 use search::MultiIndex;
+use votes::VoteTable;
 
 /// One authentic photo in the index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,9 +44,18 @@ pub struct Reference {
 pub struct SearchOptions {
     /// How many references to return, best score first. Default 3.
     pub top_k: usize,
-    /// Catalogs up to this size are scored in full (exact top-k by score, about 60 ns a reference); larger ones
-    /// score only the PDQ candidates within `candidate_radius`. Default 20,000.
+    /// Catalogs up to this size are hash-scored in full (about 100 ns a reference) to pick candidates; larger ones
+    /// take the PDQ candidates within `candidate_radius`. Default 20,000.
     pub exhaustive_up_to: usize,
+    /// How many of the best hash-scored references are compared in full (local verification included), besides
+    /// every one that reaches the review threshold by hashes alone. Default 8.
+    pub verify_top: usize,
+    /// With local features, catalogs up to this size are verified against every reference (~1 ms a reference);
+    /// larger ones verify the descriptor-vote shortlist. Default 32.
+    pub verify_all_up_to: usize,
+    /// Size of the descriptor-vote shortlist: references sharing the most local descriptors with the listing,
+    /// verified even when their hashes are far (crops, collages, pasted copies). Default 16.
+    pub shortlist: usize,
     /// PDQ distance (best dihedral variant) within which a reference is a candidate in large catalogs. A reference
     /// farther than 47 bits cannot reach the default review score. Default 47.
     pub candidate_radius: u32,
@@ -59,6 +70,9 @@ impl Default for SearchOptions {
         SearchOptions {
             top_k: 3,
             exhaustive_up_to: 20_000,
+            verify_top: 8,
+            verify_all_up_to: 32,
+            shortlist: 16,
             candidate_radius: 47,
             method: SearchMethod::Auto,
             thresholds: Thresholds::default(),
@@ -100,6 +114,8 @@ pub struct ReferenceIndex {
     hashes: Vec<[u64; 4]>,
     /// Multi-index tables, built on first use and dropped by any change.
     tables: OnceLock<MultiIndex>,
+    /// Descriptor-vote tables, likewise.
+    votes: OnceLock<VoteTable>,
 }
 
 impl ReferenceIndex {
@@ -112,6 +128,7 @@ impl ReferenceIndex {
             next_id: 0,
             hashes: Vec::new(),
             tables: OnceLock::new(),
+            votes: OnceLock::new(),
         }
     }
 
@@ -192,6 +209,7 @@ impl ReferenceIndex {
         self.hashes.push(search::words_of(fingerprint.pdq.hash()));
         self.references.push(Reference { id, path: path.into(), metadata, fingerprint });
         self.tables = OnceLock::new();
+        self.votes = OnceLock::new();
         id
     }
 
@@ -211,6 +229,7 @@ impl ReferenceIndex {
         let position = self.position(id)?;
         self.hashes.remove(position);
         self.tables = OnceLock::new();
+        self.votes = OnceLock::new();
         Some(self.references.remove(position))
     }
 
@@ -249,18 +268,45 @@ impl ReferenceIndex {
     }
 
     /// The `top_k` references most similar to `listing` by [`score`](crate::score), best first, with full
-    /// evidence. Small catalogs are scored in full; large ones through PDQ candidates (see [`SearchOptions`]).
+    /// evidence.
+    ///
+    /// Candidates come from the hashes (the best `verify_top` by hash score in catalogs up to `exhaustive_up_to`,
+    /// PDQ neighbours within `candidate_radius` beyond) and, when the listing and the index have local features,
+    /// from the descriptors (every reference in catalogs up to `verify_all_up_to`, the descriptor-vote shortlist
+    /// beyond). Each candidate is then compared in full, local verification included.
     pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Vec<Ranked> {
-        if self.len() <= options.exhaustive_up_to {
-            let fingerprints: Vec<&Fingerprint> = self.references.iter().map(|r| &r.fingerprint).collect();
-            return crate::similarity::top_k_of(listing, &fingerprints, options.top_k, &options.thresholds);
+        let mut candidates: Vec<usize> = if self.len() <= options.exhaustive_up_to {
+            let mut scored: Vec<(f32, usize)> = self
+                .references
+                .par_iter()
+                .enumerate()
+                .map(|(i, r)| (hash_score(&r.fingerprint, listing), i))
+                .collect();
+            scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let keep = options.verify_top.max(options.top_k);
+            scored
+                .iter()
+                .enumerate()
+                .take_while(|(rank, (s, _))| *rank < keep || *s >= options.thresholds.review_score)
+                .map(|(_, &(_, i))| i)
+                .collect()
+        } else {
+            self.within(&listing.pdq, options.candidate_radius, options.method).iter().map(|c| c.position).collect()
+        };
+        if let Some(local) = listing.local.as_deref().filter(|l| !l.is_empty()) {
+            if self.len() <= options.verify_all_up_to {
+                candidates = (0..self.len()).collect();
+            } else {
+                candidates.extend(self.vote_table().shortlist(&local.descriptors, options.shortlist, 3));
+            }
         }
-        let candidates = self.within(&listing.pdq, options.candidate_radius, options.method);
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut ranked: Vec<Ranked> = candidates
             .par_iter()
-            .map(|c| Ranked {
-                index: c.position,
-                similarity: compare_with(&self.references[c.position].fingerprint, listing, &options.thresholds),
+            .map(|&position| Ranked {
+                index: position,
+                similarity: compare_with(&self.references[position].fingerprint, listing, &options.thresholds),
             })
             .collect();
         ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
@@ -268,27 +314,42 @@ impl ReferenceIndex {
         ranked
     }
 
-    /// Approximate memory held, in bytes: references, hash array, and multi-index tables if built.
+    /// Approximate memory held, in bytes: references (local features included), hash array, and the search tables
+    /// if built.
     pub fn memory_bytes(&self) -> usize {
         let per_reference: usize = self
             .references
             .iter()
             .map(|r| {
                 std::mem::size_of::<Reference>()
+                    + r.fingerprint.local.as_ref().map_or(0, |l| l.memory_bytes())
                     + r.path.len()
                     + r.metadata.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>()
             })
             .sum();
-        per_reference + self.hashes.len() * 32 + self.tables.get().map_or(0, MultiIndex::memory_bytes)
+        per_reference
+            + self.hashes.len() * 32
+            + self.tables.get().map_or(0, MultiIndex::memory_bytes)
+            + self.votes.get().map_or(0, VoteTable::memory_bytes)
+    }
+
+    fn vote_table(&self) -> &VoteTable {
+        self.votes.get_or_init(|| {
+            VoteTable::build(self.references.iter().map(|r| r.fingerprint.local.as_deref().map(|l| &l.descriptors[..])))
+        })
     }
 
     fn tables(&self) -> &MultiIndex {
         self.tables.get_or_init(|| MultiIndex::build(&self.hashes))
     }
 
-    /// Builds the multi-index tables now rather than on the first search (e.g. before timing searches).
+    /// Builds the search tables now rather than on the first search (e.g. before timing searches): the
+    /// multi-index tables, and the descriptor-vote tables when local verification will need them.
     pub fn prepare(&self) {
         self.tables();
+        if self.len() > SearchOptions::default().verify_all_up_to && self.references.iter().any(|r| r.fingerprint.local.is_some()) {
+            self.vote_table();
+        }
     }
 }
 

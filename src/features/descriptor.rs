@@ -1,0 +1,146 @@
+//! Steered BRIEF: 256 intensity comparisons in a smoothed patch, rotated to the keypoint's orientation.
+//!
+//! The test pattern is generated at compile time from a fixed seed with integer arithmetic only, so it is the
+//! same on every machine and in every version (descriptors are persisted in indexes; a test pins its checksum).
+//! It is mirror-closed: pair `128 + i` is pair `i` reflected across the keypoint's orientation axis. Mirroring a
+//! photo therefore permutes its descriptors exactly, swapping the two halves (see [`mirrored`]), which is how
+//! mirrored listings are matched without extracting features twice.
+
+use image::GrayImage;
+
+/// A 256-bit binary descriptor.
+pub type Descriptor = [u64; 4];
+
+/// Pattern coordinates stay within this radius, so a steered pattern needs no bounds checks inside the
+/// [`EDGE`](super::keypoints::EDGE) margin.
+const PATTERN_RADIUS: i64 = 13;
+
+/// The test pairs `[x1, y1, x2, y2]`, relative to the keypoint before steering.
+pub(crate) const PATTERN: [[i8; 4]; 256] = make_pattern();
+
+const fn make_pattern() -> [[i8; 4]; 256] {
+    let mut out = [[0i8; 4]; 256];
+    // SplitMix64 with a fixed seed.
+    let mut state: u64 = 0x6b6e_6f63_6b6f_6666; // "knockoff"
+    let mut i = 0;
+    while i < 128 {
+        let mut pair = [0i8; 4];
+        let mut k = 0;
+        while k < 2 {
+            // A point from an isotropic, roughly Gaussian distribution (the sum of four uniforms, sigma about
+            // 6.2 pixels, as BRIEF's best pattern, G II, uses for a 31-pixel patch), kept inside the radius.
+            loop {
+                let mut coords = [0i64; 2];
+                let mut c = 0;
+                while c < 2 {
+                    let mut sum: i64 = 0;
+                    let mut u = 0;
+                    while u < 4 {
+                        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                        let mut z = state;
+                        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                        z ^= z >> 31;
+                        sum += (z >> 40) as i64;
+                        u += 1;
+                    }
+                    // sum is in [0, 2^26); centre it and scale (sigma of the sum is 2^24 / sqrt(3)).
+                    let centred = sum - (1 << 25);
+                    let scaled = centred * 107 / (10 << 24);
+                    coords[c] = scaled;
+                    c += 1;
+                }
+                if coords[0] * coords[0] + coords[1] * coords[1] <= PATTERN_RADIUS * PATTERN_RADIUS {
+                    pair[2 * k] = coords[0] as i8;
+                    pair[2 * k + 1] = coords[1] as i8;
+                    break;
+                }
+            }
+            k += 1;
+        }
+        // A pair whose mirror is itself (both points on the axis) or whose points coincide tells nothing new.
+        let on_axis = pair[1] == 0 && pair[3] == 0;
+        let same = pair[0] == pair[2] && pair[1] == pair[3];
+        if !on_axis && !same {
+            out[i] = pair;
+            out[128 + i] = [pair[0], -pair[1], pair[2], -pair[3]];
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The descriptor the same keypoint would have in the mirrored photo.
+pub fn mirrored(d: &Descriptor) -> Descriptor {
+    [d[2], d[3], d[0], d[1]]
+}
+
+/// The 5x5 box-smoothed level that descriptors sample (BRIEF's tests on raw pixels are too noise-sensitive).
+pub(crate) fn smooth(level: &GrayImage) -> GrayImage {
+    imageproc::filter::box_filter(level, 2, 2)
+}
+
+/// The descriptor of the keypoint at `(x, y)` with orientation `angle` in `smoothed`. The keypoint must be at
+/// least [`EDGE`](super::keypoints::EDGE) pixels from every side.
+pub(crate) fn describe(smoothed: &GrayImage, x: u32, y: u32, angle: f32) -> Descriptor {
+    let w = smoothed.width() as isize;
+    let px = smoothed.as_raw();
+    let centre = y as isize * w + x as isize;
+    let (sin, cos) = angle.sin_cos();
+    let at = |dx: i8, dy: i8| {
+        let (dx, dy) = (f32::from(dx), f32::from(dy));
+        let rx = (dx * cos - dy * sin).round() as isize;
+        let ry = (dx * sin + dy * cos).round() as isize;
+        px[(centre + ry * w + rx) as usize]
+    };
+    let mut d = [0u64; 4];
+    for (bit, p) in PATTERN.iter().enumerate() {
+        if at(p[0], p[1]) < at(p[2], p[3]) {
+            d[bit / 64] |= 1 << (bit % 64);
+        }
+    }
+    d
+}
+
+/// Hamming distance between two descriptors.
+#[inline]
+pub fn distance(a: &Descriptor, b: &Descriptor) -> u32 {
+    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones() + (a[2] ^ b[2]).count_ones() + (a[3] ^ b[3]).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pattern_never_changes() {
+        // Descriptors are persisted: a different pattern would make every stored index silently useless.
+        let checksum = PATTERN
+            .iter()
+            .flatten()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, &v| (h ^ u64::from(v as u8)).wrapping_mul(0x100_0000_01b3));
+        assert_eq!(checksum, PATTERN_CHECKSUM, "pattern changed: {checksum:#x}");
+        for p in PATTERN {
+            for (x, y) in [(p[0], p[1]), (p[2], p[3])] {
+                assert!(i64::from(x).pow(2) + i64::from(y).pow(2) <= PATTERN_RADIUS.pow(2));
+            }
+        }
+        // Spread like a 31-pixel BRIEF pattern, not clumped at the centre.
+        let sd = (PATTERN.iter().flatten().map(|&v| f64::from(v).powi(2)).sum::<f64>() / 1024.0).sqrt();
+        assert!((4.5..7.5).contains(&sd), "{sd}");
+    }
+
+    const PATTERN_CHECKSUM: u64 = 0;
+
+    #[test]
+    fn mirroring_a_patch_swaps_the_descriptor_halves() {
+        let img = GrayImage::from_fn(64, 64, |x, y| image::Luma([((x * 37 + y * 11 + x * y) % 251) as u8]));
+        let flipped = image::imageops::flip_horizontal(&img);
+        let (s, sf) = (smooth(&img), smooth(&flipped));
+        for angle in [0.3f32, 1.2, -2.0] {
+            let d = describe(&s, 30, 32, angle);
+            let df = describe(&sf, 63 - 30, 32, std::f32::consts::PI - angle);
+            assert!(distance(&mirrored(&d), &df) <= 8, "{}", distance(&mirrored(&d), &df));
+        }
+    }
+}

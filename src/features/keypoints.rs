@@ -1,0 +1,287 @@
+//! Oriented FAST keypoints over an image pyramid: FAST-9 corners, ranked by Harris response, spread over the image
+//! by a grid, oriented by intensity centroid.
+
+use image::GrayImage;
+
+use super::LocalConfig;
+
+/// Pixels kept clear at every edge of a level: the orientation disk (radius 15) and the steered descriptor
+/// pattern (radius 13 plus the 2-pixel smoothing) must stay inside the image.
+pub(crate) const EDGE: u32 = 16;
+/// Radius of the disk the orientation is measured over.
+const ORIENTATION_RADIUS: i32 = 15;
+/// Harris detector constant.
+const HARRIS_K: f32 = 0.04;
+
+/// A corner found on one pyramid level, in that level's pixels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Corner {
+    pub x: u32,
+    pub y: u32,
+    pub angle: f32,
+}
+
+/// The pyramid: level `i` is the base image scaled by `1 / scale_factor^i`.
+pub(crate) fn pyramid(base: &GrayImage, config: &LocalConfig) -> Vec<(GrayImage, f32)> {
+    let mut levels = vec![(base.clone(), 1.0f32)];
+    for i in 1..config.levels.max(1) {
+        let scale = config.scale_factor.max(1.01).powi(i as i32);
+        let w = (base.width() as f32 / scale).round() as u32;
+        let h = (base.height() as f32 / scale).round() as u32;
+        if w < 2 * EDGE + 8 || h < 2 * EDGE + 8 {
+            break;
+        }
+        levels.push((resize_grey(base, w, h), scale));
+    }
+    levels
+}
+
+fn resize_grey(image: &GrayImage, w: u32, h: u32) -> GrayImage {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let resized = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8).ok().and_then(|src| {
+        let mut dst = Image::new(w, h, PixelType::U8);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        Resizer::new().resize(&src, &mut dst, &options).ok()?;
+        GrayImage::from_raw(w, h, dst.into_vec())
+    });
+    resized.unwrap_or_else(|| image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle))
+}
+
+/// How many keypoints each level gets out of `budget`: geometrically fewer on smaller levels, as ORB does.
+pub(crate) fn level_budgets(budget: usize, levels: usize, scale_factor: f32) -> Vec<usize> {
+    let factor = 1.0 / scale_factor.max(1.01);
+    let first = budget as f32 * (1.0 - factor) / (1.0 - factor.powi(levels as i32));
+    let mut out: Vec<usize> = (0..levels).map(|i| (first * factor.powi(i as i32)).round() as usize).collect();
+    let assigned: usize = out.iter().sum();
+    if let Some(last) = out.last_mut() {
+        *last = (*last + budget).saturating_sub(assigned);
+    }
+    out
+}
+
+/// The 16 offsets of the Bresenham circle of radius 3, clockwise from the top.
+const CIRCLE: [(i32, i32); 16] = [
+    (0, -3),
+    (1, -3),
+    (2, -2),
+    (3, -1),
+    (3, 0),
+    (3, 1),
+    (2, 2),
+    (1, 3),
+    (0, 3),
+    (-1, 3),
+    (-2, 2),
+    (-3, 1),
+    (-3, 0),
+    (-3, -1),
+    (-2, -2),
+    (-1, -3),
+];
+
+/// FAST-9 corners of `image` (at least [`EDGE`] from every side) with their FAST score, after 3x3 non-maximum
+/// suppression of that score.
+pub(crate) fn fast9(image: &GrayImage, threshold: u8) -> Vec<(u32, u32, u16)> {
+    let (w, h) = image.dimensions();
+    if w <= 2 * EDGE || h <= 2 * EDGE {
+        return Vec::new();
+    }
+    let stride = w as isize;
+    let px = image.as_raw();
+    let offsets: [isize; 16] = CIRCLE.map(|(dx, dy)| dy as isize * stride + dx as isize);
+    let t = i16::from(threshold);
+    let mut scores = vec![0u16; (w * h) as usize];
+    for y in EDGE..h - EDGE {
+        let row = (y * w) as isize;
+        for x in EDGE..w - EDGE {
+            let i = row + x as isize;
+            let c = i16::from(px[i as usize]);
+            let at = |k: usize| i16::from(px[(i + offsets[k]) as usize]);
+            // Quick rejection: a 9-arc covers at least two of the four compass points.
+            let compass = [at(0), at(4), at(8), at(12)];
+            let bright = compass.iter().filter(|&&v| v > c + t).count();
+            let dark = compass.iter().filter(|&&v| v < c - t).count();
+            if bright < 2 && dark < 2 {
+                continue;
+            }
+            let ring: [i16; 16] = std::array::from_fn(at);
+            let score = arc_score(&ring, c, t);
+            if score > 0 {
+                scores[i as usize] = score;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for y in EDGE..h - EDGE {
+        for x in EDGE..w - EDGE {
+            let i = (y * w + x) as usize;
+            let s = scores[i];
+            if s == 0 {
+                continue;
+            }
+            let wu = w as usize;
+            let neighbours = [i - wu - 1, i - wu, i - wu + 1, i - 1, i + 1, i + wu - 1, i + wu, i + wu + 1];
+            // Ties go to the first in raster order, so a plateau keeps exactly one corner.
+            let is_max = neighbours.iter().enumerate().all(|(k, &n)| if k < 4 { s > scores[n] } else { s >= scores[n] });
+            if is_max {
+                out.push((x, y, s));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `ring` has 9 contiguous pixels all brighter than `c + t` or all darker than `c - t`; if so, the sum of
+/// the absolute differences beyond `t` over the ring's pixels on that side (the corner's strength), else 0.
+fn arc_score(ring: &[i16; 16], c: i16, t: i16) -> u16 {
+    let mut best = 0u16;
+    for sign in [1i16, -1] {
+        let beyond = |v: i16| sign * (v - c) > t;
+        let mut run = 0;
+        let mut longest = 0;
+        for k in 0..25 {
+            if beyond(ring[k % 16]) {
+                run += 1;
+                longest = longest.max(run);
+            } else {
+                run = 0;
+            }
+        }
+        if longest >= 9 {
+            let sum: i32 = ring.iter().map(|&v| i32::from((sign * (v - c) - t).max(0))).sum();
+            best = best.max(sum.min(i32::from(u16::MAX)) as u16);
+        }
+    }
+    best
+}
+
+/// Harris corner response at `(x, y)` over a 7x7 window of central differences.
+pub(crate) fn harris(image: &GrayImage, x: u32, y: u32) -> f32 {
+    let w = image.width() as usize;
+    let px = image.as_raw();
+    let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+    for dy in -3i32..=3 {
+        let row = (y as i32 + dy) as usize * w;
+        for dx in -3i32..=3 {
+            let i = row + (x as i32 + dx) as usize;
+            let ix = f32::from(px[i + 1]) - f32::from(px[i - 1]);
+            let iy = f32::from(px[i + w]) - f32::from(px[i - w]);
+            a += ix * ix;
+            b += iy * iy;
+            c += ix * iy;
+        }
+    }
+    // Normalised so the response does not depend on the window size.
+    let n = 49.0 * 255.0 * 255.0;
+    let (a, b, c) = (a / n, b / n, c / n);
+    a * b - c * c - HARRIS_K * (a + b) * (a + b)
+}
+
+/// Orientation of the patch around `(x, y)` by intensity centroid, in radians (image axes: x right, y down).
+pub(crate) fn orientation(image: &GrayImage, x: u32, y: u32) -> f32 {
+    let w = image.width() as usize;
+    let px = image.as_raw();
+    let (mut m10, mut m01) = (0i64, 0i64);
+    let r2 = ORIENTATION_RADIUS * ORIENTATION_RADIUS;
+    for dy in -ORIENTATION_RADIUS..=ORIENTATION_RADIUS {
+        let row = (y as i32 + dy) as usize * w;
+        for dx in -ORIENTATION_RADIUS..=ORIENTATION_RADIUS {
+            if dx * dx + dy * dy > r2 {
+                continue;
+            }
+            let v = i64::from(px[row + (x as i32 + dx) as usize]);
+            m10 += i64::from(dx) * v;
+            m01 += i64::from(dy) * v;
+        }
+    }
+    (m01 as f32).atan2(m10 as f32)
+}
+
+/// Up to `budget` corners of one level: FAST-9 candidates (threshold lowered when the image is low in contrast),
+/// ranked by Harris response, at most a fair share per grid cell first so that one busy region (a logo, a
+/// textured corner) cannot take them all, then the best of the rest.
+pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> Vec<Corner> {
+    if budget == 0 {
+        return Vec::new();
+    }
+    let mut candidates = fast9(image, config.fast_threshold);
+    if candidates.len() < budget && config.fast_threshold > config.min_fast_threshold {
+        candidates = fast9(image, config.min_fast_threshold);
+    }
+    let mut ranked: Vec<(f32, u32, u32)> = candidates
+        .iter()
+        .map(|&(x, y, _)| (harris(image, x, y), x, y))
+        .filter(|(r, _, _)| *r > 0.0 && r.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
+
+    let cell = config.grid_cell.max(8);
+    let (cols, rows) = (image.width().div_ceil(cell) as usize, image.height().div_ceil(cell) as usize);
+    let cap = budget.div_ceil(cols * rows).max(1) * 2;
+    let mut per_cell = vec![0usize; cols * rows];
+    let mut taken = vec![false; ranked.len()];
+    let mut chosen = Vec::with_capacity(budget);
+    for (k, &(_, x, y)) in ranked.iter().enumerate() {
+        if chosen.len() == budget {
+            break;
+        }
+        let c = (y / cell) as usize * cols + (x / cell) as usize;
+        if per_cell[c] < cap {
+            per_cell[c] += 1;
+            taken[k] = true;
+            chosen.push(k);
+        }
+    }
+    for k in 0..ranked.len() {
+        if chosen.len() == budget {
+            break;
+        }
+        if !taken[k] {
+            chosen.push(k);
+        }
+    }
+    chosen
+        .into_iter()
+        .map(|k| {
+            let (_, x, y) = ranked[k];
+            Corner { x, y, angle: orientation(image, x, y) }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_add_up_and_shrink_with_level() {
+        let b = level_budgets(500, 8, 1.2);
+        assert_eq!(b.iter().sum::<usize>(), 500);
+        assert!(b.windows(2).all(|w| w[0] >= w[1]), "{b:?}");
+    }
+
+    #[test]
+    fn a_bright_square_has_corners_and_a_flat_image_none() {
+        let mut img = GrayImage::from_pixel(100, 100, image::Luma([30]));
+        for y in 40..60 {
+            for x in 40..60 {
+                img.put_pixel(x, y, image::Luma([220]));
+            }
+        }
+        let corners = fast9(&img, 20);
+        assert!(corners.len() >= 4, "{corners:?}");
+        for (x, y, _) in &corners {
+            assert!((38..=61).contains(x) && (38..=61).contains(y), "({x}, {y})");
+        }
+        assert!(fast9(&GrayImage::from_pixel(100, 100, image::Luma([255])), 5).is_empty());
+    }
+
+    #[test]
+    fn orientation_points_to_the_bright_side() {
+        let img = GrayImage::from_fn(64, 64, |x, _| image::Luma([if x > 32 { 200 } else { 10 }]));
+        assert!(orientation(&img, 32, 32).abs() < 0.1);
+        let img = GrayImage::from_fn(64, 64, |_, y| image::Luma([if y > 32 { 200 } else { 10 }]));
+        assert!((orientation(&img, 32, 32) - std::f32::consts::FRAC_PI_2).abs() < 0.1);
+    }
+}

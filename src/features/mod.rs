@@ -1,0 +1,156 @@
+//! Local features: oriented FAST keypoints and steered BRIEF descriptors, matched and verified geometrically, for
+//! the copies whole-image hashes cannot see: heavy crops, collages, photos pasted onto other backgrounds,
+//! arbitrary rotations, perspective.
+//!
+//! - [`keypoints`](self): an image pyramid, FAST-9 corners ranked by Harris response and spread over a grid,
+//!   oriented by intensity centroid;
+//! - [`descriptor`]: 256-bit steered BRIEF with a fixed, mirror-closed test pattern;
+//! - [`matcher`]: Hamming matching with ratio test and cross-check;
+//! - [`verify`]: RANSAC (in [`crate::geometry`]) on the matches, plain and mirrored, and the evidence a report needs.
+
+pub mod descriptor;
+pub(crate) mod keypoints;
+pub mod matcher;
+mod verify;
+
+use image::{GrayImage, RgbImage};
+use serde::{Deserialize, Serialize};
+
+pub use descriptor::Descriptor;
+pub use matcher::{Match, MatchConfig};
+pub use verify::{LocalEvidence, Rect, VerifyConfig, verify};
+
+/// How local features are extracted. Part of a persisted index's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LocalConfig {
+    /// Longer side of the image keypoints are found on. Default 640.
+    pub working_size: u32,
+    /// Most keypoints kept per photo. Default 500 (16 KB of descriptors).
+    pub budget: usize,
+    /// Pyramid levels. Default 8.
+    pub levels: usize,
+    /// Scale between pyramid levels. Default 1.2.
+    pub scale_factor: f32,
+    /// FAST threshold (grey levels). Default 20.
+    pub fast_threshold: u8,
+    /// FAST threshold used on a level where the default finds too few corners (a low-contrast product shot).
+    /// Default 7.
+    pub min_fast_threshold: u8,
+    /// Side of the grid cells (level pixels) that share the budget out over the image. Default 32.
+    pub grid_cell: u32,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            working_size: 640,
+            budget: 500,
+            levels: 8,
+            scale_factor: 1.2,
+            fast_threshold: 20,
+            min_fast_threshold: 7,
+            grid_cell: 32,
+        }
+    }
+}
+
+/// One keypoint, in the photo's own pixels (as displayed, full size).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Keypoint {
+    /// Column.
+    pub x: f32,
+    /// Row.
+    pub y: f32,
+    /// Diameter of the patch the descriptor describes, in photo pixels.
+    pub size: f32,
+    /// Orientation in radians, in pixel axes (x right, y down).
+    pub angle: f32,
+    /// Pyramid level it was found on.
+    pub level: u8,
+    /// Mean colour around it (RGB): lets verification tell a copy from the same template in another colour.
+    pub colour: [u8; 3],
+}
+
+/// A photo's keypoints and their descriptors (`descriptors[i]` describes `keypoints[i]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocalFeatures {
+    /// The keypoints.
+    pub keypoints: Vec<Keypoint>,
+    /// Their descriptors.
+    pub descriptors: Vec<Descriptor>,
+}
+
+impl LocalFeatures {
+    /// Number of keypoints.
+    pub fn len(&self) -> usize {
+        self.keypoints.len()
+    }
+
+    /// Whether there are none (a flat photo).
+    pub fn is_empty(&self) -> bool {
+        self.keypoints.is_empty()
+    }
+
+    /// Heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.keypoints.len() * std::mem::size_of::<Keypoint>()
+            + self.descriptors.len() * std::mem::size_of::<Descriptor>()
+    }
+}
+
+/// Extracts local features from `image`, a copy of a photo whose displayed size is `photo_size` (the keypoints
+/// are reported in the photo's pixels). The image is first reduced to the configured working size.
+pub fn extract(image: &RgbImage, photo_size: (u32, u32), config: &LocalConfig) -> LocalFeatures {
+    let working = crate::fingerprint::shrink_to(image, config.working_size);
+    let (ww, wh) = working.dimensions();
+    if ww == 0 || wh == 0 {
+        return LocalFeatures::default();
+    }
+    let grey = GrayImage::from_fn(ww, wh, |x, y| {
+        let [r, g, b] = working.get_pixel(x, y).0;
+        image::Luma([((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8) as u8])
+    });
+    let levels = keypoints::pyramid(&grey, config);
+    let budgets = keypoints::level_budgets(config.budget, levels.len(), config.scale_factor);
+    let (fx, fy) = (photo_size.0 as f32 / ww as f32, photo_size.1 as f32 / wh as f32);
+    let mut out = LocalFeatures::default();
+    for (level, ((img, scale), budget)) in levels.iter().zip(budgets).enumerate() {
+        let corners = keypoints::detect(img, budget, config);
+        if corners.is_empty() {
+            continue;
+        }
+        let smoothed = descriptor::smooth(img);
+        for c in corners {
+            // The level pixel's centre, in working pixels.
+            let (wx, wy) = ((c.x as f32 + 0.5) * scale - 0.5, (c.y as f32 + 0.5) * scale - 0.5);
+            out.keypoints.push(Keypoint {
+                x: (wx + 0.5) * fx - 0.5,
+                y: (wy + 0.5) * fy - 0.5,
+                size: 31.0 * scale * fx.max(fy),
+                angle: c.angle,
+                level: level as u8,
+                colour: mean_colour(&working, wx, wy, 8.0 * scale),
+            });
+            out.descriptors.push(descriptor::describe(&smoothed, c.x, c.y, c.angle));
+        }
+    }
+    out
+}
+
+/// Mean colour of a 5x5 grid of samples spanning `radius` around `(x, y)`.
+fn mean_colour(image: &RgbImage, x: f32, y: f32, radius: f32) -> [u8; 3] {
+    let (w, h) = image.dimensions();
+    let mut sum = [0u32; 3];
+    for j in -2i32..=2 {
+        for i in -2i32..=2 {
+            let sx = (x + i as f32 * radius / 2.0).round().clamp(0.0, (w - 1) as f32) as u32;
+            let sy = (y + j as f32 * radius / 2.0).round().clamp(0.0, (h - 1) as f32) as u32;
+            let p = image.get_pixel(sx, sy).0;
+            for c in 0..3 {
+                sum[c] += u32::from(p[c]);
+            }
+        }
+    }
+    sum.map(|s| ((s + 12) / 25) as u8)
+}

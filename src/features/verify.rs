@@ -1,0 +1,270 @@
+//! Geometric verification of two photos' local features: match, fit a transform robustly (plain and mirrored),
+//! and describe the result.
+
+use serde::{Deserialize, Serialize};
+
+use super::matcher::{MatchConfig, match_descriptors};
+use super::{Keypoint, LocalFeatures};
+use crate::geometry::{
+    Correspondence, Decomposition, Point, RansacConfig, Transform, ransac_homography, ransac_similarity,
+};
+
+/// How two photos' local features are verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VerifyConfig {
+    /// Descriptor matching.
+    pub matching: MatchConfig,
+    /// Robust fitting.
+    pub ransac: RansacConfig,
+}
+
+/// A rectangle in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rect {
+    /// Left.
+    pub x: f32,
+    /// Top.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+}
+
+/// What local features say about a reference and a listing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalEvidence {
+    /// Keypoints in the reference.
+    pub reference_keypoints: usize,
+    /// Keypoints in the listing.
+    pub listing_keypoints: usize,
+    /// Tentative matches (ratio test and cross-check passed) in the orientation that won.
+    pub matches: usize,
+    /// Matches consistent with one transform (position, keypoint orientation and size).
+    pub inliers: usize,
+    /// `inliers / matches`.
+    pub inlier_ratio: f32,
+    /// Inliers over the keypoints that could have matched: those of each photo that fall inside the other once
+    /// mapped (the smaller count). A copy reaches 0.2-0.8; photos that share only a logo or a pattern stay low.
+    pub coverage: f32,
+    /// The listing is mirrored.
+    pub mirrored: bool,
+    /// The similarity transform mapping reference pixels to listing pixels.
+    pub similarity: Transform,
+    /// Its scale, rotation, mirror and translation.
+    pub decomposition: Decomposition,
+    /// A homography mapping reference pixels to listing pixels, when it explains clearly more matches than the
+    /// similarity (perspective).
+    pub homography: Option<Transform>,
+    /// Inliers of the homography fit (0 without one).
+    pub homography_inliers: usize,
+    /// The region of the reference that the listing shows (reference pixels): the crop.
+    pub reference_region: Rect,
+    /// Where the reference sits in the listing (listing pixels): the quadrant of a collage, the pasted area.
+    pub listing_region: Rect,
+    /// The reference's outline mapped into the listing (corners from top-left, clockwise; may reach outside it).
+    pub outline: [Point; 4],
+    /// Median hue difference (degrees, listing minus reference, in (-180, 180]) between the coloured inlier
+    /// patches; `None` when fewer than 5 inlier pairs are coloured.
+    pub hue_shift_degrees: Option<f32>,
+    /// The inlier pairs, best matches first (at most 64): reference point, listing point.
+    pub inlier_pairs: Vec<(Point, Point)>,
+}
+
+impl LocalEvidence {
+    /// The transform to draw with: the homography when there is one, else the similarity.
+    pub fn transform(&self) -> &Transform {
+        self.homography.as_ref().unwrap_or(&self.similarity)
+    }
+}
+
+/// Verifies a listing against a reference. `None` when no transform is supported by at least 4 matches
+/// (unrelated photos, or a flat photo with no keypoints).
+///
+/// Descriptors are matched as they are and mirrored (see [`super::descriptor::mirrored`]); the orientation with
+/// more inliers wins, so a mirrored listing is found and reported as such.
+pub fn verify(
+    reference: &LocalFeatures,
+    reference_size: (u32, u32),
+    listing: &LocalFeatures,
+    listing_size: (u32, u32),
+    config: &VerifyConfig,
+) -> Option<LocalEvidence> {
+    let (rw, rh) = (f64::from(reference_size.0), f64::from(reference_size.1));
+    let frame = [(0.0, 0.0), (rw, 0.0), (rw, rh), (0.0, rh)];
+    let mut best: Option<Fit> = None;
+    for mirror in [false, true] {
+        let matches = match_descriptors(&reference.descriptors, &listing.descriptors, mirror, &config.matching);
+        let correspondences: Vec<Correspondence> = matches
+            .iter()
+            .map(|m| correspondence(&reference.keypoints[m.reference as usize], &listing.keypoints[m.listing as usize], mirror))
+            .collect();
+        // In the fitting frame the listing is mirrored back, so the reference outline keeps its orientation.
+        let Some((similarity, inliers)) = ransac_similarity(&correspondences, &config.ransac) else { continue };
+        if best.as_ref().is_some_and(|b| b.inliers.len() >= inliers.len()) {
+            continue;
+        }
+        let homography = ransac_homography(&correspondences, &inliers, frame, &config.ransac)
+            .filter(|(_, h)| h.len() >= inliers.len() + (inliers.len() / 10).max(3));
+        best = Some(Fit { mirror, matches, similarity, inliers, homography });
+    }
+    let fit = best?;
+    if fit.inliers.len() < 4 {
+        return None;
+    }
+    Some(fit.evidence(reference, reference_size, listing, listing_size))
+}
+
+struct Fit {
+    mirror: bool,
+    matches: Vec<super::Match>,
+    similarity: Transform,
+    inliers: Vec<usize>,
+    homography: Option<(Transform, Vec<usize>)>,
+}
+
+fn correspondence(r: &Keypoint, l: &Keypoint, mirror: bool) -> Correspondence {
+    let (lx, angle) = if mirror {
+        (-f64::from(l.x), std::f64::consts::PI - f64::from(l.angle))
+    } else {
+        (f64::from(l.x), f64::from(l.angle))
+    };
+    Correspondence {
+        reference: (f64::from(r.x), f64::from(r.y)),
+        listing: (lx, f64::from(l.y)),
+        // Keypoints found on coarser levels are located less precisely.
+        tolerance: (0.12 * f64::from(l.size)).max(2.0),
+        rotation: angle - f64::from(r.angle),
+        scale: f64::from(l.size) / f64::from(r.size).max(1e-6),
+    }
+}
+
+impl Fit {
+    fn evidence(
+        &self,
+        reference: &LocalFeatures,
+        (rw, rh): (u32, u32),
+        listing: &LocalFeatures,
+        (lw, lh): (u32, u32),
+    ) -> LocalEvidence {
+        // Back from the fitting frame (listing mirrored) to listing pixels.
+        let unmirror = |t: &Transform| if self.mirror { Transform::MIRROR.after(t) } else { *t };
+        let similarity = unmirror(&self.similarity);
+        let homography = self.homography.as_ref().map(|(h, _)| unmirror(h));
+        let (inliers, transform) = match (&self.homography, &homography) {
+            (Some((_, hi)), Some(h)) => (hi.as_slice(), *h),
+            _ => (self.inliers.as_slice(), similarity),
+        };
+        let inverse = transform.inverse();
+        let (rwf, rhf, lwf, lhf) = (f64::from(rw), f64::from(rh), f64::from(lw), f64::from(lh));
+        let inside = |(x, y): Point, w: f64, h: f64| x >= 0.0 && y >= 0.0 && x < w && y < h;
+        let visible_reference = reference
+            .keypoints
+            .iter()
+            .filter(|k| transform.apply((f64::from(k.x), f64::from(k.y))).is_some_and(|p| inside(p, lwf, lhf)))
+            .count();
+        let listing_inside = listing
+            .keypoints
+            .iter()
+            .filter(|k| {
+                inverse
+                    .and_then(|inv| inv.apply((f64::from(k.x), f64::from(k.y))))
+                    .is_some_and(|p| inside(p, rwf, rhf))
+            })
+            .count();
+        let coverage = inliers.len() as f32 / visible_reference.min(listing_inside).max(inliers.len()).max(1) as f32;
+
+        let reference_frame = [(0.0, 0.0), (rwf, 0.0), (rwf, rhf), (0.0, rhf)];
+        let listing_frame = [(0.0, 0.0), (lwf, 0.0), (lwf, lhf), (0.0, lhf)];
+        let outline = reference_frame.map(|p| transform.apply(p).unwrap_or((f64::NAN, f64::NAN)));
+        let listing_region = clipped_bounds(&outline, lwf, lhf);
+        let shown: Vec<Point> =
+            listing_frame.iter().filter_map(|&p| inverse.and_then(|inv| inv.apply(p))).collect();
+        let reference_region = clipped_bounds(&shown, rwf, rhf);
+
+        let pair = |i: usize| {
+            let m = &self.matches[i];
+            (&reference.keypoints[m.reference as usize], &listing.keypoints[m.listing as usize])
+        };
+        let mut hue_differences: Vec<f32> = inliers
+            .iter()
+            .filter_map(|&i| {
+                let (r, l) = pair(i);
+                Some(wrap_degrees(hue(l.colour)? - hue(r.colour)?))
+            })
+            .collect();
+        let hue_shift_degrees = (hue_differences.len() >= 5).then(|| circular_median(&mut hue_differences));
+        let inlier_pairs = inliers
+            .iter()
+            .take(64)
+            .map(|&i| {
+                let (r, l) = pair(i);
+                ((f64::from(r.x), f64::from(r.y)), (f64::from(l.x), f64::from(l.y)))
+            })
+            .collect();
+        LocalEvidence {
+            reference_keypoints: reference.len(),
+            listing_keypoints: listing.len(),
+            matches: self.matches.len(),
+            inliers: inliers.len(),
+            inlier_ratio: inliers.len() as f32 / self.matches.len().max(1) as f32,
+            coverage,
+            mirrored: self.mirror,
+            decomposition: similarity.decompose(),
+            similarity,
+            homography,
+            homography_inliers: self.homography.as_ref().map_or(0, |(_, h)| h.len()),
+            reference_region,
+            listing_region,
+            outline,
+            hue_shift_degrees,
+            inlier_pairs,
+        }
+    }
+}
+
+/// Bounding box of `points` clipped to `[0, w] x [0, h]` (empty at the origin if nothing is left).
+fn clipped_bounds(points: &[Point], w: f64, h: f64) -> Rect {
+    let finite: Vec<Point> = points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    if finite.is_empty() {
+        return Rect { x: 0.0, y: 0.0, width: 0.0, height: 0.0 };
+    }
+    let x0 = finite.iter().map(|p| p.0).fold(f64::INFINITY, f64::min).clamp(0.0, w);
+    let x1 = finite.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max).clamp(0.0, w);
+    let y0 = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).clamp(0.0, h);
+    let y1 = finite.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).clamp(0.0, h);
+    Rect { x: x0 as f32, y: y0 as f32, width: (x1 - x0) as f32, height: (y1 - y0) as f32 }
+}
+
+/// Hue in degrees of a colour with enough saturation to have one.
+fn hue([r, g, b]: [u8; 3]) -> Option<f32> {
+    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let chroma = max - min;
+    if chroma < 40.0 || max < 40.0 {
+        return None;
+    }
+    let h = if max == r {
+        ((g - b) / chroma).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / chroma + 2.0
+    } else {
+        (r - g) / chroma + 4.0
+    };
+    Some(h * 60.0)
+}
+
+fn wrap_degrees(d: f32) -> f32 {
+    let d = d.rem_euclid(360.0);
+    if d > 180.0 { d - 360.0 } else { d }
+}
+
+/// Median of angular differences, taken around their circular mean so that values near ±180 do not split.
+fn circular_median(values: &mut [f32]) -> f32 {
+    let (s, c) = values.iter().fold((0.0f32, 0.0f32), |(s, c), v| (s + v.to_radians().sin(), c + v.to_radians().cos()));
+    let centre = s.atan2(c).to_degrees();
+    let mut around: Vec<f32> = values.iter().map(|v| wrap_degrees(v - centre)).collect();
+    around.sort_by(f32::total_cmp);
+    wrap_degrees(centre + around[around.len() / 2])
+}
