@@ -198,43 +198,58 @@ pub(crate) fn orientation(image: &GrayImage, x: u32, y: u32) -> f32 {
     (m01 as f32).atan2(m10 as f32)
 }
 
-/// Up to `budget` corners of one level: FAST-9 candidates (threshold lowered when the image is low in contrast),
-/// ranked by Harris response, at most a fair share per grid cell first so that one busy region (a logo, a
-/// textured corner) cannot take them all, then the best of the rest.
+/// Up to `budget` corners of one level, ranked by Harris response and spread over a grid so that one busy region
+/// (a textured background, a logo) cannot take them all: every cell first gets its fair share of its own best
+/// corners, then the rest of the budget goes to the best remaining corners anywhere. As in ORB-SLAM, a cell where
+/// FAST finds nothing at the normal threshold uses the corners found at the low one, so a low-contrast product
+/// next to a busy one (a collage, a pasted copy) still gets keypoints.
 pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> Vec<Corner> {
     if budget == 0 {
         return Vec::new();
     }
-    let mut candidates = fast9(image, config.fast_threshold);
-    if candidates.len() < budget && config.fast_threshold > config.min_fast_threshold {
-        candidates = fast9(image, config.min_fast_threshold);
+    let low = config.min_fast_threshold.min(config.fast_threshold);
+    let cell = config.grid_cell.max(8);
+    let cols = image.width().div_ceil(cell) as usize;
+    let cell_of = |x: u32, y: u32| (y / cell) as usize * cols + (x / cell) as usize;
+    let cells = cols * image.height().div_ceil(cell) as usize;
+    // (harris, x, y, strong)
+    let candidates: Vec<(f32, u32, u32, bool)> = fast9(image, low)
+        .into_iter()
+        .map(|(x, y, _)| (harris(image, x, y), x, y, passes(image, x, y, config.fast_threshold)))
+        .filter(|(r, ..)| *r > 0.0 && r.is_finite())
+        .collect();
+    let mut has_strong = vec![false; cells];
+    for &(_, x, y, strong) in &candidates {
+        has_strong[cell_of(x, y)] |= strong;
     }
     let mut ranked: Vec<(f32, u32, u32)> = candidates
-        .iter()
-        .map(|&(x, y, _)| (harris(image, x, y), x, y))
-        .filter(|(r, _, _)| *r > 0.0 && r.is_finite())
+        .into_iter()
+        .filter(|&(_, x, y, strong)| strong || !has_strong[cell_of(x, y)])
+        .map(|(r, x, y, _)| (r, x, y))
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
 
-    let cell = config.grid_cell.max(8);
-    let (cols, rows) = (image.width().div_ceil(cell) as usize, image.height().div_ceil(cell) as usize);
-    let cap = budget.div_ceil(cols * rows).max(1) * 2;
-    let mut per_cell = vec![0usize; cols * rows];
+    let mut per_cell = vec![0usize; cells];
+    for &(_, x, y) in &ranked {
+        per_cell[cell_of(x, y)] += 1;
+    }
+    let occupied = per_cell.iter().filter(|&&n| n > 0).count().max(1);
+    let fair = (budget / occupied).max(1);
+    per_cell.iter_mut().for_each(|n| *n = 0);
     let mut taken = vec![false; ranked.len()];
     let mut chosen = Vec::with_capacity(budget);
     for (k, &(_, x, y)) in ranked.iter().enumerate() {
-        if chosen.len() == budget {
-            break;
-        }
-        let c = (y / cell) as usize * cols + (x / cell) as usize;
-        if per_cell[c] < cap {
+        let c = cell_of(x, y);
+        if per_cell[c] < fair {
             per_cell[c] += 1;
             taken[k] = true;
             chosen.push(k);
         }
     }
+    // More cells than budget: the first pass took one from each, keep the best of those.
+    chosen.truncate(budget);
     for k in 0..ranked.len() {
-        if chosen.len() == budget {
+        if chosen.len() >= budget {
             break;
         }
         if !taken[k] {
@@ -248,6 +263,19 @@ pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> 
             Corner { x, y, angle: orientation(image, x, y) }
         })
         .collect()
+}
+
+/// Whether `(x, y)` is a FAST-9 corner at `threshold`.
+fn passes(image: &GrayImage, x: u32, y: u32, threshold: u8) -> bool {
+    let w = image.width() as i32;
+    let px = image.as_raw();
+    let centre = (y as i32 * w + x as i32) as usize;
+    let c = i16::from(px[centre]);
+    let ring: [i16; 16] = std::array::from_fn(|k| {
+        let (dx, dy) = CIRCLE[k];
+        i16::from(px[(centre as i32 + dy * w + dx) as usize])
+    });
+    arc_score(&ring, c, i16::from(threshold)) > 0
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ pub struct LocalConfig {
     pub scale_factor: f32,
     /// FAST threshold (grey levels). Default 20.
     pub fast_threshold: u8,
-    /// FAST threshold used on a level where the default finds too few corners (a low-contrast product shot).
-    /// Default 7.
+    /// FAST threshold used in the grid cells where the default finds no corner (a low-contrast product shot, or
+    /// a pale product beside a busy one). Default 7.
     pub min_fast_threshold: u8,
     /// Side of the grid cells (level pixels) that share the budget out over the image. Default 32.
     pub grid_cell: u32,
