@@ -13,8 +13,10 @@ const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/large/collage
 
 fn benches(c: &mut Criterion) {
     let bytes = std::fs::read(PHOTO).expect("testdata/large/collage-1600x1200.jpg");
-    let fast = Fingerprinter::new(FingerprintConfig::default());
-    let mut full_config = FingerprintConfig::default();
+    // Hashes and colour only (what issue #2's targets are about); local features are measured separately below.
+    let fast = Fingerprinter::new(FingerprintConfig::hashes_only());
+    let with_local = Fingerprinter::new(FingerprintConfig::default());
+    let mut full_config = FingerprintConfig::hashes_only();
     full_config.full_size = true;
     let full = Fingerprinter::new(full_config);
 
@@ -49,6 +51,8 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("knockoff_fast", |b| b.iter(|| fast.fingerprint_bytes(black_box(&bytes))));
     group.bench_function("knockoff_full_size", |b| b.iter(|| full.fingerprint_bytes(black_box(&bytes))));
+    group
+        .bench_function("knockoff_with_local_features", |b| b.iter(|| with_local.fingerprint_bytes(black_box(&bytes))));
     group.finish();
 }
 

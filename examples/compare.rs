@@ -1,35 +1,43 @@
 //! Explains how similar two photos are, and why.
 //!
 //! ```text
-//! cargo run --release --example compare -- [--json] [--full] REFERENCE LISTING
+//! cargo run --release --example compare -- [--json] [--full] [--evidence OUT.png] REFERENCE LISTING
 //! ```
 //!
 //! Prints the score, the verdict and the evidence: each hash distance, whether the listing is the reference
-//! mirrored or rotated, how far the colours differ, and the edits that points to. `--json` prints the same as one
-//! JSON object. Exit status 0 whatever the verdict; 2 if either photo cannot be read.
+//! mirrored or rotated, how far the colours differ, the geometrically verified local matches (inliers, scale,
+//! rotation, the crop of the reference shown and where it sits in the listing), and the edits that points to.
+//! `--json` prints the same as one JSON object. `--evidence OUT.png` also draws the evidence picture: the two
+//! photos side by side, the verified matches joined by lines, the reference's outline in the listing. Exit status
+//! 0 whatever the verdict; 2 if either photo cannot be read or the picture cannot be written.
 
-use knockoff::{FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with};
+use knockoff::{
+    DecodeOptions, FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with, decode_path,
+};
 use serde_json::json;
 
 fn main() {
     let mut config = FingerprintConfig::default();
     let mut as_json = false;
+    let mut evidence_path = None;
     let mut paths = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--json" => as_json = true,
             "--full" => config.full_size = true,
+            "--evidence" => evidence_path = args.next(),
             _ => paths.push(arg),
         }
     }
     let [reference_path, listing_path] = paths.as_slice() else {
-        eprintln!("usage: compare [--json] [--full] REFERENCE LISTING");
+        eprintln!("usage: compare [--json] [--full] [--evidence OUT.png] REFERENCE LISTING");
         std::process::exit(2);
     };
 
-    let fingerprinter = Fingerprinter::new(config);
+    let (fingerprinter, listings) = (Fingerprinter::new(config), Fingerprinter::new(config.for_listings()));
     let (reference, listing) =
-        match (fingerprinter.fingerprint_path(reference_path), fingerprinter.fingerprint_path(listing_path)) {
+        match (fingerprinter.fingerprint_path(reference_path), listings.fingerprint_path(listing_path)) {
             (Ok(r), Ok(l)) => (r, l),
             (r, l) => {
                 for error in [r.err(), l.err()].into_iter().flatten() {
@@ -40,6 +48,13 @@ fn main() {
         };
     let thresholds = Thresholds::default();
     let similarity = compare_with(&reference, &listing, &thresholds);
+
+    if let Some(out) = &evidence_path
+        && let Err(e) = write_evidence(out, reference_path, listing_path, &similarity)
+    {
+        eprintln!("error: evidence picture: {e}");
+        std::process::exit(2);
+    }
 
     if as_json {
         let out = json!({
@@ -54,6 +69,23 @@ fn main() {
     } else {
         print!("{}", explain(reference_path, listing_path, &similarity, &thresholds));
     }
+}
+
+/// Draws the evidence picture, or the two photos side by side when local features found nothing to draw.
+fn write_evidence(
+    out: &str,
+    reference_path: &str,
+    listing_path: &str,
+    similarity: &Similarity,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut options = DecodeOptions::default();
+    options.reduce_to = Some(800);
+    let (r, l) = (decode_path(reference_path, &options)?.image, decode_path(listing_path, &options)?.image);
+    let local = similarity.evidence.local.as_ref();
+    let picture = knockoff::evidence::draw(&r, &l, local);
+    picture.save(out)?;
+    eprintln!("evidence picture: {out}");
+    Ok(())
 }
 
 fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> String {
@@ -83,6 +115,29 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
         e.pdq_quality,
         if e.pdq_quality < 50 { " (low: flat image, PDQ says little)" } else { "" }
     );
+    match &e.local {
+        Some(l) => {
+            let d = &l.decomposition;
+            out += &format!(
+                "  local    {} verified matches of {} ({:.0}% of the shared keypoints), local score {:.3}\n\
+                 \x20          listing = reference{} scaled x{:.2}, rotated {:.1}° counter-clockwise{}\n",
+                l.inliers,
+                l.matches,
+                l.coverage * 100.0,
+                e.local_score,
+                if l.mirrored { " mirrored," } else { "" },
+                d.scale,
+                d.rotation_degrees,
+                if l.homography.is_some() { ", in perspective" } else { "" }
+            );
+            let (r, p) = (&l.reference_region, &l.listing_region);
+            out += &format!(
+                "           shows reference region {:.0}x{:.0} at ({:.0}, {:.0}), placed at ({:.0}, {:.0}) {:.0}x{:.0} in the listing\n",
+                r.width, r.height, r.x, r.y, p.x, p.y, p.width, p.height
+            );
+        }
+        None => out += "  local    no geometrically consistent matches\n",
+    }
     if e.transform != knockoff::Dihedral::Original {
         out +=
             "  (the 64-bit hashes see the photos as they are, so they do not count for a mirrored or rotated copy)\n";

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
-    let mut config = FingerprintConfig::default();
+    let mut config = FingerprintConfig::hashes_only();
     let mut paths = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {

@@ -248,8 +248,9 @@ pub struct Report {
 /// photo and the edit.
 pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) -> Result<Report> {
     let start = std::time::Instant::now();
-    let fingerprinter = Fingerprinter::new(config);
+    let (fingerprinter, listings) = (Fingerprinter::new(config), Fingerprinter::new(config.for_listings()));
     let fingerprint = |img: &RgbImage| fingerprinter.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
+    let fingerprint_query = |img: &RgbImage| listings.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
     let references: Vec<Fingerprint> = corpus
         .references
         .par_iter()
@@ -282,17 +283,15 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
                 Some(e) => e.apply(img, &corpus.kit),
                 None => (*img).clone(),
             };
-            fingerprint(&edited)
+            fingerprint_query(&edited)
                 .map(|fp| (query.clone(), fp))
                 .map_err(|e| e.with_path(format!("{} ({})", query.source, query.edit)))
         })
         .collect::<Result<_>>()?;
 
     // all[q][r] = every method's similarity of query q and reference r (one full comparison per pair).
-    let all: Vec<Vec<[f32; METHODS.len()]>> = queries
-        .par_iter()
-        .map(|(_, fp)| references.iter().map(|r| method_similarities(r, fp)).collect())
-        .collect();
+    let all: Vec<Vec<[f32; METHODS.len()]>> =
+        queries.par_iter().map(|(_, fp)| references.iter().map(|r| method_similarities(r, fp)).collect()).collect();
     // best[m][q] = (best reference, its similarity) for method m and query q.
     let best: Vec<Vec<(usize, f32)>> = (0..METHODS.len())
         .map(|m| {

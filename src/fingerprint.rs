@@ -61,6 +61,14 @@ impl FingerprintConfig {
     pub fn hashes_only() -> Self {
         FingerprintConfig { local: None, ..FingerprintConfig::default() }
     }
+
+    /// The configuration for listing photos matched against references made with `self`: the same, with the
+    /// larger keypoint budget of [`LocalConfig::listing_budget`] (the copy may fill only part of a listing).
+    /// Scans use it; hashes are unaffected.
+    pub fn for_listings(&self) -> Self {
+        let local = self.local.map(|l| LocalConfig { budget: l.listing_budget, ..l });
+        FingerprintConfig { local, ..*self }
+    }
 }
 
 /// A photo's fingerprint: its size, every hash, its colour signature and (if configured) its local features.

@@ -322,10 +322,7 @@ pub(crate) fn ransac_homography(
     }
     let mut rng = Rng(config.seed.rotate_left(17) ^ c.len() as u64 | 1);
     for _ in 0..config.homography_iterations {
-        let mut pick = [0usize; 4];
-        for k in 0..4 {
-            pick[k] = rng.below(c.len());
-        }
+        let pick: [usize; 4] = std::array::from_fn(|_| rng.below(c.len()));
         if (0..4).any(|a| (a + 1..4).any(|b| pick[a] == pick[b])) {
             continue;
         }
@@ -363,7 +360,9 @@ fn plausible_homography(h: &Transform, frame: [Point; 4]) -> bool {
     // Opposite sides may not differ in length by more than 4x (a photo of a photo, not a sliver).
     let len = |a: Point, b: Point| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let sides = [len(q[0], q[1]), len(q[1], q[2]), len(q[2], q[3]), len(q[3], q[0])];
-    let balanced = sides[0] <= 4.0 * sides[2] && sides[2] <= 4.0 * sides[0] && sides[1] <= 4.0 * sides[3]
+    let balanced = sides[0] <= 4.0 * sides[2]
+        && sides[2] <= 4.0 * sides[0]
+        && sides[1] <= 4.0 * sides[3]
         && sides[3] <= 4.0 * sides[1];
     convex && balanced && sides.iter().all(|&s| s > 1.0)
 }
@@ -374,13 +373,16 @@ pub(crate) fn fit_homography(c: &[Correspondence], which: &[usize]) -> Option<Tr
     if which.len() < 4 {
         return None;
     }
-    let (nr, nl) = (normaliser(which.iter().map(|&i| c[i].reference))?, normaliser(which.iter().map(|&i| c[i].listing))?);
+    let (nr, nl) =
+        (normaliser(which.iter().map(|&i| c[i].reference))?, normaliser(which.iter().map(|&i| c[i].listing))?);
     let mut ata = [[0f64; 8]; 8];
     let mut atb = [0f64; 8];
     for &i in which {
         let (x, y) = nr.apply(c[i].reference)?;
         let (u, v) = nl.apply(c[i].listing)?;
-        for (row, rhs) in [([x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y], u), ([0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y], v)] {
+        for (row, rhs) in
+            [([x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y], u), ([0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y], v)]
+        {
             for a in 0..8 {
                 atb[a] += row[a] * rhs;
                 for b in 0..8 {
@@ -406,7 +408,7 @@ fn normaliser(points: impl Iterator<Item = Point>) -> Option<Transform> {
     let n = points.len() as f64;
     let (cx, cy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0 / n, b + p.1 / n));
     let spread = points.iter().map(|p| ((p.0 - cx).powi(2) + (p.1 - cy).powi(2)).sqrt()).sum::<f64>() / n;
-    if !(spread > 1e-6) {
+    if spread.is_nan() || spread <= 1e-6 {
         return None;
     }
     let s = std::f64::consts::SQRT_2 / spread;
@@ -416,7 +418,7 @@ fn normaliser(points: impl Iterator<Item = Point>) -> Option<Transform> {
 /// Solves an 8x8 system by Gaussian elimination with partial pivoting; `None` if it is (nearly) singular.
 fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
     let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    if !(scale > 0.0) || !scale.is_finite() {
+    if scale.is_nan() || scale <= 0.0 || !scale.is_finite() {
         return None;
     }
     for col in 0..8 {
@@ -428,8 +430,9 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         b.swap(col, pivot);
         for row in col + 1..8 {
             let f = a[row][col] / a[col][col];
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (v, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *v -= f * p;
             }
             b[row] -= f * b[col];
         }

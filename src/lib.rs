@@ -3,10 +3,11 @@
 //! Finds counterfeit product listings by their photos: listings that reuse a brand's authentic catalog photos,
 //! cropped, resized, recompressed, mirrored, recoloured or watermarked to slip past exact matching.
 //!
-//! A photo becomes a [`Fingerprint`] (perceptual hashes — aHash, dHash, pHash and Meta's PDQ with its eight
-//! dihedral variants — and a colour signature); two fingerprints become a [`Similarity`]: a score in [0, 1], the
-//! evidence behind it (each hash distance, whether the listing is mirrored or rotated, how its colours differ) and a
-//! [`Verdict`].
+//! A photo becomes a [`Fingerprint`]: perceptual hashes (aHash, dHash, pHash and Meta's PDQ with its eight
+//! dihedral variants), a colour signature, and local features (oriented keypoints with steered binary
+//! descriptors). Two fingerprints become a [`Similarity`]: a score in [0, 1], the evidence behind it (each hash
+//! distance; the geometrically verified matches with the transform taken apart into scale, rotation, mirror, the
+//! crop of the reference shown and where it sits in the listing; how the colours differ) and a [`Verdict`].
 //!
 //! ## Quick start
 //!
@@ -44,12 +45,17 @@
 //!   decoder panics.
 //! - [`hash`]: the perceptual hashes, each value carrying its kind.
 //! - [`colour`]: the global colour signature.
+//! - [`features`]: local features (keypoints, descriptors, matching, verification).
+//! - [`geometry`]: similarity transforms and homographies, RANSAC, decomposition.
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
-//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing), persistence.
+//! - [`evidence`]: the evidence picture (matches and outline) for takedown requests.
+//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing, descriptor votes),
+//!   persistence.
 //! - [`scan`]: scanning folders of listings against the index, in parallel, streaming.
 //! - [`report`]: CSV, JSON-lines and HTML reports of a scan.
 //! - [`progress`]: progress reports for long runs.
+//! - [`edits`], [`eval`]: counterfeit-style edits and the accuracy benchmark built on them.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
 //! - [`error`]: the one error type.
 
@@ -60,6 +66,7 @@ pub mod decode;
 pub mod edits;
 pub mod error;
 pub mod eval;
+pub mod evidence;
 pub mod features;
 pub mod fingerprint;
 pub mod geometry;
@@ -74,13 +81,15 @@ pub mod walk;
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
 pub use error::{Error, ErrorKind, Result};
+pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
 pub use index::{BuildReport, Candidate, Reference, ReferenceIndex, SearchMethod, SearchOptions};
 pub use progress::Progress;
 pub use scan::{Hit, ListingReport, Outcome, ScanOptions, ScanSummary, Scanner};
 pub use similarity::{
-    Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, score, top_k, top_k_with,
+    Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, hash_score, score, top_k,
+    top_k_with,
 };
 
 /// The README's code runs as a doctest, so the README cannot drift from the API.

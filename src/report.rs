@@ -11,12 +11,13 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::decode::{DecodeOptions, decode_path};
+use crate::features::Rect;
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::{Evidence, Verdict};
 
 /// The CSV columns, in order. The first four are fixed: `query,reference,score,verdict`.
-pub const CSV_COLUMNS: [&str; 15] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "query",
     "reference",
     "score",
@@ -31,6 +32,10 @@ pub const CSV_COLUMNS: [&str; 15] = [
     "dhash_distance",
     "ahash_distance",
     "colour_distance",
+    "inliers",
+    "rotation_degrees",
+    "reference_region",
+    "listing_region",
     "error",
 ];
 
@@ -108,7 +113,7 @@ fn rows(report: &ListingReport) -> Vec<Vec<String>> {
         row[0] = report.query.clone();
         row[2] = score.to_string();
         row[3] = Verdict::NoMatch.as_str().to_string();
-        row[14] = error;
+        row[CSV_COLUMNS.len() - 1] = error;
         row
     };
     match &report.outcome {
@@ -137,11 +142,20 @@ fn rows(report: &ListingReport) -> Vec<Vec<String>> {
                     e.dhash_distance.to_string(),
                     e.ahash_distance.to_string(),
                     format!("{:.3}", e.colour_distance),
+                    e.local.as_ref().map_or("0".into(), |l| l.inliers.to_string()),
+                    e.local.as_ref().map_or(String::new(), |l| format!("{:.1}", l.decomposition.rotation_degrees)),
+                    e.local.as_ref().map_or(String::new(), |l| rect_text(&l.reference_region)),
+                    e.local.as_ref().map_or(String::new(), |l| rect_text(&l.listing_region)),
                     String::new(),
                 ]
             })
             .collect(),
     }
+}
+
+/// A rectangle as `x y width height`, whole pixels.
+fn rect_text(r: &Rect) -> String {
+    format!("{:.0} {:.0} {:.0} {:.0}", r.x, r.y, r.width, r.height)
 }
 
 /// The alterations, in words, `; `-separated.
@@ -168,7 +182,9 @@ pub struct HtmlSources<'a> {
 
 /// Writes the analyst's HTML report: one self-contained file (styles and thumbnails inlined), a card per flagged
 /// listing (verdict `match` or `review`) with the listing and its authentic photo side by side, the score, the
-/// verdict and how it was altered, sorted by score; then the failures.
+/// verdict and how it was altered, and, when local features verified it, the evidence picture (matches joined by
+/// lines, the authentic photo's outline in the listing; see [`crate::evidence`]), sorted by score; then the
+/// failures.
 ///
 /// # Errors
 /// Write errors. Photos that cannot be read for a thumbnail show a placeholder instead.
@@ -215,6 +231,16 @@ pub fn write_html(
         let listing_img = thumbnail(&sources.queries.join(&report.query));
         let reference_img = sources.catalog.and_then(|c| thumbnail(&c.join(&hit.reference)));
         let alterations = if e.alterations.is_empty() { "none detected".to_string() } else { alterations_text(e) };
+        let picture = e.local.as_ref().zip(sources.catalog).and_then(|(local, catalog)| {
+            evidence_picture(&catalog.join(&hit.reference), &sources.queries.join(&report.query), local)
+        });
+        let picture = picture.map_or(String::new(), |uri| {
+            format!(
+                "<figure class=evidence><img src=\"{uri}\" alt=\"evidence\"><figcaption>{} verified matches; red: \
+                     the authentic photo's outline in the listing, and the part of it shown</figcaption></figure>",
+                e.local.as_ref().map_or(0, |l| l.inliers)
+            )
+        });
         let metadata: String =
             hit.metadata.iter().map(|(k, v)| format!("<span class=meta>{}: {}</span>", escape(k), escape(v))).collect();
         writeln!(
@@ -223,7 +249,7 @@ pub fn write_html(
              <p class=verdict>{verdict_text} <span class=score>score {:.3}</span></p>\
              <p><b>How it was altered:</b> {}</p>\
              <p><b>PDQ</b> {} / 256 bits ({}, quality {}) · <b>pHash</b> {} · <b>dHash</b> {} · <b>aHash</b> {} · \
-             <b>colour</b> {:.2}</p>{metadata}</div></section>",
+             <b>colour</b> {:.2}</p>{metadata}{picture}</div></section>",
             figure(listing_img, "listing", &report.query),
             figure(reference_img, "authentic", &hit.reference),
             hit.score,
@@ -268,6 +294,17 @@ fn thumbnail(path: &Path) -> Option<String> {
     Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&jpeg)))
 }
 
+/// The evidence picture as a JPEG data URI.
+fn evidence_picture(reference: &Path, listing: &Path, local: &crate::features::LocalEvidence) -> Option<String> {
+    let options = DecodeOptions { reduce_to: Some(640), ..DecodeOptions::default() };
+    let (r, l) = (decode_path(reference, &options).ok()?, decode_path(listing, &options).ok()?);
+    let picture = crate::evidence::draw(&r.image, &l.image, Some(local));
+    let small = shrink_to(&picture, 760);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&small).ok()?;
+    Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&jpeg)))
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -290,5 +327,7 @@ figcaption { font-size: 12px; word-break: break-all; color: #555; }
 .meta { display: inline-block; background: #f2f2f2; border-radius: 3px; padding: 1px 6px; margin-right: 6px; }
 table.failures { border-collapse: collapse; } .failures td { border: 1px solid #ddd; padding: 4px 8px; font-size: 13px; }
 .none { color: #2e7d32; font-weight: 600; }
+figure.evidence { width: auto; margin-top: 10px; } figure.evidence img { max-width: 100%; max-height: none; }
+.facts { min-width: 0; }
 </style></head><body>
 "#;

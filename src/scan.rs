@@ -149,7 +149,7 @@ const CHUNK: usize = 64;
 impl<'a> Scanner<'a> {
     /// A scanner over `index`.
     pub fn new(index: &'a ReferenceIndex, options: ScanOptions) -> Self {
-        Scanner { index, fingerprinter: Fingerprinter::new(*index.config()), options }
+        Scanner { index, fingerprinter: Fingerprinter::new(index.config().for_listings()), options }
     }
 
     /// Scans every file under `folder` (recursively, symlink-loop safe). `progress` is called from worker threads

@@ -61,6 +61,21 @@ hch = hch.point(lambda x: (x + 40) % 256)
 save(Image.merge("HSV", (hch, s, v)).convert("RGB"), "listings/coffee-hue.jpg", quality=85)
 white = Image.new("RGBA", horse.size, "white")
 save(Image.alpha_composite(white, horse).convert("RGB"), "listings/horse-on-white.jpg", quality=90)
+# Edits whole-image hashes cannot see, which local features find: a 2x2 collage, a copy pasted small onto another
+# photo, a free rotation, a heavy crop of a mirrored copy.
+brick, grass, gravel = (src(n).convert("RGB") for n in ["brick.png", "grass.png", "gravel.png"])
+hw, hh = rocket.width // 2, rocket.height // 2
+collage = Image.new("RGB", (2 * hw, 2 * hh), "white")
+for i, img in enumerate([brick, rocket, grass, gravel]):
+    collage.paste(img.resize((hw, hh), Image.LANCZOS), ((i % 2) * hw, (i // 2) * hh))
+save(collage, "listings/rocket-collage.jpg", quality=85)
+pasted = gravel.resize((640, 480), Image.LANCZOS)
+pasted.paste(chelsea.resize((chelsea.width * 60 // 100, chelsea.height * 60 // 100), Image.LANCZOS), (250, 150))
+save(pasted, "listings/chelsea-pasted.jpg", quality=85)
+save(astronaut.rotate(10, resample=Image.BICUBIC, fillcolor="white"), "listings/astronaut-rotated10.jpg", quality=85)
+w, h = coins.size
+crop40 = coins.crop((int(w * 0.1), int(h * 0.2), int(w * 0.7), int(h * 0.8)))
+save(ImageOps.mirror(crop40), "listings/coins-crop40-mirrored.jpg", quality=85)
 # Unrelated photos, also scikit-image's: none of them is a reference.
 save(src("camera.png").convert("RGB"), "listings/unrelated-camera.jpg", quality=85)
 save(src("hubble_deep_field.jpg").convert("RGB").resize((500, 436), Image.LANCZOS), "listings/unrelated-hubble.jpg", quality=85)

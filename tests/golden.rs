@@ -1,5 +1,6 @@
-//! Golden fingerprints: every hash kind and the colour signature of every test photo, pinned. A persisted index
-//! depends on fingerprints never drifting silently, so any change to decoding, resizing or hashing fails here.
+//! Golden fingerprints: every hash kind, the colour signature and the local features (their count and a digest of
+//! positions and descriptors, to keep the file small) of every test photo, pinned. A persisted index depends on
+//! fingerprints never drifting silently, so any change to decoding, resizing, hashing or features fails here.
 //!
 //! After an intended change, regenerate with `KNOCKOFF_BLESS=1 cargo test --test golden` and say why in the
 //! commit (and bump the index format's fingerprint version).
@@ -13,8 +14,23 @@ fn current() -> String {
     let f = Fingerprinter::new(FingerprintConfig::default());
     let mut out = String::new();
     for path in GOLDEN_SETS.iter().flat_map(|s| photos(s)) {
-        let fp = f.fingerprint_path(&path).unwrap();
-        let line = serde_json::json!({ "path": relative(&path), "fingerprint": fp });
+        let mut fp = f.fingerprint_path(&path).unwrap();
+        let local = fp.local.take().map(|l| {
+            // FNV-1a over the descriptors and the positions to a hundredth of a pixel.
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            let mut eat = |v: u64| {
+                for b in v.to_le_bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+                }
+            };
+            for (k, d) in l.keypoints.iter().zip(&l.descriptors) {
+                eat((k.x * 100.0).round() as i64 as u64);
+                eat((k.y * 100.0).round() as i64 as u64);
+                d.iter().for_each(|&w| eat(w));
+            }
+            serde_json::json!({ "keypoints": l.len(), "digest": format!("{h:016x}") })
+        });
+        let line = serde_json::json!({ "path": relative(&path), "fingerprint": fp, "local": local });
         out += &format!("{line}\n");
     }
     out

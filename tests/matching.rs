@@ -86,7 +86,7 @@ fn evidence_says_how_the_listing_was_altered() {
     // Pillow's rotate(90) turns counter-clockwise.
     let rotated = compare(find(&refs, "coins.jpg"), find(&listings, "coins-rotated90.jpg"));
     assert_eq!(rotated.evidence.transform, Dihedral::Rotate90);
-    assert!(rotated.evidence.alterations.contains(&Alteration::Rotated { degrees: 90 }));
+    assert!(rotated.evidence.alterations.contains(&Alteration::Rotated { degrees: 90.0 }));
     assert!(!rotated.evidence.alterations.iter().any(|a| matches!(a, Alteration::AspectChanged { .. })));
 
     let resized = compare(find(&refs, "chelsea.jpg"), find(&listings, "chelsea-resized.jpg"));

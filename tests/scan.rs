@@ -77,6 +77,12 @@ fn scan_of_good_and_bad_files_reports_every_file_and_finds_the_copies() {
         ("rocket-recompressed.jpg", "rocket.jpg"),
         ("coins-rotated90.jpg", "coins.jpg"),
         ("horse-on-white.jpg", "horse.png"),
+        // What only local features find.
+        ("coffee-crop25.jpg", "coffee.jpg"),
+        ("rocket-collage.jpg", "rocket.jpg"),
+        ("chelsea-pasted.jpg", "chelsea.jpg"),
+        ("astronaut-rotated10.jpg", "astronaut.jpg"),
+        ("coins-crop40-mirrored.jpg", "coins.jpg"),
     ] {
         let Outcome::Searched { hits } = &by_name(listing).outcome else { panic!("{listing} failed") };
         assert_eq!(hits[0].reference, reference);
@@ -85,8 +91,9 @@ fn scan_of_good_and_bad_files_reports_every_file_and_finds_the_copies() {
     for unrelated in reports.iter().filter(|r| r.query.starts_with("unrelated-")) {
         assert_eq!(unrelated.verdict(), Verdict::NoMatch, "{}", unrelated.query);
     }
-    // The nine copies whole-image hashes survive, plus the white-bordered one (borders are trimmed).
-    assert_eq!(summary.matches, 10);
+    // Every copy: the ten whole-image hashes find, and the crops, collage, pasted copy and free rotation that
+    // local features find; the 56° hue rotation too (its matched patches shift hue by less than a colour variant's).
+    assert_eq!(summary.matches, 17);
     // Reports arrive in file order.
     let order: Vec<&str> = reports.iter().map(|r| r.query.as_str()).collect();
     let mut sorted = order.clone();
@@ -124,8 +131,12 @@ fn csv_and_jsonl_reports_have_the_promised_shape() {
     assert_eq!(&header[..4], &["query", "reference", "score", "verdict"]);
     assert_eq!(header, CSV_COLUMNS);
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 17 + 6, "one row per listing with --top 1");
-    assert!(rows.contains(&"bad/empty.jpg,,0,no_match,,,,,,,,,,,empty: empty file"), "{csv}");
+    assert_eq!(rows.len(), 21 + 6, "one row per listing with --top 1");
+    let empty_row = format!("bad/empty.jpg,,0,no_match{}empty: empty file", ",".repeat(CSV_COLUMNS.len() - 4));
+    assert!(rows.contains(&empty_row.as_str()), "{csv}");
+    let collage = rows.iter().find(|r| r.starts_with("rocket-collage.jpg,")).unwrap();
+    let inliers: usize = collage.split(',').nth(14).unwrap().parse().unwrap();
+    assert!(collage.contains(",match,") && inliers >= 12, "{collage}");
     let mirrored = rows.iter().find(|r| r.starts_with("coffee-mirrored.jpg,")).unwrap();
     assert!(mirrored.starts_with("coffee-mirrored.jpg,coffee.jpg,"), "{mirrored}");
     assert!(mirrored.split(',').nth(2).unwrap().parse::<f32>().unwrap() >= 0.99, "{mirrored}");
@@ -152,8 +163,10 @@ fn html_report_is_self_contained_with_cards_and_failures() {
     let mut html = Vec::new();
     write_html(&mut html, &reports, &summary, HtmlSources { queries: &folder, catalog: index.catalog_root() }).unwrap();
     let html = String::from_utf8(html).unwrap();
-    assert_eq!(html.matches("<section class=\"card match\"").count(), 10);
-    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 20, "both photos of each card inlined");
+    assert_eq!(html.matches("<section class=\"card match\"").count(), 17);
+    // Both photos of each card inlined, and an evidence picture for each (all are verified by local features).
+    assert_eq!(html.matches("<figure class=evidence>").count(), 17);
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 3 * 17);
     assert!(!html.contains("src=\"http") && !html.contains("src=\"/"), "no external resources");
     assert!(html.contains("mirrored") && html.contains("rotated 90° counter-clockwise"));
     assert!(html.contains("bad/truncated.jpg") && html.contains("Files that could not be read (6)"));

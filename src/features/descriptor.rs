@@ -130,7 +130,7 @@ mod tests {
         assert!((4.5..7.5).contains(&sd), "{sd}");
     }
 
-    const PATTERN_CHECKSUM: u64 = 0;
+    const PATTERN_CHECKSUM: u64 = 0x4aad_e0dd_cdea_fe23;
 
     #[test]
     fn mirroring_a_patch_swaps_the_descriptor_halves() {

@@ -83,47 +83,67 @@ const CIRCLE: [(i32, i32); 16] = [
 /// FAST-9 corners of `image` (at least [`EDGE`] from every side) with their FAST score, after 3x3 non-maximum
 /// suppression of that score.
 pub(crate) fn fast9(image: &GrayImage, threshold: u8) -> Vec<(u32, u32, u16)> {
+    fast9_in(image, threshold, (0, 0, image.width(), image.height()))
+}
+
+/// [`fast9`] within the rectangle `[x0, x1) x [y0, y1)` of `image`.
+fn fast9_in(image: &GrayImage, threshold: u8, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> Vec<(u32, u32, u16)> {
     let (w, h) = image.dimensions();
     if w <= 2 * EDGE || h <= 2 * EDGE {
         return Vec::new();
     }
+    let (x0, y0, x1, y1) = (x0.max(EDGE), y0.max(EDGE), x1.min(w - EDGE), y1.min(h - EDGE));
+    if x0 >= x1 || y0 >= y1 {
+        return Vec::new();
+    }
+    // Scores over the rectangle grown by one pixel (for the suppression at its edges).
+    let (sx0, sy0, sx1, sy1) =
+        (x0.max(EDGE) - 1, y0.max(EDGE) - 1, (x1 + 1).min(w - EDGE + 1), (y1 + 1).min(h - EDGE + 1));
+    let sw = (sx1 - sx0) as usize;
     let stride = w as isize;
     let px = image.as_raw();
     let offsets: [isize; 16] = CIRCLE.map(|(dx, dy)| dy as isize * stride + dx as isize);
-    let t = i16::from(threshold);
-    let mut scores = vec![0u16; (w * h) as usize];
-    for y in EDGE..h - EDGE {
+    let mut scores = vec![0u16; sw * (sy1 - sy0) as usize];
+    for y in sy0.max(EDGE)..sy1.min(h - EDGE) {
         let row = (y * w) as isize;
-        for x in EDGE..w - EDGE {
+        for x in sx0.max(EDGE)..sx1.min(w - EDGE) {
             let i = row + x as isize;
-            let c = i16::from(px[i as usize]);
-            let at = |k: usize| i16::from(px[(i + offsets[k]) as usize]);
-            // Quick rejection: a 9-arc covers at least two of the four compass points.
-            let compass = [at(0), at(4), at(8), at(12)];
-            let bright = compass.iter().filter(|&&v| v > c + t).count();
-            let dark = compass.iter().filter(|&&v| v < c - t).count();
-            if bright < 2 && dark < 2 {
+            let c = px[i as usize];
+            let (hi, lo) = (c.saturating_add(threshold), c.saturating_sub(threshold));
+            let at = |k: usize| px[(i + offsets[k]) as usize];
+            // Quick rejection: an arc of 9 of the 16 contains pixel 0 or 8, and pixel 4 or 12 ...
+            let (p0, p8, p4, p12) = (at(0), at(8), at(4), at(12));
+            let bright = (p0 > hi || p8 > hi) && (p4 > hi || p12 > hi);
+            let dark = (p0 < lo || p8 < lo) && (p4 < lo || p12 < lo);
+            if !bright && !dark {
                 continue;
             }
-            let ring: [i16; 16] = std::array::from_fn(at);
-            let score = arc_score(&ring, c, t);
-            if score > 0 {
-                scores[i as usize] = score;
+            // ... and 4 consecutive of the 8 even pixels.
+            let (mut even_bright, mut even_dark) = (0u32, 0u32);
+            for k in 0..8 {
+                let v = at(2 * k);
+                even_bright |= u32::from(v > hi) << k;
+                even_dark |= u32::from(v < lo) << k;
             }
+            if !has_run4_of8(even_bright) && !has_run4_of8(even_dark) {
+                continue;
+            }
+            let ring: [i16; 16] = std::array::from_fn(|k| i16::from(at(k)));
+            scores[(y - sy0) as usize * sw + (x - sx0) as usize] = arc_score(&ring, i16::from(c), i16::from(threshold));
         }
     }
     let mut out = Vec::new();
-    for y in EDGE..h - EDGE {
-        for x in EDGE..w - EDGE {
-            let i = (y * w + x) as usize;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = (y - sy0) as usize * sw + (x - sx0) as usize;
             let s = scores[i];
             if s == 0 {
                 continue;
             }
-            let wu = w as usize;
-            let neighbours = [i - wu - 1, i - wu, i - wu + 1, i - 1, i + 1, i + wu - 1, i + wu, i + wu + 1];
+            let neighbours = [i - sw - 1, i - sw, i - sw + 1, i - 1, i + 1, i + sw - 1, i + sw, i + sw + 1];
             // Ties go to the first in raster order, so a plateau keeps exactly one corner.
-            let is_max = neighbours.iter().enumerate().all(|(k, &n)| if k < 4 { s > scores[n] } else { s >= scores[n] });
+            let is_max =
+                neighbours.iter().enumerate().all(|(k, &n)| if k < 4 { s > scores[n] } else { s >= scores[n] });
             if is_max {
                 out.push((x, y, s));
             }
@@ -132,25 +152,40 @@ pub(crate) fn fast9(image: &GrayImage, threshold: u8) -> Vec<(u32, u32, u16)> {
     out
 }
 
+/// Whether 4 contiguous bits of the 8-bit circular `mask` are set.
+#[inline]
+fn has_run4_of8(mask: u32) -> bool {
+    let m = mask | (mask << 8);
+    let m = m & (m >> 1);
+    let m = m & (m >> 2);
+    m & 0xff != 0
+}
+
+/// Whether 9 contiguous bits of the 16-bit circular `mask` are set.
+#[inline]
+fn has_arc9(mask: u32) -> bool {
+    let m = mask | (mask << 16);
+    // After k steps, bit i is set iff bits i..=i+k all are.
+    let m = m & (m >> 1);
+    let m = m & (m >> 2);
+    let m = m & (m >> 4);
+    let m = m & (m >> 1);
+    m & 0xffff != 0
+}
+
 /// Whether `ring` has 9 contiguous pixels all brighter than `c + t` or all darker than `c - t`; if so, the sum of
 /// the absolute differences beyond `t` over the ring's pixels on that side (the corner's strength), else 0.
 fn arc_score(ring: &[i16; 16], c: i16, t: i16) -> u16 {
+    let (mut bright, mut dark) = (0u32, 0u32);
+    for (k, &v) in ring.iter().enumerate() {
+        bright |= u32::from(v > c + t) << k;
+        dark |= u32::from(v < c - t) << k;
+    }
     let mut best = 0u16;
-    for sign in [1i16, -1] {
-        let beyond = |v: i16| sign * (v - c) > t;
-        let mut run = 0;
-        let mut longest = 0;
-        for k in 0..25 {
-            if beyond(ring[k % 16]) {
-                run += 1;
-                longest = longest.max(run);
-            } else {
-                run = 0;
-            }
-        }
-        if longest >= 9 {
+    for (sign, mask) in [(1i16, bright), (-1, dark)] {
+        if has_arc9(mask) {
             let sum: i32 = ring.iter().map(|&v| i32::from((sign * (v - c) - t).max(0))).sum();
-            best = best.max(sum.min(i32::from(u16::MAX)) as u16);
+            best = best.max(sum.clamp(1, i32::from(u16::MAX)) as u16);
         }
     }
     best
@@ -207,25 +242,26 @@ pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> 
     if budget == 0 {
         return Vec::new();
     }
-    let low = config.min_fast_threshold.min(config.fast_threshold);
     let cell = config.grid_cell.max(8);
-    let cols = image.width().div_ceil(cell) as usize;
-    let cell_of = |x: u32, y: u32| (y / cell) as usize * cols + (x / cell) as usize;
-    let cells = cols * image.height().div_ceil(cell) as usize;
-    // (harris, x, y, strong)
-    let candidates: Vec<(f32, u32, u32, bool)> = fast9(image, low)
-        .into_iter()
-        .map(|(x, y, _)| (harris(image, x, y), x, y, passes(image, x, y, config.fast_threshold)))
-        .filter(|(r, ..)| *r > 0.0 && r.is_finite())
-        .collect();
-    let mut has_strong = vec![false; cells];
-    for &(_, x, y, strong) in &candidates {
-        has_strong[cell_of(x, y)] |= strong;
+    let (cols, rows) = (image.width().div_ceil(cell), image.height().div_ceil(cell));
+    let cell_of = |x: u32, y: u32| (y / cell) as usize * cols as usize + (x / cell) as usize;
+    let cells = (cols * rows) as usize;
+    let mut corners = fast9(image, config.fast_threshold);
+    // Cells where the normal threshold finds nothing try the low one (only there: it is slow on textures).
+    if config.min_fast_threshold < config.fast_threshold {
+        let mut occupied = vec![false; cells];
+        for &(x, y, _) in &corners {
+            occupied[cell_of(x, y)] = true;
+        }
+        for c in (0..cells).filter(|&c| !occupied[c]) {
+            let (cx, cy) = ((c as u32 % cols) * cell, (c as u32 / cols) * cell);
+            corners.extend(fast9_in(image, config.min_fast_threshold, (cx, cy, cx + cell, cy + cell)));
+        }
     }
-    let mut ranked: Vec<(f32, u32, u32)> = candidates
+    let mut ranked: Vec<(f32, u32, u32)> = corners
         .into_iter()
-        .filter(|&(_, x, y, strong)| strong || !has_strong[cell_of(x, y)])
-        .map(|(r, x, y, _)| (r, x, y))
+        .map(|(x, y, _)| (harris(image, x, y), x, y))
+        .filter(|(r, ..)| *r > 0.0 && r.is_finite())
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
 
@@ -248,13 +284,11 @@ pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> 
     }
     // More cells than budget: the first pass took one from each, keep the best of those.
     chosen.truncate(budget);
-    for k in 0..ranked.len() {
+    for (k, _) in taken.iter().enumerate().filter(|(_, t)| !**t) {
         if chosen.len() >= budget {
             break;
         }
-        if !taken[k] {
-            chosen.push(k);
-        }
+        chosen.push(k);
     }
     chosen
         .into_iter()
@@ -265,22 +299,20 @@ pub(crate) fn detect(image: &GrayImage, budget: usize, config: &LocalConfig) -> 
         .collect()
 }
 
-/// Whether `(x, y)` is a FAST-9 corner at `threshold`.
-fn passes(image: &GrayImage, x: u32, y: u32, threshold: u8) -> bool {
-    let w = image.width() as i32;
-    let px = image.as_raw();
-    let centre = (y as i32 * w + x as i32) as usize;
-    let c = i16::from(px[centre]);
-    let ring: [i16; 16] = std::array::from_fn(|k| {
-        let (dx, dy) = CIRCLE[k];
-        i16::from(px[(centre as i32 + dy * w + dx) as usize])
-    });
-    arc_score(&ring, c, i16::from(threshold)) > 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arcs_of_nine_are_found_across_the_wrap() {
+        assert!(has_arc9(0b1_1111_1111));
+        assert!(!has_arc9(0b1111_1111));
+        assert!(has_arc9(0b1111_0000_0000_0001_1111u32 & 0xffff | 0b1111 << 12));
+        assert!(has_arc9(0xf00f | 0x0010)); // bits 12-15 and 0-4 wrap around: 9
+        assert!(!has_arc9(0xf00f)); // 8 across the wrap
+        assert!(!has_arc9(0b1010_1010_1010_1010));
+        assert!(has_run4_of8(0b1000_0111) && !has_run4_of8(0b0110_0111));
+    }
 
     #[test]
     fn budgets_add_up_and_shrink_with_level() {

@@ -34,7 +34,8 @@ pub struct Match {
 }
 
 /// Matches every listing descriptor to its nearest reference descriptor, keeping those that pass the ratio test
-/// (and the cross-check if asked). With `mirror`, the listing's descriptors are first turned into those of the
+/// in both directions (and the cross-check if asked), so that the matches do not depend on which photo is the
+/// reference. With `mirror`, the listing's descriptors are first turned into those of the
 /// mirrored listing, which finds mirrored copies (the keypoint positions stay the listing's own).
 ///
 /// Results are sorted by distance, best first.
@@ -49,14 +50,16 @@ pub fn match_descriptors(
     }
     let queries: Vec<Descriptor> = if mirror { listing.iter().map(mirrored).collect() } else { listing.to_vec() };
     let mut best_for_listing = vec![(u32::MAX, u32::MAX, 0u32); queries.len()];
-    let mut best_for_reference = vec![(u32::MAX, 0u32); reference.len()];
+    let mut best_for_reference = vec![(u32::MAX, u32::MAX, 0u32); reference.len()];
     nearest(reference, &queries, &mut best_for_listing, &mut best_for_reference);
     let mut out: Vec<Match> = best_for_listing
         .iter()
         .enumerate()
         .filter_map(|(j, &(d1, d2, r))| {
-            let passes_ratio = d2 == u32::MAX || (d1 as f32) < config.ratio * d2 as f32;
-            let mutual = !config.cross_check || best_for_reference[r as usize].1 == j as u32;
+            let distinct = |best: u32, second: u32| second == u32::MAX || (best as f32) < config.ratio * second as f32;
+            let (rd1, rd2, rj) = best_for_reference[r as usize];
+            let passes_ratio = distinct(d1, d2) && (rj != j as u32 || distinct(rd1, rd2));
+            let mutual = !config.cross_check || rj == j as u32;
             (d1 <= config.max_distance && passes_ratio && mutual).then_some(Match {
                 reference: r,
                 listing: j as u32,
@@ -69,13 +72,13 @@ pub fn match_descriptors(
 }
 
 /// Fills, for each query, its best and second-best distances and its best reference; for each reference, its
-/// best distance and best query. The hot loop of verification: compiled with `popcnt` where the processor has it
+/// best and second-best distances and best query. The hot loop of verification: compiled with `popcnt` where the processor has it
 /// (the default x86-64 target does not assume it), plain otherwise.
 fn nearest(
     reference: &[Descriptor],
     queries: &[Descriptor],
     best_for_query: &mut [(u32, u32, u32)],
-    best_for_reference: &mut [(u32, u32)],
+    best_for_reference: &mut [(u32, u32, u32)],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
@@ -92,7 +95,7 @@ fn nearest_popcnt(
     reference: &[Descriptor],
     queries: &[Descriptor],
     best_for_query: &mut [(u32, u32, u32)],
-    best_for_reference: &mut [(u32, u32)],
+    best_for_reference: &mut [(u32, u32, u32)],
 ) {
     nearest_plain(reference, queries, best_for_query, best_for_reference);
 }
@@ -102,7 +105,7 @@ fn nearest_plain(
     reference: &[Descriptor],
     queries: &[Descriptor],
     best_for_query: &mut [(u32, u32, u32)],
-    best_for_reference: &mut [(u32, u32)],
+    best_for_reference: &mut [(u32, u32, u32)],
 ) {
     for (j, q) in queries.iter().enumerate() {
         let (mut d1, mut d2, mut arg) = (u32::MAX, u32::MAX, 0u32);
@@ -120,7 +123,9 @@ fn nearest_plain(
             }
             let br = &mut best_for_reference[i];
             if d < br.0 {
-                *br = (d, j as u32);
+                *br = (d, br.0, j as u32);
+            } else if d < br.1 {
+                br.1 = d;
             }
         }
         best_for_query[j] = (d1, d2, arg);

@@ -26,8 +26,14 @@ pub use verify::{LocalEvidence, Rect, VerifyConfig, verify};
 pub struct LocalConfig {
     /// Longer side of the image keypoints are found on. Default 640.
     pub working_size: u32,
-    /// Most keypoints kept per photo. Default 500 (16 KB of descriptors).
+    /// Most keypoints kept per reference photo. Default 500 (16 KB of descriptors).
     pub budget: usize,
+    /// Most keypoints kept per listing photo (see [`FingerprintConfig::for_listings`]). Default 1000: a listing
+    /// may show the copy small, in a collage or pasted onto another photo, and the region it covers must still
+    /// get enough keypoints (a 2x2 collage gave 6 inliers with 500, 37 with 1000).
+    ///
+    /// [`FingerprintConfig::for_listings`]: crate::FingerprintConfig::for_listings
+    pub listing_budget: usize,
     /// Pyramid levels. Default 8.
     pub levels: usize,
     /// Scale between pyramid levels. Default 1.2.
@@ -46,6 +52,7 @@ impl Default for LocalConfig {
         LocalConfig {
             working_size: 640,
             budget: 500,
+            listing_budget: 1000,
             levels: 8,
             scale_factor: 1.2,
             fast_threshold: 20,

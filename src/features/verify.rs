@@ -35,6 +35,10 @@ pub struct Rect {
 /// What local features say about a reference and a listing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LocalEvidence {
+    /// The reference photo's size: the pixels every reference position below is in.
+    pub reference_size: (u32, u32),
+    /// The listing photo's size.
+    pub listing_size: (u32, u32),
     /// Keypoints in the reference.
     pub reference_keypoints: usize,
     /// Keypoints in the listing.
@@ -98,7 +102,13 @@ pub fn verify(
         let matches = match_descriptors(&reference.descriptors, &listing.descriptors, mirror, &config.matching);
         let correspondences: Vec<Correspondence> = matches
             .iter()
-            .map(|m| correspondence(&reference.keypoints[m.reference as usize], &listing.keypoints[m.listing as usize], mirror))
+            .map(|m| {
+                correspondence(
+                    &reference.keypoints[m.reference as usize],
+                    &listing.keypoints[m.listing as usize],
+                    mirror,
+                )
+            })
             .collect();
         // In the fitting frame the listing is mirrored back, so the reference outline keeps its orientation.
         let Some((similarity, inliers)) = ransac_similarity(&correspondences, &config.ransac) else { continue };
@@ -168,19 +178,18 @@ impl Fit {
             .keypoints
             .iter()
             .filter(|k| {
-                inverse
-                    .and_then(|inv| inv.apply((f64::from(k.x), f64::from(k.y))))
-                    .is_some_and(|p| inside(p, rwf, rhf))
+                inverse.and_then(|inv| inv.apply((f64::from(k.x), f64::from(k.y)))).is_some_and(|p| inside(p, rwf, rhf))
             })
             .count();
-        let coverage = inliers.len() as f32 / visible_reference.min(listing_inside).max(inliers.len()).max(1) as f32;
+        // At least 20 in the denominator: a chance transform that maps the reference onto a speck of the listing
+        // holds few keypoints, and a handful of chance inliers must not read as high coverage.
+        let coverage = inliers.len() as f32 / visible_reference.min(listing_inside).max(inliers.len()).max(20) as f32;
 
         let reference_frame = [(0.0, 0.0), (rwf, 0.0), (rwf, rhf), (0.0, rhf)];
         let listing_frame = [(0.0, 0.0), (lwf, 0.0), (lwf, lhf), (0.0, lhf)];
         let outline = reference_frame.map(|p| transform.apply(p).unwrap_or((f64::NAN, f64::NAN)));
         let listing_region = clipped_bounds(&outline, lwf, lhf);
-        let shown: Vec<Point> =
-            listing_frame.iter().filter_map(|&p| inverse.and_then(|inv| inv.apply(p))).collect();
+        let shown: Vec<Point> = listing_frame.iter().filter_map(|&p| inverse.and_then(|inv| inv.apply(p))).collect();
         let reference_region = clipped_bounds(&shown, rwf, rhf);
 
         let pair = |i: usize| {
@@ -204,6 +213,8 @@ impl Fit {
             })
             .collect();
         LocalEvidence {
+            reference_size: (rw, rh),
+            listing_size: (lw, lh),
             reference_keypoints: reference.len(),
             listing_keypoints: listing.len(),
             matches: self.matches.len(),

@@ -276,12 +276,8 @@ impl ReferenceIndex {
     /// beyond). Each candidate is then compared in full, local verification included.
     pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Vec<Ranked> {
         let mut candidates: Vec<usize> = if self.len() <= options.exhaustive_up_to {
-            let mut scored: Vec<(f32, usize)> = self
-                .references
-                .par_iter()
-                .enumerate()
-                .map(|(i, r)| (hash_score(&r.fingerprint, listing), i))
-                .collect();
+            let mut scored: Vec<(f32, usize)> =
+                self.references.par_iter().enumerate().map(|(i, r)| (hash_score(&r.fingerprint, listing), i)).collect();
             scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let keep = options.verify_top.max(options.top_k);
             scored
@@ -347,7 +343,9 @@ impl ReferenceIndex {
     /// multi-index tables, and the descriptor-vote tables when local verification will need them.
     pub fn prepare(&self) {
         self.tables();
-        if self.len() > SearchOptions::default().verify_all_up_to && self.references.iter().any(|r| r.fingerprint.local.is_some()) {
+        if self.len() > SearchOptions::default().verify_all_up_to
+            && self.references.iter().any(|r| r.fingerprint.local.is_some())
+        {
             self.vote_table();
         }
     }

@@ -36,5 +36,6 @@ pub fn fingerprint(pdq: [u64; 4], rng: &mut Rng) -> Fingerprint {
         pdq: PdqHashes { dihedral, quality: 100 },
         photo_pdq: None,
         colour: ColourSignature { bins: [16; 16] },
+        local: None,
     }
 }

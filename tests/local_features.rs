@@ -1,0 +1,178 @@
+//! Local features on photo pairs with known transforms: the verified geometry recovers the rotation, scale, mirror
+//! and crop; flat photos and unrelated pairs never verify; partial references and collages are found.
+
+mod common;
+
+use common::testdata;
+use image::{DynamicImage, RgbImage, imageops};
+use knockoff::edits::{Edit, EditKit};
+use knockoff::{
+    Alteration, DecodeOptions, Fingerprint, FingerprintConfig, Fingerprinter, LocalEvidence, Verdict, compare,
+    decode_path,
+};
+
+fn load(rel: &str) -> RgbImage {
+    decode_path(testdata(rel), &DecodeOptions::default()).expect("decode").image
+}
+
+fn fingerprint(img: &RgbImage) -> Fingerprint {
+    Fingerprinter::new(FingerprintConfig::default())
+        .fingerprint_image(&DynamicImage::ImageRgb8(img.clone()))
+        .expect("fingerprint")
+}
+
+/// The verified evidence of `listing` against `reference`, which must match.
+fn verified(reference: &RgbImage, listing: &RgbImage) -> LocalEvidence {
+    let similarity = compare(&fingerprint(reference), &fingerprint(listing));
+    assert_eq!(similarity.verdict, Verdict::Match, "{similarity:?}");
+    similarity.evidence.local.expect("local evidence")
+}
+
+fn no_kit_edit(edit: Edit, img: &RgbImage) -> RgbImage {
+    let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
+    edit.apply(img, &kit)
+}
+
+fn font() -> ab_glyph::FontArc {
+    let bytes = std::fs::read(testdata("fonts/DejaVuSansMono-Bold.ttf")).expect("font");
+    ab_glyph::FontArc::try_from_vec(bytes).expect("font parses")
+}
+
+#[test]
+fn rotation_is_recovered_within_two_degrees() {
+    let photo = load("refs/chelsea.jpg");
+    for degrees in [10.0f32, 25.0, -40.0, 90.0] {
+        let e = verified(&photo, &no_kit_edit(Edit::Rotate { degrees }, &photo));
+        let found = e.decomposition.rotation_degrees as f32;
+        assert!((found - degrees).abs() <= 2.0, "rotated {degrees}°, found {found}°");
+        assert!(!e.mirrored);
+    }
+}
+
+#[test]
+fn scale_is_recovered_within_five_percent() {
+    let photo = load("refs/astronaut.jpg");
+    for side in [300u32, 380] {
+        let listing = imageops::resize(&photo, side, side, imageops::FilterType::Lanczos3);
+        let e = verified(&photo, &listing);
+        let expected = f64::from(side) / f64::from(photo.width());
+        assert!((e.decomposition.scale / expected - 1.0).abs() <= 0.05, "{} vs {expected}", e.decomposition.scale);
+    }
+}
+
+#[test]
+fn the_crop_rectangle_is_recovered_within_a_few_pixels() {
+    let photo = load("refs/chelsea.jpg");
+    let (x, y, w, h) = (100u32, 50u32, 250u32, 200u32);
+    let listing = imageops::crop_imm(&photo, x, y, w, h).to_image();
+    let similarity = compare(&fingerprint(&photo), &fingerprint(&listing));
+    let e = similarity.evidence.local.as_ref().expect("local evidence");
+    let r = e.reference_region;
+    for (found, expected) in [(r.x, x), (r.y, y), (r.width, w), (r.height, h)] {
+        assert!((found - expected as f32).abs() <= 3.0, "{r:?} vs ({x}, {y}, {w}, {h})");
+    }
+    assert!(similarity.evidence.alterations.iter().any(|a| matches!(a, Alteration::Cropped { .. })));
+}
+
+#[test]
+fn mirrored_copies_are_detected_as_mirrored() {
+    for name in ["refs/coffee.jpg", "refs/rocket.jpg", "refs/coins.jpg"] {
+        let photo = load(name);
+        let mirrored = imageops::flip_horizontal(&photo);
+        let e = verified(&photo, &mirrored);
+        assert!(e.mirrored, "{name}");
+        assert!(e.decomposition.rotation_degrees.abs() < 2.0, "{name}: {:?}", e.decomposition);
+        // Mirrored and rotated a quarter turn: still mirrored, and the turn is read.
+        let turned = imageops::rotate270(&mirrored);
+        let e = verified(&photo, &turned);
+        assert!(e.mirrored && (e.decomposition.rotation_degrees.abs() - 90.0).abs() < 2.0, "{name}: {e:?}");
+    }
+}
+
+#[test]
+fn a_flat_photo_has_no_keypoints_and_verifies_nothing() {
+    let white = RgbImage::from_pixel(640, 480, image::Rgb([255, 255, 255]));
+    let fp = fingerprint(&white);
+    assert!(fp.local.as_ref().is_some_and(|l| l.is_empty()));
+    let photo = fingerprint(&load("refs/coffee.jpg"));
+    for (a, b) in [(&fp, &photo), (&photo, &fp), (&fp, &fp)] {
+        assert!(compare(a, b).evidence.local.is_none());
+    }
+}
+
+#[test]
+fn unrelated_pairs_are_never_verified() {
+    let photos: Vec<Fingerprint> = [
+        "refs/coffee.jpg",
+        "refs/chelsea.jpg",
+        "refs/rocket.jpg",
+        "refs/astronaut.jpg",
+        "refs/coins.jpg",
+        "listings/unrelated-camera.jpg",
+        "listings/unrelated-ihc.jpg",
+        "distractors/brick.jpg",
+        "distractors/gravel.jpg",
+    ]
+    .iter()
+    .map(|p| fingerprint(&load(p)))
+    .collect();
+    for (i, a) in photos.iter().enumerate() {
+        for b in &photos[i + 1..] {
+            let s = compare(a, b);
+            assert!(s.evidence.local_score < 0.3, "{:?}", s.evidence.local);
+            assert_eq!(s.verdict, Verdict::NoMatch);
+        }
+    }
+}
+
+#[test]
+fn a_partial_reference_is_found_inside_a_listing() {
+    // The reference is only a label-sized detail (the rocket's middle, ~12% of the photo); the listing is the
+    // whole photo, recompressed.
+    let photo = load("refs/rocket.jpg");
+    let (x, y, w, h) = (200u32, 120u32, 180u32, 160u32);
+    let detail = imageops::crop_imm(&photo, x, y, w, h).to_image();
+    let listing = no_kit_edit(Edit::Jpeg { quality: 60 }, &photo);
+    let e = verified(&detail, &listing);
+    let p = e.listing_region;
+    for (found, expected) in [(p.x, x), (p.y, y), (p.width, w), (p.height, h)] {
+        assert!((found - expected as f32).abs() <= 4.0, "{p:?} vs ({x}, {y}, {w}, {h})");
+    }
+}
+
+#[test]
+fn collages_and_pasted_copies_are_placed() {
+    // As scans do: listings get the larger keypoint budget.
+    let (f, listings) = (
+        Fingerprinter::new(FingerprintConfig::default()),
+        Fingerprinter::new(FingerprintConfig::default().for_listings()),
+    );
+    let open = |rel: &str| {
+        let which = if rel.starts_with("refs/") { &f } else { &listings };
+        which.fingerprint_path(testdata(rel)).expect("fingerprint")
+    };
+    let rocket = open("refs/rocket.jpg");
+    let collage = open("listings/rocket-collage.jpg");
+    let s = compare(&rocket, &collage);
+    assert_eq!(s.verdict, Verdict::Match);
+    let region = s.evidence.local.as_ref().expect("local").listing_region;
+    // The top-right quadrant.
+    let (qw, qh) = (collage.width as f32 / 2.0, collage.height as f32 / 2.0);
+    assert!((region.x - qw).abs() < 6.0 && region.y < 6.0, "{region:?}");
+    assert!((region.width - qw).abs() < 6.0 && (region.height - qh).abs() < 6.0, "{region:?}");
+    assert!(s.evidence.alterations.iter().any(|a| matches!(a, Alteration::Placed { .. })));
+
+    let s = compare(&open("refs/chelsea.jpg"), &open("listings/chelsea-pasted.jpg"));
+    assert_eq!(s.verdict, Verdict::Match);
+    let e = s.evidence.local.expect("local");
+    assert!((e.decomposition.scale - 0.60).abs() < 0.03 && (e.listing_region.x - 250.0).abs() < 5.0, "{e:?}");
+}
+
+#[test]
+fn verification_is_deterministic() {
+    let photo = load("refs/coffee.jpg");
+    let listing = no_kit_edit(Edit::Rotate { degrees: 10.0 }, &photo);
+    let (a, b) = (fingerprint(&photo), fingerprint(&listing));
+    assert_eq!(compare(&a, &b), compare(&a, &b));
+    assert_eq!(fingerprint(&listing), b);
+}
