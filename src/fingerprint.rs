@@ -316,8 +316,10 @@ pub(crate) fn shrink_to(image: &RgbImage, max_side: u32) -> RgbImage {
         return image.clone();
     }
     let scale = f64::from(max_side) / f64::from(longer);
-    let nw = ((f64::from(w) * scale).round() as u32).max(1);
-    let nh = ((f64::from(h) * scale).round() as u32).max(1);
+    // Never below the hashes' minimum side on a side that had it: a 5x285 strip stays hashable.
+    let floor = |side: u32| side.min(pdq::MIN_DIMENSION as u32).max(1);
+    let nw = ((f64::from(w) * scale).round() as u32).max(floor(w));
+    let nh = ((f64::from(h) * scale).round() as u32).max(floor(h));
     let resized = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3).ok().and_then(|src| {
         let mut dst = Image::new(nw, nh, PixelType::U8x3);
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
@@ -362,6 +364,8 @@ mod tests {
     fn shrink_keeps_aspect_and_never_upscales() {
         let img = RgbImage::new(1000, 500);
         assert_eq!(shrink_to(&img, 256).dimensions(), (256, 128));
+        // Found by the property test: a 5-pixel strip must not shrink under the hashes' minimum.
+        assert_eq!(shrink_to(&RgbImage::new(5, 285), 256).dimensions(), (5, 256));
         assert_eq!(shrink_to(&img, 2000).dimensions(), (1000, 500));
     }
 

@@ -105,9 +105,34 @@ fn normalise_degrees(d: f64) -> f64 {
     if d > 180.0 { d - 360.0 } else { d }
 }
 
-fn wrap_angle(a: f64) -> f64 {
-    let a = a.rem_euclid(std::f64::consts::TAU);
-    if a > std::f64::consts::PI { a - std::f64::consts::TAU } else { a }
+/// `a` in (-pi, pi]. Cheap for the small multiples of 2 pi that differences of wrapped angles give (no `fmod`:
+/// this runs for every match of every hypothesis).
+fn wrap_angle(mut a: f64) -> f64 {
+    use std::f64::consts::{PI, TAU};
+    if !a.is_finite() {
+        return a;
+    }
+    while a > PI {
+        a -= TAU;
+    }
+    while a <= -PI {
+        a += TAU;
+    }
+    a
+}
+
+/// Hypotheses needed to draw, with 99.9% confidence, one all-inlier sample of `sample` matches when a share
+/// `inlier_ratio` of them are inliers (the standard adaptive RANSAC bound).
+fn enough_iterations(inlier_ratio: f64, sample: i32, cap: u32) -> u32 {
+    let all_in = inlier_ratio.powi(sample);
+    if all_in >= 1.0 {
+        return 1;
+    }
+    if all_in <= 0.0 {
+        return cap;
+    }
+    let n = (0.001f64.ln() / (1.0 - all_in).ln()).ceil();
+    if n.is_finite() { (n as u32).clamp(1, cap) } else { cap }
 }
 
 /// A tentative correspondence for RANSAC: a reference point, a listing point, how far the listing point may be
@@ -172,8 +197,10 @@ pub(crate) fn ransac_similarity(c: &[Correspondence], config: &RansacConfig) -> 
     let mut rng = Rng(config.seed ^ (c.len() as u64).wrapping_mul(0x9e37_79b9) | 1);
     let mut best: Option<(Transform, Vec<usize>)> = None;
     let pairs = c.len() * (c.len() - 1) / 2;
-    let iterations = (config.iterations as usize).min(pairs.max(1) * 2);
-    for _ in 0..iterations {
+    let mut iterations = (config.iterations as usize).min(pairs.max(1) * 2);
+    let mut tried = 0;
+    while tried < iterations {
+        tried += 1;
         let i = rng.below(c.len());
         let mut j = rng.below(c.len() - 1);
         if j >= i {
@@ -182,6 +209,9 @@ pub(crate) fn ransac_similarity(c: &[Correspondence], config: &RansacConfig) -> 
         let Some(t) = similarity_from_two(&c[i], &c[j], config) else { continue };
         let inliers = similarity_inliers(&t, c, config);
         if inliers.len() >= 2 && best.as_ref().is_none_or(|(_, b)| inliers.len() > b.len()) {
+            // Stop as soon as enough hypotheses were tried for the inlier share found (a copy: a handful).
+            let ratio = inliers.len() as f64 / c.len() as f64;
+            iterations = iterations.min(enough_iterations(ratio, 2, config.iterations) as usize);
             best = Some((t, inliers));
         }
     }
@@ -321,7 +351,11 @@ pub(crate) fn ransac_homography(
         consider(h, &mut best);
     }
     let mut rng = Rng(config.seed.rotate_left(17) ^ c.len() as u64 | 1);
-    for _ in 0..config.homography_iterations {
+    let ratio =
+        |best: &Option<(Transform, Vec<usize>)>| best.as_ref().map_or(0.0, |(_, b)| b.len() as f64 / c.len() as f64);
+    let mut tried = 0;
+    while tried < enough_iterations(ratio(&best), 4, config.homography_iterations) {
+        tried += 1;
         let pick: [usize; 4] = std::array::from_fn(|_| rng.below(c.len()));
         if (0..4).any(|a| (a + 1..4).any(|b| pick[a] == pick[b])) {
             continue;

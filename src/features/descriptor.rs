@@ -75,9 +75,68 @@ pub fn mirrored(d: &Descriptor) -> Descriptor {
     [d[2], d[3], d[0], d[1]]
 }
 
-/// The 5x5 box-smoothed level that descriptors sample (BRIEF's tests on raw pixels are too noise-sensitive).
+/// The 5x5 box-smoothed level that descriptors sample (BRIEF's tests on raw pixels are too noise-sensitive):
+/// separable running sums, edges clamped.
 pub(crate) fn smooth(level: &GrayImage) -> GrayImage {
-    imageproc::filter::box_filter(level, 2, 2)
+    let (w, h) = (level.width() as usize, level.height() as usize);
+    if w == 0 || h == 0 {
+        return level.clone();
+    }
+    let px = level.as_raw();
+    let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+    // Horizontal sums of 5 (at most 1275, fits u16).
+    let mut rows = vec![0u16; w * h];
+    for y in 0..h {
+        let line = &px[y * w..(y + 1) * w];
+        let mut sum: u16 = (-2..=2).map(|d| u16::from(line[clamp(d, w)])).sum();
+        for x in 0..w {
+            rows[y * w + x] = sum;
+            sum = sum + u16::from(line[clamp(x as isize + 3, w)]) - u16::from(line[clamp(x as isize - 2, w)]);
+        }
+    }
+    // Vertical sums of 5 of those (at most 6375, fits u16), divided by 25 with rounding; row by row, so that the
+    // inner loops run over contiguous memory.
+    let mut out = vec![0u8; w * h];
+    let row = |y: isize| &rows[clamp(y, h) * w..clamp(y, h) * w + w];
+    let mut sum = vec![0u16; w];
+    for d in -2..=2 {
+        for (s, v) in sum.iter_mut().zip(row(d)) {
+            *s += v;
+        }
+    }
+    for y in 0..h {
+        for (o, s) in out[y * w..(y + 1) * w].iter_mut().zip(&sum) {
+            *o = ((s + 12) / 25) as u8;
+        }
+        let (add, sub) = (row(y as isize + 3), row(y as isize - 2));
+        for ((s, a), b) in sum.iter_mut().zip(add).zip(sub) {
+            *s = *s + a - b;
+        }
+    }
+    GrayImage::from_raw(w as u32, h as u32, out).unwrap_or_else(|| level.clone())
+}
+
+/// Orientations are quantised to this many steps (11.25°), as ORB does, so that the steered patterns are computed
+/// once. The steps are symmetric about the vertical axis (step `k` mirrors to step `16 - k`), which keeps the
+/// mirror property exact.
+const ANGLE_STEPS: usize = 32;
+
+/// The pattern steered to each orientation step.
+fn steered() -> &'static [[[i8; 4]; 256]; ANGLE_STEPS] {
+    static STEERED: std::sync::OnceLock<[[[i8; 4]; 256]; ANGLE_STEPS]> = std::sync::OnceLock::new();
+    STEERED.get_or_init(|| {
+        std::array::from_fn(|step| {
+            let (sin, cos) = (step as f64 * std::f64::consts::TAU / ANGLE_STEPS as f64).sin_cos();
+            let turn = |dx: i8, dy: i8| {
+                let (dx, dy) = (f64::from(dx), f64::from(dy));
+                [(dx * cos - dy * sin).round() as i8, (dx * sin + dy * cos).round() as i8]
+            };
+            PATTERN.map(|p| {
+                let ([x1, y1], [x2, y2]) = (turn(p[0], p[1]), turn(p[2], p[3]));
+                [x1, y1, x2, y2]
+            })
+        })
+    })
 }
 
 /// The descriptor of the keypoint at `(x, y)` with orientation `angle` in `smoothed`. The keypoint must be at
@@ -86,15 +145,11 @@ pub(crate) fn describe(smoothed: &GrayImage, x: u32, y: u32, angle: f32) -> Desc
     let w = smoothed.width() as isize;
     let px = smoothed.as_raw();
     let centre = y as isize * w + x as isize;
-    let (sin, cos) = angle.sin_cos();
-    let at = |dx: i8, dy: i8| {
-        let (dx, dy) = (f32::from(dx), f32::from(dy));
-        let rx = (dx * cos - dy * sin).round() as isize;
-        let ry = (dx * sin + dy * cos).round() as isize;
-        px[(centre + ry * w + rx) as usize]
-    };
+    let step = (f64::from(angle) / std::f64::consts::TAU * ANGLE_STEPS as f64).round();
+    let step = if step.is_finite() { (step as i64).rem_euclid(ANGLE_STEPS as i64) as usize } else { 0 };
+    let at = |dx: i8, dy: i8| px[(centre + isize::from(dy) * w + isize::from(dx)) as usize];
     let mut d = [0u64; 4];
-    for (bit, p) in PATTERN.iter().enumerate() {
+    for (bit, p) in steered()[step].iter().enumerate() {
         if at(p[0], p[1]) < at(p[2], p[3]) {
             d[bit / 64] |= 1 << (bit % 64);
         }
@@ -131,6 +186,25 @@ mod tests {
     }
 
     const PATTERN_CHECKSUM: u64 = 0x4aad_e0dd_cdea_fe23;
+
+    #[test]
+    fn smoothing_is_a_five_by_five_box() {
+        let img = GrayImage::from_fn(20, 10, |x, y| image::Luma([((x * 13 + y * 7) % 256) as u8]));
+        let s = smooth(&img);
+        let expected = |x: i32, y: i32| {
+            let mut sum = 0u32;
+            for dy in -2..=2 {
+                for dx in -2..=2 {
+                    let (sx, sy) = ((x + dx).clamp(0, 19) as u32, (y + dy).clamp(0, 9) as u32);
+                    sum += u32::from(img.get_pixel(sx, sy).0[0]);
+                }
+            }
+            ((sum + 12) / 25) as u8
+        };
+        for (x, y) in [(0, 0), (5, 5), (19, 9), (10, 2)] {
+            assert_eq!(s.get_pixel(x as u32, y as u32).0[0], expected(x, y), "({x}, {y})");
+        }
+    }
 
     #[test]
     fn mirroring_a_patch_swaps_the_descriptor_halves() {

@@ -104,32 +104,46 @@ fn fast9_in(image: &GrayImage, threshold: u8, (x0, y0, x1, y1): (u32, u32, u32, 
     let px = image.as_raw();
     let offsets: [isize; 16] = CIRCLE.map(|(dx, dy)| dy as isize * stride + dx as isize);
     let mut scores = vec![0u16; sw * (sy1 - sy0) as usize];
-    for y in sy0.max(EDGE)..sy1.min(h - EDGE) {
+    let (ys, ye) = (sy0.max(EDGE), sy1.min(h - EDGE));
+    let (xs, xe) = (sx0.max(EDGE), sx1.min(w - EDGE));
+    let wu = w as usize;
+    let mut candidate = vec![false; (xe.saturating_sub(xs)) as usize];
+    for y in ys..ye {
         let row = (y * w) as isize;
-        for x in sx0.max(EDGE)..sx1.min(w - EDGE) {
+        let out_row = (y - sy0) as usize * sw;
+        // Quick rejection for the whole row at once (the compiler vectorises it): an arc of 9 of the 16 contains
+        // pixel 0 or 8 (above, below), and pixel 4 or 12 (right, left).
+        let start = row as usize + xs as usize;
+        let len = candidate.len();
+        let centre = &px[start..start + len];
+        let (up, down) = (&px[start - 3 * wu..start - 3 * wu + len], &px[start + 3 * wu..start + 3 * wu + len]);
+        let (right, left) = (&px[start + 3..start + 3 + len], &px[start - 3..start - 3 + len]);
+        for (j, flag) in candidate.iter_mut().enumerate() {
+            let (hi, lo) = (centre[j].saturating_add(threshold), centre[j].saturating_sub(threshold));
+            let bright = (up[j] > hi) as u8 | (down[j] > hi) as u8;
+            let bright = bright & ((right[j] > hi) as u8 | (left[j] > hi) as u8);
+            let dark = (up[j] < lo) as u8 | (down[j] < lo) as u8;
+            let dark = dark & ((right[j] < lo) as u8 | (left[j] < lo) as u8);
+            *flag = (bright | dark) != 0;
+        }
+        for (j, _) in candidate.iter().enumerate().filter(|(_, c)| **c) {
+            let x = xs + j as u32;
             let i = row + x as isize;
-            let c = px[i as usize];
+            // SAFETY: EDGE >= 3 and x, y are at least EDGE from every side, so the 16 ring pixels (at most 3 away
+            // on each axis) are inside the w x h buffer. Unchecked because this is the hot loop of extraction.
+            let at = |k: usize| unsafe { *px.get_unchecked((i + offsets[k]) as usize) };
+            let c = centre[j];
             let (hi, lo) = (c.saturating_add(threshold), c.saturating_sub(threshold));
-            let at = |k: usize| px[(i + offsets[k]) as usize];
-            // Quick rejection: an arc of 9 of the 16 contains pixel 0 or 8, and pixel 4 or 12 ...
-            let (p0, p8, p4, p12) = (at(0), at(8), at(4), at(12));
-            let bright = (p0 > hi || p8 > hi) && (p4 > hi || p12 > hi);
-            let dark = (p0 < lo || p8 < lo) && (p4 < lo || p12 < lo);
-            if !bright && !dark {
-                continue;
+            let (mut bright, mut dark) = (0u32, 0u32);
+            for k in 0..16 {
+                let v = at(k);
+                bright |= u32::from(v > hi) << k;
+                dark |= u32::from(v < lo) << k;
             }
-            // ... and 4 consecutive of the 8 even pixels.
-            let (mut even_bright, mut even_dark) = (0u32, 0u32);
-            for k in 0..8 {
-                let v = at(2 * k);
-                even_bright |= u32::from(v > hi) << k;
-                even_dark |= u32::from(v < lo) << k;
+            if has_arc9(bright) || has_arc9(dark) {
+                let ring: [i16; 16] = std::array::from_fn(|k| i16::from(at(k)));
+                scores[out_row + (x - sx0) as usize] = arc_score(&ring, i16::from(c), i16::from(threshold));
             }
-            if !has_run4_of8(even_bright) && !has_run4_of8(even_dark) {
-                continue;
-            }
-            let ring: [i16; 16] = std::array::from_fn(|k| i16::from(at(k)));
-            scores[(y - sy0) as usize * sw + (x - sx0) as usize] = arc_score(&ring, i16::from(c), i16::from(threshold));
         }
     }
     let mut out = Vec::new();
@@ -150,15 +164,6 @@ fn fast9_in(image: &GrayImage, threshold: u8, (x0, y0, x1, y1): (u32, u32, u32, 
         }
     }
     out
-}
-
-/// Whether 4 contiguous bits of the 8-bit circular `mask` are set.
-#[inline]
-fn has_run4_of8(mask: u32) -> bool {
-    let m = mask | (mask << 8);
-    let m = m & (m >> 1);
-    let m = m & (m >> 2);
-    m & 0xff != 0
 }
 
 /// Whether 9 contiguous bits of the 16-bit circular `mask` are set.
@@ -311,7 +316,6 @@ mod tests {
         assert!(has_arc9(0xf00f | 0x0010)); // bits 12-15 and 0-4 wrap around: 9
         assert!(!has_arc9(0xf00f)); // 8 across the wrap
         assert!(!has_arc9(0b1010_1010_1010_1010));
-        assert!(has_run4_of8(0b1000_0111) && !has_run4_of8(0b0110_0111));
     }
 
     #[test]

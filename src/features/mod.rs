@@ -151,8 +151,9 @@ fn mean_colour(image: &RgbImage, x: f32, y: f32, radius: f32) -> [u8; 3] {
     let mut sum = [0u32; 3];
     for j in -2i32..=2 {
         for i in -2i32..=2 {
-            let sx = (x + i as f32 * radius / 2.0).round().clamp(0.0, (w - 1) as f32) as u32;
-            let sy = (y + j as f32 * radius / 2.0).round().clamp(0.0, (h - 1) as f32) as u32;
+            // Adding 0.5 and truncating rounds (the values are clamped to be non-negative first).
+            let sx = ((x + i as f32 * radius / 2.0).max(0.0) + 0.5).min((w - 1) as f32) as u32;
+            let sy = ((y + j as f32 * radius / 2.0).max(0.0) + 0.5).min((h - 1) as f32) as u32;
             let p = image.get_pixel(sx, sy).0;
             for c in 0..3 {
                 sum[c] += u32::from(p[c]);

@@ -47,14 +47,15 @@ pub struct SearchOptions {
     /// Catalogs up to this size are hash-scored in full (about 100 ns a reference) to pick candidates; larger ones
     /// take the PDQ candidates within `candidate_radius`. Default 20,000.
     pub exhaustive_up_to: usize,
-    /// How many of the best hash-scored references are compared in full (local verification included), besides
-    /// every one that reaches the review threshold by hashes alone. Default 8.
+    /// How many of the best hash-scored references are compared in full (local verification included) when their
+    /// hash score shows some likeness (0.3), besides every one that reaches the review threshold by hashes alone
+    /// and the best `top_k` in any case. Default 4.
     pub verify_top: usize,
     /// With local features, catalogs up to this size are verified against every reference (~1 ms a reference);
     /// larger ones verify the descriptor-vote shortlist. Default 32.
     pub verify_all_up_to: usize,
     /// Size of the descriptor-vote shortlist: references sharing the most local descriptors with the listing,
-    /// verified even when their hashes are far (crops, collages, pasted copies). Default 16.
+    /// verified even when their hashes are far (crops, collages, pasted copies). Default 8.
     pub shortlist: usize,
     /// PDQ distance (best dihedral variant) within which a reference is a candidate in large catalogs. A reference
     /// farther than 47 bits cannot reach the default review score. Default 47.
@@ -70,15 +71,18 @@ impl Default for SearchOptions {
         SearchOptions {
             top_k: 3,
             exhaustive_up_to: 20_000,
-            verify_top: 8,
+            verify_top: 4,
             verify_all_up_to: 32,
-            shortlist: 16,
+            shortlist: 8,
             candidate_radius: 47,
             method: SearchMethod::Auto,
             thresholds: Thresholds::default(),
         }
     }
 }
+
+/// Hash score under which a reference is no hash candidate beyond the `top_k` (unrelated photos score 0-0.2).
+const HASH_CANDIDATE_FLOOR: f32 = 0.3;
 
 /// The files a build could not fingerprint; they are left out of the index.
 #[derive(Debug, Default)]
@@ -279,11 +283,17 @@ impl ReferenceIndex {
             let mut scored: Vec<(f32, usize)> =
                 self.references.par_iter().enumerate().map(|(i, r)| (hash_score(&r.fingerprint, listing), i)).collect();
             scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            // The best `top_k` always (a report shows them), more only if the hashes see some likeness: a far
+            // hash candidate is worth verifying only when its descriptors vote for it, below.
             let keep = options.verify_top.max(options.top_k);
             scored
                 .iter()
                 .enumerate()
-                .take_while(|(rank, (s, _))| *rank < keep || *s >= options.thresholds.review_score)
+                .take_while(|(rank, (s, _))| {
+                    *rank < options.top_k
+                        || (*rank < keep && *s >= HASH_CANDIDATE_FLOOR)
+                        || *s >= options.thresholds.review_score
+                })
                 .map(|(_, &(_, i))| i)
                 .collect()
         } else {
