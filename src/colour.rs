@@ -85,21 +85,30 @@ impl ColourSignature {
     }
 }
 
-fn add_pixel(hist: &mut [f32; BINS], [r, g, b]: [u8; 3]) {
+/// Hue in sextants, [0, 6) (times 60 for degrees), and chroma (0-255) of an RGB colour; the hue means nothing
+/// when the chroma is near 0.
+pub(crate) fn hue_and_chroma([r, g, b]: [u8; 3]) -> (f32, f32) {
     let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-    let max = r.max(g).max(b);
-    let min = r.min(g).min(b);
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
     let chroma = max - min;
+    if chroma == 0.0 {
+        return (0.0, 0.0);
+    }
+    let hue = if max == r {
+        ((g - b) / chroma).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / chroma + 2.0
+    } else {
+        (r - g) / chroma + 4.0
+    };
+    (hue, chroma)
+}
+
+fn add_pixel(hist: &mut [f32; BINS], [r, g, b]: [u8; 3]) {
+    let (hue, chroma) = hue_and_chroma([r, g, b]);
     // Chroma below ~20/255 is grey (JPEG noise, white backgrounds); above ~50/255 fully coloured.
     let colour_weight = ((chroma - 20.0) / 30.0).clamp(0.0, 1.0);
     if colour_weight > 0.0 {
-        let hue = if max == r {
-            ((g - b) / chroma).rem_euclid(6.0)
-        } else if max == g {
-            (b - r) / chroma + 2.0
-        } else {
-            (r - g) / chroma + 4.0
-        }; // in [0, 6)
         let pos = hue * (HUE_BINS as f32 / 6.0);
         let lower = pos.floor();
         let frac = pos - lower;
@@ -109,7 +118,7 @@ fn add_pixel(hist: &mut [f32; BINS], [r, g, b]: [u8; 3]) {
     }
     let grey_weight = 1.0 - colour_weight;
     if grey_weight > 0.0 {
-        let pos = (r + g + b) / (3.0 * 255.0) * (GREY_BINS - 1) as f32;
+        let pos = (f32::from(r) + f32::from(g) + f32::from(b)) / (3.0 * 255.0) * (GREY_BINS - 1) as f32;
         let lower = (pos.floor() as usize).min(GREY_BINS - 2);
         let frac = pos - lower as f32;
         hist[HUE_BINS + lower] += grey_weight * (1.0 - frac);

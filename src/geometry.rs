@@ -216,20 +216,31 @@ pub(crate) fn ransac_similarity(c: &[Correspondence], config: &RansacConfig) -> 
         }
     }
     // Local optimisation: refit on the inliers by least squares and recount, while it helps.
-    let (mut t, mut inliers) = best?;
-    for _ in 0..4 {
-        let Some(refit) = least_squares_similarity(c, &inliers) else { break };
-        let again = similarity_inliers(&refit, c, config);
+    let refit = |inliers: &[usize]| least_squares_similarity(c, inliers);
+    Some(refine(best?, 4, refit, |t| similarity_inliers(t, c, config)))
+}
+
+/// Local optimisation of a RANSAC winner: refit on its inliers and recount, up to `rounds` times, while the inliers
+/// do not shrink and until they stop changing.
+fn refine(
+    (mut model, mut inliers): (Transform, Vec<usize>),
+    rounds: usize,
+    refit: impl Fn(&[usize]) -> Option<Transform>,
+    inliers_of: impl Fn(&Transform) -> Vec<usize>,
+) -> (Transform, Vec<usize>) {
+    for _ in 0..rounds {
+        let Some(better) = refit(&inliers) else { break };
+        let again = inliers_of(&better);
         if again.len() < inliers.len() {
             break;
         }
         let converged = again == inliers;
-        (t, inliers) = (refit, again);
+        (model, inliers) = (better, again);
         if converged {
             break;
         }
     }
-    Some((t, inliers))
+    (model, inliers)
 }
 
 fn similarity_from_two(p: &Correspondence, q: &Correspondence, config: &RansacConfig) -> Option<Transform> {
@@ -364,20 +375,7 @@ pub(crate) fn ransac_homography(
             consider(h, &mut best);
         }
     }
-    let (mut h, mut inliers) = best?;
-    for _ in 0..3 {
-        let Some(refit) = fit_homography(c, &inliers).filter(plausible) else { break };
-        let again = inliers_of(&refit);
-        if again.len() < inliers.len() {
-            break;
-        }
-        let converged = again == inliers;
-        (h, inliers) = (refit, again);
-        if converged {
-            break;
-        }
-    }
-    Some((h, inliers))
+    Some(refine(best?, 3, |inliers| fit_homography(c, inliers).filter(plausible), inliers_of))
 }
 
 fn plausible_homography(h: &Transform, frame: [Point; 4]) -> bool {

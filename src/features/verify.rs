@@ -249,21 +249,10 @@ fn clipped_bounds(points: &[Point], w: f64, h: f64) -> Rect {
 }
 
 /// Hue in degrees of a colour with enough saturation to have one.
-fn hue([r, g, b]: [u8; 3]) -> Option<f32> {
-    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
-    let chroma = max - min;
-    if chroma < 40.0 || max < 40.0 {
-        return None;
-    }
-    let h = if max == r {
-        ((g - b) / chroma).rem_euclid(6.0)
-    } else if max == g {
-        (b - r) / chroma + 2.0
-    } else {
-        (r - g) / chroma + 4.0
-    };
-    Some(h * 60.0)
+fn hue(rgb: [u8; 3]) -> Option<f32> {
+    let (hue, chroma) = crate::colour::hue_and_chroma(rgb);
+    let max = rgb.iter().max().copied().unwrap_or(0);
+    (chroma >= 40.0 && max >= 40).then_some(hue * 60.0)
 }
 
 fn wrap_degrees(d: f32) -> f32 {
