@@ -26,7 +26,13 @@ fn main() {
         match arg.as_str() {
             "--json" => as_json = true,
             "--full" => config.full_size = true,
-            "--evidence" => evidence_path = args.next(),
+            "--evidence" => match args.next() {
+                Some(path) => evidence_path = Some(path),
+                None => {
+                    eprintln!("--evidence needs a path: compare --evidence OUT.png REFERENCE LISTING");
+                    std::process::exit(2);
+                }
+            },
             _ => paths.push(arg),
         }
     }
