@@ -228,12 +228,17 @@ pub fn write_html(
     }
     for (report, hit) in &flagged {
         let e = &hit.evidence;
-        let listing_img = thumbnail(&sources.queries.join(&report.query));
-        let reference_img = sources.catalog.and_then(|c| thumbnail(&c.join(&hit.reference)));
+        // Each photo is decoded once, for its thumbnail and for the evidence picture.
+        let listing_photo = decode_for_report(&sources.queries.join(&report.query));
+        let reference_photo = sources.catalog.and_then(|c| decode_for_report(&c.join(&hit.reference)));
+        let listing_img = listing_photo.as_ref().and_then(|p| jpeg_data_uri(&shrink_to(p, THUMBNAIL)));
+        let reference_img = reference_photo.as_ref().and_then(|p| jpeg_data_uri(&shrink_to(p, THUMBNAIL)));
         let alterations = if e.alterations.is_empty() { "none detected".to_string() } else { alterations_text(e) };
-        let picture = e.local.as_ref().zip(sources.catalog).and_then(|(local, catalog)| {
-            evidence_picture(&catalog.join(&hit.reference), &sources.queries.join(&report.query), local)
-        });
+        let picture = e.local.as_ref().zip(reference_photo.as_ref().zip(listing_photo.as_ref())).and_then(
+            |(local, (reference, listing))| {
+                jpeg_data_uri(&shrink_to(&crate::evidence::draw(reference, listing, Some(local)), EVIDENCE_WIDTH))
+            },
+        );
         let picture = picture.map_or(String::new(), |uri| {
             format!(
                 "<figure class=evidence><img src=\"{uri}\" alt=\"evidence\"><figcaption>{} verified matches; red: \
@@ -284,24 +289,22 @@ fn figure(data_uri: Option<String>, label: &str, path: &str) -> String {
     format!("<figure>{img}<figcaption><b>{label}</b><br>{}</figcaption></figure>", escape(path))
 }
 
-/// A JPEG thumbnail (longer side 240 px) as a data URI.
-fn thumbnail(path: &Path) -> Option<String> {
-    let options = DecodeOptions { reduce_to: Some(240), ..DecodeOptions::default() };
-    let photo = decode_path(path, &options).ok()?;
-    let small = shrink_to(&photo.image, 240);
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&small).ok()?;
-    Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&jpeg)))
+/// Longer side of the thumbnails.
+const THUMBNAIL: u32 = 240;
+/// Longer side of the evidence pictures.
+const EVIDENCE_WIDTH: u32 = 760;
+
+/// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or `None` if it cannot be
+/// read (the card then shows a placeholder).
+fn decode_for_report(path: &Path) -> Option<image::RgbImage> {
+    let options = DecodeOptions { reduce_to: Some(640), ..DecodeOptions::default() };
+    decode_path(path, &options).ok().map(|photo| photo.image)
 }
 
-/// The evidence picture as a JPEG data URI.
-fn evidence_picture(reference: &Path, listing: &Path, local: &crate::features::LocalEvidence) -> Option<String> {
-    let options = DecodeOptions { reduce_to: Some(640), ..DecodeOptions::default() };
-    let (r, l) = (decode_path(reference, &options).ok()?, decode_path(listing, &options).ok()?);
-    let picture = crate::evidence::draw(&r.image, &l.image, Some(local));
-    let small = shrink_to(&picture, 760);
+/// `image` as a JPEG data URI.
+fn jpeg_data_uri(image: &image::RgbImage) -> Option<String> {
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&small).ok()?;
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(image).ok()?;
     Some(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(&jpeg)))
 }
 
