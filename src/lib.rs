@@ -50,7 +50,7 @@
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
 //! - [`evidence`]: the evidence picture (matches and outline) for takedown requests.
-//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing, descriptor votes),
+//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word inverted file for local features),
 //!   persistence.
 //! - [`scan`]: scanning folders of listings against the index, in parallel, streaming.
 //! - [`report`]: CSV, JSON-lines and HTML reports of a scan.

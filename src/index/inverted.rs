@@ -1,0 +1,466 @@
+//! The inverted file over visual words: which references hold each word, so that a listing finds the references
+//! worth verifying by the words it shares with them, in time that grows with the words' posting lists, not with
+//! the catalog.
+//!
+//! Three things make it work for copies that fill only part of a listing (a crop, a collage tile, a product
+//! pasted onto another photo), where most of the listing's descriptors belong to something else:
+//! - **Multiple assignment** of each listing descriptor to its few nearest words ([`Vocabulary::words_of`]), so a
+//!   descriptor pushed over a cluster border by rescaling or compression still meets its reference.
+//! - **Hamming embedding** (Jégou, Douze and Schmid, 2008): each posting keeps 24 bits of its descriptor, and a
+//!   listing descriptor votes for it only when those bits nearly agree. Words can then be coarse (robust) without
+//!   being loose: an unrelated descriptor that shares the word passes one time in thirty.
+//! - **Weak geometric consistency** (same paper): each posting keeps its keypoint's orientation step and pyramid
+//!   level. A true copy turns and scales all its keypoints alike, so its votes pile up in one bin of orientation
+//!   difference and one of level difference, while chance votes from the rest of the listing spread out. A
+//!   reference scores the votes in its best bins.
+//!
+//! Votes are weighted by the word's inverse document frequency (squared, as TF-IDF's dot product does), and a
+//! mirrored listing is searched with its descriptors' mirror images (the pattern is mirror-closed), so mirrored
+//! copies are found without extracting twice.
+
+use rayon::prelude::*;
+
+use super::vocabulary::Vocabulary;
+use crate::features::LocalFeatures;
+use crate::features::descriptor::{Descriptor, mirrored};
+
+/// Orientation steps a posting records (11.25° each), as descriptors are steered.
+const ANGLE_STEPS: u32 = 32;
+/// Pyramid levels a posting can record (0-7); deeper levels are clamped.
+const LEVELS: u32 = 8;
+/// Bits of Hamming embedding per posting.
+const SIGNATURE_BITS: u32 = 24;
+
+/// One reference descriptor filed under its word: the reference's position, and 24 signature bits with the
+/// keypoint's orientation step (5 bits) and level (3 bits) above them. 8 bytes: 500 descriptors make 4 KB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Posting {
+    pub(crate) reference: u32,
+    pub(crate) packed: u32,
+}
+
+impl Posting {
+    fn signature(self) -> u32 {
+        self.packed & ((1 << SIGNATURE_BITS) - 1)
+    }
+
+    fn angle(self) -> u32 {
+        (self.packed >> SIGNATURE_BITS) & (ANGLE_STEPS - 1)
+    }
+
+    fn level(self) -> u32 {
+        self.packed >> (SIGNATURE_BITS + 5)
+    }
+}
+
+/// How the shortlist is searched. The defaults were chosen on the catalog-scale benchmark.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct QueryConfig {
+    /// Words searched per listing descriptor.
+    pub(crate) probes: usize,
+    /// How much farther (bits, summed over levels) than the nearest branch a searched word may be.
+    pub(crate) margin: u32,
+    /// Largest signature distance (of 24 bits) at which a posting gets a vote.
+    pub(crate) max_signature_distance: u32,
+    /// Smallest score (in votes of a word of average rarity) a reference needs to be shortlisted.
+    pub(crate) min_score: f32,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig { probes: 3, margin: 20, max_signature_distance: 7, min_score: 2.0 }
+    }
+}
+
+/// Postings per word, with each word's document frequency.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct InvertedFile {
+    postings: Vec<Vec<Posting>>,
+    /// Number of distinct references holding each word.
+    document_frequency: Vec<u32>,
+    /// References filed so far (positions `0..references`).
+    references: usize,
+}
+
+/// A listing descriptor's vote for a reference.
+#[derive(Clone, Copy)]
+struct Vote {
+    reference: u32,
+    /// Listing descriptor number, with the mirrored pass in the top bit.
+    query: u32,
+    angle_bin: u8,
+    level_bin: u8,
+    weight: f32,
+}
+
+impl InvertedFile {
+    /// An empty file for `vocabulary`.
+    pub(crate) fn new(vocabulary: &Vocabulary) -> InvertedFile {
+        InvertedFile {
+            postings: vec![Vec::new(); vocabulary.words as usize],
+            document_frequency: vec![0; vocabulary.words as usize],
+            references: 0,
+        }
+    }
+
+    /// Files one more reference (the next position) with the existing vocabulary: adding to an index never
+    /// retrains.
+    pub(crate) fn add(&mut self, vocabulary: &Vocabulary, features: Option<&LocalFeatures>) {
+        let words = features.map_or_else(Vec::new, |f| file(vocabulary, f));
+        self.push(&words);
+    }
+
+    fn push(&mut self, words: &[(u32, u32)]) {
+        let reference = self.references as u32;
+        for &(word, packed) in words {
+            let list = &mut self.postings[word as usize];
+            if list.last().is_none_or(|p| p.reference != reference) {
+                self.document_frequency[word as usize] += 1;
+            }
+            list.push(Posting { reference, packed });
+        }
+        self.references += 1;
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.postings.iter().map(|l| l.capacity() * 8 + 24).sum::<usize>() + self.document_frequency.len() * 4
+    }
+
+    /// Up to `k` reference positions most likely to hold a copy of (part of) the listing, best first, with their
+    /// scores.
+    pub(crate) fn shortlist(
+        &self,
+        vocabulary: &Vocabulary,
+        listing: &LocalFeatures,
+        k: usize,
+        config: &QueryConfig,
+    ) -> Vec<(usize, f32)> {
+        let n = self.references.max(1) as f32;
+        // Votes are in units of a word held by one reference in a hundred: scores read as "about this many
+        // well-matched descriptors" whatever the catalog size.
+        let unit = (100f32).ln().powi(2);
+        let mut votes: Vec<Vote> = Vec::new();
+        let mut words = Vec::with_capacity(config.probes);
+        // A word held by most of the catalog says nothing and costs the most: skipped.
+        let stop = (self.references / 4).max(64) as u32;
+        for mirror in [false, true] {
+            for (q, (d, kp)) in listing.descriptors.iter().zip(&listing.keypoints).enumerate() {
+                let d = if mirror { mirrored(d) } else { *d };
+                let signature = signature_of(&d);
+                let mut angle = angle_step(kp.angle);
+                if mirror {
+                    angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
+                }
+                let level = u32::from(kp.level).min(LEVELS - 1);
+                vocabulary.words_of(&d, config.probes, config.margin, &mut words);
+                for &w in &words {
+                    let df = self.document_frequency[w as usize];
+                    if df == 0 || df > stop {
+                        continue;
+                    }
+                    let idf = (n / df as f32).ln().max(0.0);
+                    let weight = idf * idf / unit;
+                    for p in &self.postings[w as usize] {
+                        let h = (p.signature() ^ signature).count_ones();
+                        if h <= config.max_signature_distance {
+                            votes.push(Vote {
+                                reference: p.reference,
+                                query: q as u32 | (u32::from(mirror) << 31),
+                                angle_bin: ((angle + ANGLE_STEPS - p.angle()) % ANGLE_STEPS) as u8,
+                                level_bin: (level + LEVELS - 1 - p.level()) as u8,
+                                weight: weight * signature_weight(h),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        // One vote per listing descriptor and reference (its best), then each reference's consistent votes.
+        votes.sort_unstable_by(|a, b| {
+            (a.reference, a.query).cmp(&(b.reference, b.query)).then(b.weight.total_cmp(&a.weight))
+        });
+        votes.dedup_by(|later, first| later.reference == first.reference && later.query == first.query);
+        let mut scored: Vec<(usize, f32)> = votes
+            .chunk_by(|a, b| a.reference == b.reference)
+            .map(|group| (group[0].reference as usize, consistent_score(group)))
+            .filter(|&(_, s)| s >= config.min_score)
+            .collect();
+        scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        scored
+    }
+}
+
+/// The words, signatures and geometry of one reference's descriptors.
+fn file(vocabulary: &Vocabulary, features: &LocalFeatures) -> Vec<(u32, u32)> {
+    features
+        .descriptors
+        .iter()
+        .zip(&features.keypoints)
+        .map(|(d, kp)| {
+            let level = u32::from(kp.level).min(LEVELS - 1);
+            let packed = signature_of(d) | (angle_step(kp.angle) << SIGNATURE_BITS) | (level << (SIGNATURE_BITS + 5));
+            (vocabulary.word_of(d), packed)
+        })
+        .collect()
+}
+
+/// A reference's score: of its votes (one per listing descriptor), those that agree with the most common turn and
+/// scale, in each pass (plain, mirrored); the better pass counts. Neighbouring bins count too, since orientation
+/// and level are quantised.
+fn consistent_score(votes: &[Vote]) -> f32 {
+    let mut best = 0f32;
+    for mirror in [false, true] {
+        let mut angles = [0f32; ANGLE_STEPS as usize];
+        let mut levels = [0f32; 2 * LEVELS as usize - 1];
+        let mut any = false;
+        for v in votes.iter().filter(|v| (v.query >> 31 == 1) == mirror) {
+            angles[v.angle_bin as usize] += v.weight;
+            levels[v.level_bin as usize] += v.weight;
+            any = true;
+        }
+        if !any {
+            continue;
+        }
+        let a = (0..ANGLE_STEPS as usize)
+            .map(|i| {
+                let n = ANGLE_STEPS as usize;
+                angles[(i + n - 1) % n] + angles[i] + angles[(i + 1) % n]
+            })
+            .fold(0f32, f32::max);
+        let l = (0..levels.len())
+            .map(|i| levels[i.saturating_sub(1)..(i + 2).min(levels.len())].iter().sum::<f32>())
+            .fold(0f32, f32::max);
+        // Weak geometric consistency: both the turn and the scale must agree, so the smaller peak counts.
+        best = best.max(a.min(l));
+    }
+    best
+}
+
+/// A vote's weight by its signature distance: near-identical signatures are stronger evidence.
+fn signature_weight(h: u32) -> f32 {
+    let x = h as f32 / 8.0;
+    (-x * x).exp()
+}
+
+/// 24 bits of `d`, spread over the whole descriptor (positions `7 + 53 j mod 256`, which are distinct since 53
+/// is odd).
+fn signature_of(d: &Descriptor) -> u32 {
+    let mut s = 0u32;
+    for j in 0..SIGNATURE_BITS {
+        let bit = (7 + 53 * j) % 256;
+        s |= (((d[(bit / 64) as usize] >> (bit % 64)) & 1) as u32) << j;
+    }
+    s
+}
+
+/// An orientation in radians as one of 32 steps.
+fn angle_step(angle: f32) -> u32 {
+    if !angle.is_finite() {
+        return 0;
+    }
+    let steps = (angle / std::f32::consts::TAU * ANGLE_STEPS as f32).round();
+    (steps.rem_euclid(ANGLE_STEPS as f32) as u32) % ANGLE_STEPS
+}
+
+/// A retrieval index for local features: a visual vocabulary trained on catalog descriptors and an inverted file of
+/// the references' words. [`ReferenceIndex`](crate::ReferenceIndex) keeps one for its local-feature candidates;
+/// it is public for catalogs kept elsewhere (a sharded store, a database) that want the same shortlist.
+///
+/// ```
+/// use knockoff::features::LocalFeatures;
+/// use knockoff::index::WordIndex;
+/// # let features = |seed: u64| {
+/// #     let mut f = LocalFeatures::default();
+/// #     let mut s = seed;
+/// #     for i in 0..300u32 {
+/// #         let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+/// #         f.descriptors.push([next(), next(), next(), next()]);
+/// #         f.keypoints.push(knockoff::Keypoint {
+/// #             x: (i % 20) as f32 * 30.0, y: (i / 20) as f32 * 30.0, size: 31.0, angle: 0.5, level: 0, colour: [0; 3],
+/// #         });
+/// #     }
+/// #     f
+/// # };
+/// let catalog: Vec<LocalFeatures> = (1..=50).map(features).collect();
+/// let mut words = WordIndex::train(catalog.iter().flat_map(|f| f.descriptors.iter().copied()).collect::<Vec<_>>());
+/// words.extend(catalog.iter().map(Some));
+/// // A listing that shows reference 7 (here: the same features) finds it first.
+/// let shortlist = words.shortlist(&catalog[7], 3);
+/// assert_eq!(shortlist[0].0, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordIndex {
+    vocabulary: Vocabulary,
+    inverted: InvertedFile,
+}
+
+impl WordIndex {
+    /// Trains a vocabulary on `descriptors` (a catalog's, or an even sample of them: at most about four million
+    /// are used) and returns an index with no references yet. Deterministic: the same descriptors give the same
+    /// vocabulary on every machine.
+    pub fn train(descriptors: impl AsRef<[Descriptor]>) -> WordIndex {
+        let vocabulary = Vocabulary::train(descriptors.as_ref());
+        let inverted = InvertedFile::new(&vocabulary);
+        WordIndex { vocabulary, inverted }
+    }
+
+    /// The same vocabulary with no references filed.
+    pub fn emptied(&self) -> WordIndex {
+        WordIndex { inverted: InvertedFile::new(&self.vocabulary), vocabulary: self.vocabulary.clone() }
+    }
+
+    /// Files one reference's features (`None`: a reference without any) at the next position, which it returns.
+    /// Words come from the existing vocabulary: adding never retrains.
+    pub fn add(&mut self, features: Option<&LocalFeatures>) -> usize {
+        self.inverted.add(&self.vocabulary, features);
+        self.inverted.references - 1
+    }
+
+    /// Files many references at the next positions, assigning their words in parallel.
+    pub fn extend<'a, I>(&mut self, features: I)
+    where
+        I: IntoIterator<Item = Option<&'a LocalFeatures>>,
+    {
+        let features: Vec<Option<&LocalFeatures>> = features.into_iter().collect();
+        let filed: Vec<Vec<(u32, u32)>> =
+            features.par_iter().map(|f| f.map_or_else(Vec::new, |f| file(&self.vocabulary, f))).collect();
+        for words in filed {
+            self.inverted.push(&words);
+        }
+    }
+
+    /// Number of references filed.
+    pub fn len(&self) -> usize {
+        self.inverted.references
+    }
+
+    /// Whether no reference is filed.
+    pub fn is_empty(&self) -> bool {
+        self.inverted.references == 0
+    }
+
+    /// Number of words in the vocabulary.
+    pub fn words(&self) -> usize {
+        self.vocabulary.words as usize
+    }
+
+    /// Up to `k` reference positions most likely to show (part of) `listing`, best first, each with its score:
+    /// about how many of the listing's descriptors meet the reference's in rare words, turned and scaled alike.
+    pub fn shortlist(&self, listing: &LocalFeatures, k: usize) -> Vec<(usize, f32)> {
+        self.inverted.shortlist(&self.vocabulary, listing, k, &QueryConfig::default())
+    }
+
+    /// Heap bytes held: the vocabulary and the postings (8 bytes per reference descriptor).
+    pub fn memory_bytes(&self) -> usize {
+        self.vocabulary.memory_bytes() + self.inverted.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::Keypoint;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn features(rng: &mut Rng, n: usize) -> LocalFeatures {
+        let mut f = LocalFeatures::default();
+        for _ in 0..n {
+            f.descriptors.push([rng.next(), rng.next(), rng.next(), rng.next()]);
+            f.keypoints.push(Keypoint {
+                x: (rng.next() % 600) as f32,
+                y: (rng.next() % 400) as f32,
+                size: 31.0,
+                angle: (rng.next() % 628) as f32 / 100.0,
+                level: (rng.next() % 8) as u8,
+                colour: [0; 3],
+            });
+        }
+        f
+    }
+
+    /// A listing: `n` of `reference`'s keypoints turned by `turn` steps, one level smaller, 30 bits of noise, among
+    /// `clutter` keypoints of something else.
+    fn copy_in_clutter(
+        rng: &mut Rng,
+        reference: &LocalFeatures,
+        n: usize,
+        clutter: usize,
+        mirror: bool,
+    ) -> LocalFeatures {
+        let mut listing = features(rng, clutter);
+        for (d, kp) in reference.descriptors.iter().zip(&reference.keypoints).take(n) {
+            let mut d = *d;
+            for _ in 0..30 {
+                let b = (rng.next() % 256) as usize;
+                d[b / 64] ^= 1 << (b % 64);
+            }
+            let mut kp = *kp;
+            kp.angle += 4.0 * std::f32::consts::TAU / 32.0;
+            kp.level = kp.level.saturating_add(1).min(7);
+            if mirror {
+                d = mirrored(&d);
+                kp.angle = std::f32::consts::PI - kp.angle;
+            }
+            listing.descriptors.push(d);
+            listing.keypoints.push(kp);
+        }
+        listing
+    }
+
+    #[test]
+    fn a_copy_among_clutter_tops_the_shortlist_plain_and_mirrored() {
+        let mut rng = Rng(42);
+        let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
+        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
+        let mut words = WordIndex::train(&all);
+        words.extend(references.iter().map(Some));
+        for mirror in [false, true] {
+            // 60 of 300 descriptors of reference 123 in a listing of 1000: a small pasted copy.
+            let listing = copy_in_clutter(&mut rng, &references[123], 60, 940, mirror);
+            let shortlist = words.shortlist(&listing, 5);
+            assert_eq!(shortlist.first().map(|s| s.0), Some(123), "mirror {mirror}: {shortlist:?}");
+            if let Some(second) = shortlist.get(1) {
+                assert!(shortlist[0].1 > 3.0 * second.1, "{shortlist:?}");
+            }
+        }
+        // An unrelated listing shortlists little, and nothing strongly.
+        let unrelated = features(&mut rng, 1000);
+        let shortlist = words.shortlist(&unrelated, 5);
+        assert!(shortlist.iter().all(|s| s.1 < 6.0), "{shortlist:?}");
+    }
+
+    #[test]
+    fn adding_one_by_one_files_like_extending() {
+        let mut rng = Rng(7);
+        let references: Vec<LocalFeatures> = (0..20).map(|_| features(&mut rng, 100)).collect();
+        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
+        let mut extended = WordIndex::train(&all);
+        let mut added = extended.emptied();
+        extended.extend(references.iter().map(Some));
+        for r in &references {
+            added.add(Some(r));
+        }
+        assert_eq!(extended, added);
+        assert_eq!(added.len(), 20);
+    }
+
+    #[test]
+    fn angle_steps_wrap_and_mirror() {
+        assert_eq!(angle_step(0.0), 0);
+        assert_eq!(angle_step(std::f32::consts::TAU), 0);
+        assert_eq!(angle_step(-std::f32::consts::TAU / 32.0), 31);
+        assert_eq!(angle_step(f32::NAN), 0);
+        assert_eq!(angle_step(-4.1e19), angle_step(-4.1e19)); // finite and huge: no loop, some step
+    }
+}

@@ -1,0 +1,420 @@
+//! The visual vocabulary: a tree of binary centroids (a vocabulary tree, as DBoW2 and Nistér and Stewénius build
+//! them) that turns each 256-bit descriptor into a word, so that references sharing words with a listing can be
+//! found through an inverted file instead of by comparing descriptors with every reference.
+//!
+//! Trained by hierarchical k-majority clustering (k-means for Hamming space: a cluster's centre is the bitwise
+//! majority of its members), from the catalog's own descriptors, deterministically: the same descriptors always
+//! give the same tree, on every machine, whatever the thread count.
+
+use rayon::prelude::*;
+
+use crate::features::descriptor::Descriptor;
+
+/// Children per node. 16 keeps a descent cheap (16 distances a level) while six levels hold 16 million words.
+pub(crate) const BRANCHING: usize = 16;
+/// Deepest level of leaves.
+const MAX_DEPTH: usize = 6;
+/// A node with fewer training descriptors than this is a leaf: splitting it would make centres out of one or two
+/// descriptors each, which words of a larger catalog would not share.
+const MIN_SPLIT: usize = 4 * BRANCHING;
+/// Most descriptors a vocabulary is trained on (128 MB); larger catalogs are sampled evenly. Postings per word
+/// grow with the catalog beyond this, which the inverted file's stop-word rule and signatures keep cheap.
+pub(crate) const MAX_TRAINING: usize = 1 << 22;
+/// Rounds of k-majority refinement per node; assignments rarely change after a handful.
+const ROUNDS: usize = 6;
+
+/// A trained vocabulary tree. Node 0 is the root; every node's children are contiguous.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Vocabulary {
+    /// Each node's centre (the root's is unused).
+    pub(crate) centroids: Vec<Descriptor>,
+    /// Each node's first child and child count (count 0: a leaf).
+    pub(crate) children: Vec<(u32, u32)>,
+    /// Each node's word number if it is a leaf, `u32::MAX` otherwise.
+    pub(crate) word: Vec<u32>,
+    /// Number of leaves (words).
+    pub(crate) words: u32,
+}
+
+/// A subtree during training, flattened breadth-first once complete.
+struct Node {
+    centroid: Descriptor,
+    children: Vec<Node>,
+}
+
+impl Vocabulary {
+    /// Trains a vocabulary on `descriptors` (sampled evenly down to [`MAX_TRAINING`]).
+    pub(crate) fn train(descriptors: &[Descriptor]) -> Vocabulary {
+        let step = descriptors.len().div_ceil(MAX_TRAINING).max(1);
+        let sample: Vec<Descriptor> = descriptors.iter().step_by(step).copied().collect();
+        let root = Node { centroid: [0; 4], children: split(sample, 0, 1) };
+        Vocabulary::flatten(root)
+    }
+
+    fn flatten(root: Node) -> Vocabulary {
+        let mut v = Vocabulary::default();
+        let mut queue = std::collections::VecDeque::from([root]);
+        // Breadth-first: a node's children are pushed together, so they get consecutive numbers.
+        let mut next = 1u32;
+        while let Some(node) = queue.pop_front() {
+            v.centroids.push(node.centroid);
+            let count = node.children.len() as u32;
+            v.children.push((if count > 0 { next } else { 0 }, count));
+            if count == 0 {
+                v.word.push(v.words);
+                v.words += 1;
+            } else {
+                v.word.push(u32::MAX);
+            }
+            next += count;
+            queue.extend(node.children);
+        }
+        v
+    }
+
+    /// The word of `d`: the leaf reached by always descending to the nearest child.
+    pub(crate) fn word_of(&self, d: &Descriptor) -> u32 {
+        let mut node = 0usize;
+        loop {
+            let (first, count) = self.children[node];
+            if count == 0 {
+                return self.word[node];
+            }
+            let range = first as usize..(first + count) as usize;
+            node = first as usize + nearest(&self.centroids[range], d).0;
+        }
+    }
+
+    /// Up to `probes` words for `d`: the nearest leaf and the leaves of the next-nearest branches whose extra
+    /// distance, summed over the levels where they part, stays within `margin` bits. A descriptor of a copy shown
+    /// at another scale or compressed hard differs in a fifth of its bits and often falls into a neighbouring
+    /// word; searching the few nearest words (multiple assignment, on the query side only) finds it there
+    /// without storing anything twice. Words come out nearest first.
+    pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Vec<u32>) {
+        // (slack so far, node): a small best-first search over the tree, at most `probes` branches a level.
+        let mut leaves: Vec<(u32, u32)> = Vec::new();
+        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
+        let mut next: Vec<(u32, u32)> = Vec::new();
+        let mut dist = [0u32; BRANCHING];
+        while !frontier.is_empty() {
+            next.clear();
+            for &(slack, node) in &frontier {
+                let (first, count) = self.children[node as usize];
+                if count == 0 {
+                    leaves.push((slack, node));
+                    continue;
+                }
+                let kids = &self.centroids[first as usize..(first + count) as usize];
+                distances(kids, d, &mut dist[..count as usize]);
+                let best = dist[..count as usize].iter().copied().min().unwrap_or(0);
+                for (i, &di) in dist[..count as usize].iter().enumerate() {
+                    let s = slack + (di - best);
+                    if s <= margin {
+                        next.push((s, first + i as u32));
+                    }
+                }
+            }
+            next.sort_unstable();
+            next.truncate(probes);
+            std::mem::swap(&mut frontier, &mut next);
+        }
+        // Leaves of an unbalanced tree are reached at different depths: order them by slack (the greedy path's
+        // leaf, slack 0 and the lowest node among ties, first).
+        leaves.sort_unstable();
+        out.clear();
+        out.extend(leaves.iter().take(probes).map(|&(_, node)| self.word[node as usize]));
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.centroids.len() * (32 + 8 + 4)
+    }
+}
+
+/// Splits `members` into up to [`BRANCHING`] clusters and recurses; an empty list for a leaf.
+fn split(members: Vec<Descriptor>, depth: usize, path: u64) -> Vec<Node> {
+    if depth >= MAX_DEPTH || members.len() < MIN_SPLIT {
+        return Vec::new();
+    }
+    let centres = k_majority(&members, path);
+    if centres.len() < 2 {
+        return Vec::new();
+    }
+    let mut groups: Vec<Vec<Descriptor>> = vec![Vec::new(); centres.len()];
+    let mut dist = vec![0u32; centres.len()];
+    for d in &members {
+        distances(&centres, d, &mut dist);
+        groups[argmin(&dist)].push(*d);
+    }
+    drop(members);
+    centres
+        .into_par_iter()
+        .zip(groups)
+        .enumerate()
+        .map(|(i, (centroid, group))| Node {
+            centroid,
+            children: split(group, depth + 1, path * BRANCHING as u64 + i as u64),
+        })
+        .collect()
+}
+
+/// K-majority clustering of `members`: k-means++ seeding, then rounds of assigning each member to its nearest
+/// centre and moving each centre to its members' bitwise majority. Seeded by the node's path in the tree, so
+/// that the result depends on nothing but the members.
+fn k_majority(members: &[Descriptor], path: u64) -> Vec<Descriptor> {
+    let mut rng = SplitMix(path.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6b6e_6f63_6b6f_6666);
+    let n = members.len();
+    // k-means++: each new centre drawn with probability proportional to the squared distance to the nearest
+    // centre so far, which spreads the centres over the data.
+    let mut centres = vec![members[(rng.next() % n as u64) as usize]];
+    let mut nearest_sq: Vec<u64> = members.iter().map(|d| u64::from(distance(d, &centres[0])).pow(2)).collect();
+    while centres.len() < BRANCHING {
+        let total: u64 = nearest_sq.iter().sum();
+        if total == 0 {
+            break; // fewer distinct descriptors than clusters
+        }
+        let mut pick = rng.next() % total;
+        let chosen = nearest_sq
+            .iter()
+            .position(|&w| {
+                if pick < w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .unwrap_or(n - 1);
+        let c = members[chosen];
+        centres.push(c);
+        for (sq, d) in nearest_sq.iter_mut().zip(members) {
+            *sq = (*sq).min(u64::from(distance(d, &c)).pow(2));
+        }
+    }
+    let k = centres.len();
+    let mut assignment = vec![u8::MAX; n];
+    let mut dist = vec![0u32; k];
+    for _ in 0..ROUNDS {
+        let mut changed = false;
+        let mut counters: Vec<BitCounter> = (0..k).map(|_| BitCounter::default()).collect();
+        for (a, d) in assignment.iter_mut().zip(members) {
+            distances(&centres, d, &mut dist);
+            let best = argmin(&dist) as u8;
+            changed |= *a != best;
+            *a = best;
+            counters[best as usize].add(d);
+        }
+        if !changed {
+            break;
+        }
+        for (centre, counter) in centres.iter_mut().zip(&mut counters) {
+            if let Some(majority) = counter.majority(centre) {
+                *centre = majority;
+            }
+        }
+    }
+    centres
+}
+
+fn argmin(values: &[u32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v < values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Per-bit counts of 1s over many descriptors: eight bits at a time through a lookup table into byte lanes of a
+/// u64, flushed to wide counters every 255 additions (32 table additions per descriptor instead of 256).
+struct BitCounter {
+    lanes: [u64; 32],
+    wide: [u32; 256],
+    pending: u32,
+    total: u32,
+}
+
+impl Default for BitCounter {
+    fn default() -> Self {
+        BitCounter { lanes: [0; 32], wide: [0; 256], pending: 0, total: 0 }
+    }
+}
+
+/// Byte `b` spread into eight byte lanes: lane `i` holds bit `i` of `b`.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < 8 {
+            table[b] |= (((b >> i) & 1) as u64) << (8 * i);
+            i += 1;
+        }
+        b += 1;
+    }
+    table
+};
+
+impl BitCounter {
+    fn add(&mut self, d: &Descriptor) {
+        for (w, word) in d.iter().enumerate() {
+            for byte in 0..8 {
+                self.lanes[w * 8 + byte] += SPREAD[((word >> (8 * byte)) & 0xff) as usize];
+            }
+        }
+        self.pending += 1;
+        self.total += 1;
+        if self.pending == 255 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for (j, lane) in self.lanes.iter_mut().enumerate() {
+            for i in 0..8 {
+                self.wide[j * 8 + i] += ((*lane >> (8 * i)) & 0xff) as u32;
+            }
+            *lane = 0;
+        }
+        self.pending = 0;
+    }
+
+    /// The bitwise majority; ties keep `current`'s bit (so a centre does not flicker). `None` with no members.
+    fn majority(&mut self, current: &Descriptor) -> Option<Descriptor> {
+        self.flush();
+        if self.total == 0 {
+            return None;
+        }
+        let mut out = [0u64; 4];
+        for (bit, &ones) in self.wide.iter().enumerate() {
+            let (w, b) = (bit / 64, bit % 64);
+            let set = match (2 * ones).cmp(&self.total) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => current[w] >> b & 1 == 1,
+            };
+            out[w] |= u64::from(set) << b;
+        }
+        Some(out)
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed, seedable generator (training must not depend on a crate's RNG stream).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[inline(always)]
+fn distance(a: &Descriptor, b: &Descriptor) -> u32 {
+    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones() + (a[2] ^ b[2]).count_ones() + (a[3] ^ b[3]).count_ones()
+}
+
+#[inline(always)]
+fn distances_plain(centres: &[Descriptor], d: &Descriptor, out: &mut [u32]) {
+    for (o, c) in out.iter_mut().zip(centres) {
+        *o = distance(c, d);
+    }
+}
+
+/// The distance from `d` to each centre. The hot loop of training and of every query descriptor's descent:
+/// compiled with `popcnt` where the processor has it (the default x86-64 target does not assume it).
+pub(crate) fn distances(centres: &[Descriptor], d: &Descriptor, out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the processor supports popcnt, checked just above.
+        unsafe { distances_popcnt(centres, d, out) };
+        return;
+    }
+    distances_plain(centres, d, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn distances_popcnt(centres: &[Descriptor], d: &Descriptor, out: &mut [u32]) {
+    distances_plain(centres, d, out);
+}
+
+/// The position of the centre nearest to `d` and its distance.
+fn nearest(centres: &[Descriptor], d: &Descriptor) -> (usize, u32) {
+    let mut dist = [0u32; BRANCHING];
+    let n = centres.len().min(BRANCHING);
+    distances(&centres[..n], d, &mut dist[..n]);
+    let best = argmin(&dist[..n]);
+    (best, dist[best])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_descriptors(seed: u64, n: usize) -> Vec<Descriptor> {
+        let mut rng = SplitMix(seed);
+        (0..n).map(|_| [rng.next(), rng.next(), rng.next(), rng.next()]).collect()
+    }
+
+    fn flip(d: &Descriptor, bits: usize, rng: &mut SplitMix) -> Descriptor {
+        let mut d = *d;
+        for _ in 0..bits {
+            let b = (rng.next() % 256) as usize;
+            d[b / 64] ^= 1 << (b % 64);
+        }
+        d
+    }
+
+    #[test]
+    fn training_is_deterministic_and_covers_every_descriptor() {
+        let data = random_descriptors(7, 5000);
+        let a = Vocabulary::train(&data);
+        let b = Vocabulary::train(&data);
+        assert_eq!(a, b);
+        assert!(a.words > 16, "{} words", a.words);
+        for d in &data[..100] {
+            assert!(a.word_of(d) < a.words);
+        }
+    }
+
+    #[test]
+    fn clustered_descriptors_share_their_cluster_word() {
+        // 40 clusters of noisy copies of one descriptor each (a point seen in 40 photos, 12 bits of noise).
+        let mut rng = SplitMix(3);
+        let centres = random_descriptors(11, 40);
+        let data: Vec<Descriptor> =
+            centres.iter().flat_map(|c| (0..50).map(|_| flip(c, 12, &mut rng)).collect::<Vec<_>>()).collect();
+        let vocabulary = Vocabulary::train(&data);
+        let mut probes = Vec::new();
+        let mut same = 0;
+        for (i, c) in centres.iter().enumerate() {
+            let members: Vec<u32> = data[i * 50..(i + 1) * 50].iter().map(|d| vocabulary.word_of(d)).collect();
+            let query = flip(c, 20, &mut rng);
+            vocabulary.words_of(&query, 3, 24, &mut probes);
+            assert!(!probes.is_empty() && probes.len() <= 3);
+            assert_eq!(probes[0], vocabulary.word_of(&query), "nearest word first");
+            same += members.iter().filter(|w| probes.contains(w)).count();
+        }
+        // Most members of a cluster are found through the query's few words.
+        assert!(same > 40 * 50 * 8 / 10, "{same}");
+    }
+
+    #[test]
+    fn bit_counter_majority_matches_a_plain_count() {
+        let data = random_descriptors(5, 601);
+        let mut counter = BitCounter::default();
+        for d in &data {
+            counter.add(d);
+        }
+        let majority = counter.majority(&[0; 4]).unwrap_or_default();
+        for bit in 0..256 {
+            let ones = data.iter().filter(|d| d[bit / 64] >> (bit % 64) & 1 == 1).count();
+            assert_eq!(majority[bit / 64] >> (bit % 64) & 1 == 1, ones * 2 > data.len(), "bit {bit}");
+        }
+    }
+}
