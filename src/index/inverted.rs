@@ -6,8 +6,9 @@
 //! pasted onto another photo), where most of the listing's descriptors belong to something else:
 //! - **Multiple assignment** of each listing descriptor to its few nearest words ([`Vocabulary::words_of`]), so a
 //!   descriptor pushed over a cluster border by rescaling or compression still meets its reference.
-//! - **Hamming embedding** (Jégou, Douze and Schmid, 2008): each posting keeps 24 bits of its descriptor, and a
-//!   listing descriptor votes for it only when those bits nearly agree. Words can then be coarse (robust) without
+//! - **Hamming embedding** (Jégou, Douze and Schmid, 2008): each posting keeps 24 bits of its descriptor (those
+//!   on which the word's members differ most), and a listing descriptor votes for it only when those bits nearly
+//!   agree. Words can then be coarse (robust) without
 //!   being loose: an unrelated descriptor that shares the word passes one time in thirty.
 //! - **Weak geometric consistency** (same paper): each posting keeps its keypoint's orientation step and pyramid
 //!   level. A true copy turns and scales all its keypoints alike, so its votes pile up in one bin of orientation
@@ -20,7 +21,7 @@
 
 use rayon::prelude::*;
 
-use super::vocabulary::Vocabulary;
+use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary};
 use crate::features::LocalFeatures;
 use crate::features::descriptor::{Descriptor, mirrored};
 
@@ -29,27 +30,42 @@ const ANGLE_STEPS: u32 = 32;
 /// Pyramid levels a posting can record (0-7); deeper levels are clamped.
 const LEVELS: u32 = 8;
 /// Bits of Hamming embedding per posting.
-const SIGNATURE_BITS: u32 = 24;
+const SIGNATURE_BITS: u32 = SIGNATURE_LEN as u32;
 
-/// One reference descriptor filed under its word: the reference's position, and 24 signature bits with the
-/// keypoint's orientation step (5 bits) and level (3 bits) above them. 8 bytes: 500 descriptors make 4 KB.
+/// One reference descriptor filed under its word, in 7 bytes (500 descriptors make 3.5 KB): the reference's
+/// position (24 bits, little-endian), then 24 signature bits with the keypoint's orientation step (5 bits) and
+/// level (3 bits) above them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Posting {
-    pub(crate) reference: u32,
-    pub(crate) packed: u32,
-}
+pub(crate) struct Posting([u8; 7]);
+
+/// Most references a [`WordIndex`] files: positions are 24 bits. Larger catalogs are sharded.
+pub const MAX_REFERENCES: usize = (1 << 24) - 1;
 
 impl Posting {
+    fn new(reference: u32, packed: u32) -> Posting {
+        let r = reference.to_le_bytes();
+        let p = packed.to_le_bytes();
+        Posting([r[0], r[1], r[2], p[0], p[1], p[2], p[3]])
+    }
+
+    fn reference(self) -> u32 {
+        u32::from_le_bytes([self.0[0], self.0[1], self.0[2], 0])
+    }
+
+    fn packed(self) -> u32 {
+        u32::from_le_bytes([self.0[3], self.0[4], self.0[5], self.0[6]])
+    }
+
     fn signature(self) -> u32 {
-        self.packed & ((1 << SIGNATURE_BITS) - 1)
+        self.packed() & ((1 << SIGNATURE_BITS) - 1)
     }
 
     fn angle(self) -> u32 {
-        (self.packed >> SIGNATURE_BITS) & (ANGLE_STEPS - 1)
+        (self.packed() >> SIGNATURE_BITS) & (ANGLE_STEPS - 1)
     }
 
     fn level(self) -> u32 {
-        self.packed >> (SIGNATURE_BITS + 5)
+        self.packed() >> (SIGNATURE_BITS + 5)
     }
 }
 
@@ -86,8 +102,8 @@ pub(crate) struct InvertedFile {
 #[derive(Clone, Copy)]
 struct Vote {
     reference: u32,
-    /// Listing descriptor number, with the mirrored pass in the top bit.
-    query: u32,
+    /// From the mirrored pass.
+    mirror: bool,
     angle_bin: u8,
     level_bin: u8,
     weight: f32,
@@ -110,21 +126,25 @@ impl InvertedFile {
         self.push(&words);
     }
 
+    /// Files the next reference. Beyond [`MAX_REFERENCES`] a reference is counted but not filed (the index that
+    /// owns this file refuses to grow that far).
     fn push(&mut self, words: &[(u32, u32)]) {
         let reference = self.references as u32;
-        for &(word, packed) in words {
-            let list = &mut self.postings[word as usize];
-            if list.last().is_none_or(|p| p.reference != reference) {
-                self.document_frequency[word as usize] += 1;
+        if self.references < MAX_REFERENCES {
+            for &(word, packed) in words {
+                let list = &mut self.postings[word as usize];
+                if list.last().is_none_or(|p| p.reference() != reference) {
+                    self.document_frequency[word as usize] += 1;
+                }
+                list.push(Posting::new(reference, packed));
             }
-            list.push(Posting { reference, packed });
         }
         self.references += 1;
     }
 
     /// Heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.postings.iter().map(|l| l.capacity() * 8 + 24).sum::<usize>() + self.document_frequency.len() * 4
+        self.postings.iter().map(|l| l.capacity() * 7 + 24).sum::<usize>() + self.document_frequency.len() * 4
     }
 
     /// Up to `k` reference positions most likely to hold a copy of (part of) the listing, best first, with their
@@ -140,55 +160,140 @@ impl InvertedFile {
         // Votes are in units of a word held by one reference in a hundred: scores read as "about this many
         // well-matched descriptors" whatever the catalog size.
         let unit = (100f32).ln().powi(2);
-        let mut votes: Vec<Vote> = Vec::new();
-        let mut words = Vec::with_capacity(config.probes);
+        let mut probe = Probe::default();
         // A word held by most of the catalog says nothing and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;
-        for mirror in [false, true] {
-            for (q, (d, kp)) in listing.descriptors.iter().zip(&listing.keypoints).enumerate() {
-                let d = if mirror { mirrored(d) } else { *d };
-                let signature = signature_of(&d);
-                let mut angle = angle_step(kp.angle);
-                if mirror {
-                    angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
-                }
-                let level = u32::from(kp.level).min(LEVELS - 1);
-                vocabulary.words_of(&d, config.probes, config.margin, &mut words);
-                for &w in &words {
-                    let df = self.document_frequency[w as usize];
-                    if df == 0 || df > stop {
-                        continue;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let Scratch { raw, last, touched, votes } = &mut *scratch;
+            raw.resize(self.references, 0.0);
+            last.resize(self.references, 0);
+            for mirror in [false, true] {
+                for (q, (d, kp)) in listing.descriptors.iter().zip(&listing.keypoints).enumerate() {
+                    // Which listing descriptor voted last for each reference: one vote per descriptor and reference
+                    // (the first, from its nearest word).
+                    let tag = (q as u32 + 1) | (u32::from(mirror) << 31);
+                    let d = if mirror { mirrored(d) } else { *d };
+                    let mut angle = angle_step(kp.angle);
+                    if mirror {
+                        angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
                     }
-                    let idf = (n / df as f32).ln().max(0.0);
-                    let weight = idf * idf / unit;
-                    for p in &self.postings[w as usize] {
-                        let h = (p.signature() ^ signature).count_ones();
-                        if h <= config.max_signature_distance {
+                    let level = u32::from(kp.level).min(LEVELS - 1);
+                    vocabulary.words_of(&d, config.probes, config.margin, &mut probe);
+                    for &w in &probe.words {
+                        let df = self.document_frequency[w as usize];
+                        if df == 0 || df > stop {
+                            continue;
+                        }
+                        let idf = (n / df as f32).ln().max(0.0);
+                        let weight = idf * idf / unit;
+                        let signature = vocabulary.signature(w, &d);
+                        for p in &self.postings[w as usize] {
+                            let h = (p.signature() ^ signature).count_ones();
+                            let r = p.reference() as usize;
+                            if h > config.max_signature_distance || last[r] == tag {
+                                continue;
+                            }
+                            last[r] = tag;
+                            if raw[r] == 0.0 {
+                                touched.push(r as u32);
+                            }
+                            let weight = weight * signature_weight(h);
+                            raw[r] += weight;
                             votes.push(Vote {
-                                reference: p.reference,
-                                query: q as u32 | (u32::from(mirror) << 31),
+                                reference: r as u32,
+                                mirror,
                                 angle_bin: ((angle + ANGLE_STEPS - p.angle()) % ANGLE_STEPS) as u8,
                                 level_bin: (level + LEVELS - 1 - p.level()) as u8,
-                                weight: weight * signature_weight(h),
+                                weight,
                             });
                         }
                     }
                 }
             }
+            // The references with the most votes get the geometric check: their votes' turn and scale must agree.
+            let mut ranked: Vec<(f32, u32)> = touched.iter().map(|&r| (raw[r as usize], r)).collect();
+            let keep = (4 * k).max(64).min(ranked.len());
+            if keep < ranked.len() {
+                ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                ranked.truncate(keep);
+            }
+            let mut histograms = vec![Histograms::default(); ranked.len()];
+            for (slot, &(_, r)) in ranked.iter().enumerate() {
+                // Mark the shortlisted references (negative raw scores cannot occur otherwise).
+                raw[r as usize] = -(slot as f32) - 1.0;
+            }
+            for v in votes.iter() {
+                let mark = raw[v.reference as usize];
+                if mark < 0.0 {
+                    histograms[(-mark - 1.0) as usize].add(v);
+                }
+            }
+            let mut scored: Vec<(usize, f32)> = ranked
+                .iter()
+                .zip(&histograms)
+                .map(|(&(_, r), h)| (r as usize, h.consistent_score()))
+                .filter(|&(_, s)| s >= config.min_score)
+                .collect();
+            scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            scored.truncate(k);
+            for &r in touched.iter() {
+                raw[r as usize] = 0.0;
+                last[r as usize] = 0;
+            }
+            touched.clear();
+            votes.clear();
+            scored
+        })
+    }
+}
+
+/// Per-thread buffers for [`InvertedFile::shortlist`], kept between listings: a catalog-sized array is cheap to
+/// reuse and dear to allocate and zero for every listing.
+#[derive(Default)]
+struct Scratch {
+    /// Each reference's summed vote weight (0 when untouched).
+    raw: Vec<f32>,
+    /// The tag of the last listing descriptor that voted for each reference.
+    last: Vec<u32>,
+    /// References with a vote, to reset.
+    touched: Vec<u32>,
+    votes: Vec<Vote>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// A shortlisted reference's votes by orientation difference and level difference, plain and mirrored.
+#[derive(Clone, Default)]
+struct Histograms {
+    angles: [[f32; ANGLE_STEPS as usize]; 2],
+    levels: [[f32; 2 * LEVELS as usize - 1]; 2],
+}
+
+impl Histograms {
+    fn add(&mut self, v: &Vote) {
+        let pass = usize::from(v.mirror);
+        self.angles[pass][usize::from(v.angle_bin)] += v.weight;
+        self.levels[pass][usize::from(v.level_bin)] += v.weight;
+    }
+
+    /// The votes that agree with the most common turn and scale, in the better pass (plain or mirrored).
+    /// Neighbouring bins count too, since orientation and level are quantised; both the turn and the scale must
+    /// agree, so the smaller of the two peaks counts (weak geometric consistency).
+    fn consistent_score(&self) -> f32 {
+        let mut best = 0f32;
+        for pass in 0..2 {
+            let (angles, levels) = (&self.angles[pass], &self.levels[pass]);
+            let n = angles.len();
+            let a = (0..n).map(|i| angles[(i + n - 1) % n] + angles[i] + angles[(i + 1) % n]).fold(0f32, f32::max);
+            let l = (0..levels.len())
+                .map(|i| levels[i.saturating_sub(1)..(i + 2).min(levels.len())].iter().sum::<f32>())
+                .fold(0f32, f32::max);
+            best = best.max(a.min(l));
         }
-        // One vote per listing descriptor and reference (its best), then each reference's consistent votes.
-        votes.sort_unstable_by(|a, b| {
-            (a.reference, a.query).cmp(&(b.reference, b.query)).then(b.weight.total_cmp(&a.weight))
-        });
-        votes.dedup_by(|later, first| later.reference == first.reference && later.query == first.query);
-        let mut scored: Vec<(usize, f32)> = votes
-            .chunk_by(|a, b| a.reference == b.reference)
-            .map(|group| (group[0].reference as usize, consistent_score(group)))
-            .filter(|&(_, s)| s >= config.min_score)
-            .collect();
-        scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        scored
+        best
     }
 }
 
@@ -200,59 +305,17 @@ fn file(vocabulary: &Vocabulary, features: &LocalFeatures) -> Vec<(u32, u32)> {
         .zip(&features.keypoints)
         .map(|(d, kp)| {
             let level = u32::from(kp.level).min(LEVELS - 1);
-            let packed = signature_of(d) | (angle_step(kp.angle) << SIGNATURE_BITS) | (level << (SIGNATURE_BITS + 5));
-            (vocabulary.word_of(d), packed)
+            let word = vocabulary.word_of(d);
+            let signature = vocabulary.signature(word, d);
+            (word, signature | (angle_step(kp.angle) << SIGNATURE_BITS) | (level << (SIGNATURE_BITS + 5)))
         })
         .collect()
-}
-
-/// A reference's score: of its votes (one per listing descriptor), those that agree with the most common turn and
-/// scale, in each pass (plain, mirrored); the better pass counts. Neighbouring bins count too, since orientation
-/// and level are quantised.
-fn consistent_score(votes: &[Vote]) -> f32 {
-    let mut best = 0f32;
-    for mirror in [false, true] {
-        let mut angles = [0f32; ANGLE_STEPS as usize];
-        let mut levels = [0f32; 2 * LEVELS as usize - 1];
-        let mut any = false;
-        for v in votes.iter().filter(|v| (v.query >> 31 == 1) == mirror) {
-            angles[v.angle_bin as usize] += v.weight;
-            levels[v.level_bin as usize] += v.weight;
-            any = true;
-        }
-        if !any {
-            continue;
-        }
-        let a = (0..ANGLE_STEPS as usize)
-            .map(|i| {
-                let n = ANGLE_STEPS as usize;
-                angles[(i + n - 1) % n] + angles[i] + angles[(i + 1) % n]
-            })
-            .fold(0f32, f32::max);
-        let l = (0..levels.len())
-            .map(|i| levels[i.saturating_sub(1)..(i + 2).min(levels.len())].iter().sum::<f32>())
-            .fold(0f32, f32::max);
-        // Weak geometric consistency: both the turn and the scale must agree, so the smaller peak counts.
-        best = best.max(a.min(l));
-    }
-    best
 }
 
 /// A vote's weight by its signature distance: near-identical signatures are stronger evidence.
 fn signature_weight(h: u32) -> f32 {
     let x = h as f32 / 8.0;
     (-x * x).exp()
-}
-
-/// 24 bits of `d`, spread over the whole descriptor (positions `7 + 53 j mod 256`, which are distinct since 53
-/// is odd).
-fn signature_of(d: &Descriptor) -> u32 {
-    let mut s = 0u32;
-    for j in 0..SIGNATURE_BITS {
-        let bit = (7 + 53 * j) % 256;
-        s |= (((d[(bit / 64) as usize] >> (bit % 64)) & 1) as u32) << j;
-    }
-    s
 }
 
 /// An orientation in radians as one of 32 steps.
@@ -301,7 +364,14 @@ impl WordIndex {
     /// are used) and returns an index with no references yet. Deterministic: the same descriptors give the same
     /// vocabulary on every machine.
     pub fn train(descriptors: impl AsRef<[Descriptor]>) -> WordIndex {
-        let vocabulary = Vocabulary::train(descriptors.as_ref());
+        let descriptors = descriptors.as_ref();
+        Self::train_on_sample(descriptors, descriptors.len())
+    }
+
+    /// Like [`WordIndex::train`], from a sample of a catalog that holds `catalog_descriptors` descriptors in all:
+    /// the vocabulary gets about one word per 32 of them, so that posting lists stay short as the catalog grows.
+    pub fn train_on_sample(sample: impl AsRef<[Descriptor]>, catalog_descriptors: usize) -> WordIndex {
+        let vocabulary = Vocabulary::train(sample.as_ref(), catalog_descriptors);
         let inverted = InvertedFile::new(&vocabulary);
         WordIndex { vocabulary, inverted }
     }
@@ -331,6 +401,14 @@ impl WordIndex {
         }
     }
 
+    /// Gives back the posting lists' spare capacity (up to half the postings' memory after growing), e.g. once a
+    /// catalog is filed.
+    pub fn shrink_to_fit(&mut self) {
+        for list in &mut self.inverted.postings {
+            list.shrink_to_fit();
+        }
+    }
+
     /// Number of references filed.
     pub fn len(&self) -> usize {
         self.inverted.references
@@ -352,7 +430,7 @@ impl WordIndex {
         self.inverted.shortlist(&self.vocabulary, listing, k, &QueryConfig::default())
     }
 
-    /// Heap bytes held: the vocabulary and the postings (8 bytes per reference descriptor).
+    /// Heap bytes held: the vocabulary and the postings (7 bytes per reference descriptor).
     pub fn memory_bytes(&self) -> usize {
         self.vocabulary.memory_bytes() + self.inverted.memory_bytes()
     }

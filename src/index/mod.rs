@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use format::FORMAT_VERSION;
-pub use inverted::WordIndex;
+pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
 
 use crate::error::{Error, Result};
@@ -369,6 +369,7 @@ impl ReferenceIndex {
                 .collect();
             let mut words = WordIndex::train(descriptors);
             words.extend(self.references.iter().map(|r| r.fingerprint.local.as_deref()));
+            words.shrink_to_fit();
             words
         })
     }

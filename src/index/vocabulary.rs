@@ -14,9 +14,12 @@ use crate::features::descriptor::Descriptor;
 pub(crate) const BRANCHING: usize = 16;
 /// Deepest level of leaves.
 const MAX_DEPTH: usize = 6;
-/// A node with fewer training descriptors than this is a leaf: splitting it would make centres out of one or two
-/// descriptors each, which words of a larger catalog would not share.
-const MIN_SPLIT: usize = 4 * BRANCHING;
+/// Descriptors of the catalog a word should hold on average. Fewer make words so fine that a copy's descriptor
+/// often lands beside its original's; more make every listing descriptor visit long posting lists.
+const TARGET_POSTINGS: f64 = 32.0;
+/// Training descriptors per leaf, on average, for each unit of a node's split threshold (measured: a threshold of
+/// 64 gives leaves of 8.7 descriptors).
+const LEAF_PER_SPLIT: f64 = 1.0 / 7.4;
 /// Most descriptors a vocabulary is trained on (128 MB); larger catalogs are sampled evenly. Postings per word
 /// grow with the catalog beyond this, which the inverted file's stop-word rule and signatures keep cheap.
 pub(crate) const MAX_TRAINING: usize = 1 << 22;
@@ -34,20 +37,44 @@ pub(crate) struct Vocabulary {
     pub(crate) word: Vec<u32>,
     /// Number of leaves (words).
     pub(crate) words: u32,
+    /// For each word, the descriptor bits its signatures are made of: those on which the word's training
+    /// descriptors were most evenly split. Members of a word agree with its centre on most bits, so bits chosen
+    /// without regard to the word would hardly tell them apart (Hamming embedding's per-word medians, for binary
+    /// descriptors).
+    pub(crate) signature_bits: Vec<[u8; SIGNATURE_BITS]>,
+}
+
+/// Bits in a word's signatures.
+pub(crate) const SIGNATURE_BITS: usize = 24;
+
+/// Buffers for [`Vocabulary::words_of`], reused from one descriptor to the next; `words` holds the result.
+#[derive(Debug, Default)]
+pub(crate) struct Probe {
+    leaves: Vec<(u32, u32)>,
+    frontier: Vec<(u32, u32)>,
+    next: Vec<(u32, u32)>,
+    pub(crate) words: Vec<u32>,
 }
 
 /// A subtree during training, flattened breadth-first once complete.
 struct Node {
     centroid: Descriptor,
     children: Vec<Node>,
+    /// A leaf's signature bits.
+    bits: [u8; SIGNATURE_BITS],
 }
 
 impl Vocabulary {
-    /// Trains a vocabulary on `descriptors` (sampled evenly down to [`MAX_TRAINING`]).
-    pub(crate) fn train(descriptors: &[Descriptor]) -> Vocabulary {
+    /// Trains a vocabulary on `descriptors` (sampled evenly down to [`MAX_TRAINING`]), sized for a catalog of
+    /// `catalog_descriptors` descriptors in all: about one word per [`TARGET_POSTINGS`] of them.
+    pub(crate) fn train(descriptors: &[Descriptor], catalog_descriptors: usize) -> Vocabulary {
         let step = descriptors.len().div_ceil(MAX_TRAINING).max(1);
         let sample: Vec<Descriptor> = descriptors.iter().step_by(step).copied().collect();
-        let root = Node { centroid: [0; 4], children: split(sample, 0, 1) };
+        let share = sample.len() as f64 / catalog_descriptors.max(sample.len()).max(1) as f64;
+        // A node is split while it holds more than this many training descriptors; never fewer than two per child.
+        let min_split = ((TARGET_POSTINGS * share / LEAF_PER_SPLIT) as usize).max(2 * BRANCHING);
+        let bits = balanced_bits(&sample);
+        let root = Node { centroid: [0; 4], children: split(sample, 0, 1, min_split), bits };
         Vocabulary::flatten(root)
     }
 
@@ -63,6 +90,7 @@ impl Vocabulary {
             if count == 0 {
                 v.word.push(v.words);
                 v.words += 1;
+                v.signature_bits.push(node.bits);
             } else {
                 v.word.push(u32::MAX);
             }
@@ -90,15 +118,16 @@ impl Vocabulary {
     /// at another scale or compressed hard differs in a fifth of its bits and often falls into a neighbouring
     /// word; searching the few nearest words (multiple assignment, on the query side only) finds it there
     /// without storing anything twice. Words come out nearest first.
-    pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Vec<u32>) {
+    pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Probe) {
         // (slack so far, node): a small best-first search over the tree, at most `probes` branches a level.
-        let mut leaves: Vec<(u32, u32)> = Vec::new();
-        let mut frontier: Vec<(u32, u32)> = vec![(0, 0)];
-        let mut next: Vec<(u32, u32)> = Vec::new();
+        let Probe { leaves, frontier, next, words: out } = out;
+        leaves.clear();
+        frontier.clear();
+        frontier.push((0, 0));
         let mut dist = [0u32; BRANCHING];
         while !frontier.is_empty() {
             next.clear();
-            for &(slack, node) in &frontier {
+            for &(slack, node) in frontier.iter() {
                 let (first, count) = self.children[node as usize];
                 if count == 0 {
                     leaves.push((slack, node));
@@ -116,7 +145,7 @@ impl Vocabulary {
             }
             next.sort_unstable();
             next.truncate(probes);
-            std::mem::swap(&mut frontier, &mut next);
+            std::mem::swap(frontier, next);
         }
         // Leaves of an unbalanced tree are reached at different depths: order them by slack (the greedy path's
         // leaf, slack 0 and the lowest node among ties, first).
@@ -125,15 +154,24 @@ impl Vocabulary {
         out.extend(leaves.iter().take(probes).map(|&(_, node)| self.word[node as usize]));
     }
 
+    /// The signature of `d` in `word`: its bits at the word's signature positions.
+    pub(crate) fn signature(&self, word: u32, d: &Descriptor) -> u32 {
+        let mut s = 0u32;
+        for (j, &bit) in self.signature_bits[word as usize].iter().enumerate() {
+            s |= (((d[usize::from(bit / 64)] >> (bit % 64)) & 1) as u32) << j;
+        }
+        s
+    }
+
     /// Heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.centroids.len() * (32 + 8 + 4)
+        self.centroids.len() * (32 + 8 + 4) + self.signature_bits.len() * SIGNATURE_BITS
     }
 }
 
 /// Splits `members` into up to [`BRANCHING`] clusters and recurses; an empty list for a leaf.
-fn split(members: Vec<Descriptor>, depth: usize, path: u64) -> Vec<Node> {
-    if depth >= MAX_DEPTH || members.len() < MIN_SPLIT {
+fn split(members: Vec<Descriptor>, depth: usize, path: u64, min_split: usize) -> Vec<Node> {
+    if depth >= MAX_DEPTH || members.len() < min_split {
         return Vec::new();
     }
     let centres = k_majority(&members, path);
@@ -151,11 +189,36 @@ fn split(members: Vec<Descriptor>, depth: usize, path: u64) -> Vec<Node> {
         .into_par_iter()
         .zip(groups)
         .enumerate()
-        .map(|(i, (centroid, group))| Node {
-            centroid,
-            children: split(group, depth + 1, path * BRANCHING as u64 + i as u64),
+        .map(|(i, (centroid, group))| {
+            let bits = balanced_bits(&group);
+            Node { centroid, children: split(group, depth + 1, path * BRANCHING as u64 + i as u64, min_split), bits }
         })
         .collect()
+}
+
+/// The [`SIGNATURE_BITS`] bit positions on which `members` are most evenly split, in increasing order (spread over
+/// the descriptor when there are too few members to tell).
+fn balanced_bits(members: &[Descriptor]) -> [u8; SIGNATURE_BITS] {
+    let mut counter = BitCounter::default();
+    for d in members {
+        counter.add(d);
+    }
+    counter.flush();
+    let n = members.len() as i64;
+    let mut order: Vec<(i64, usize)> = counter
+        .wide
+        .iter()
+        .enumerate()
+        .map(|(bit, &ones)| ((2 * i64::from(ones) - n).abs(), (bit * 53 + 7) % 256))
+        .collect();
+    // Ties (always, with no members) go to positions spread by the stride 53.
+    order.sort_unstable();
+    let mut bits = [0u8; SIGNATURE_BITS];
+    for (b, &(_, bit)) in bits.iter_mut().zip(&order) {
+        *b = bit as u8;
+    }
+    bits.sort_unstable();
+    bits
 }
 
 /// K-majority clustering of `members`: k-means++ seeding, then rounds of assigning each member to its nearest
@@ -373,8 +436,8 @@ mod tests {
     #[test]
     fn training_is_deterministic_and_covers_every_descriptor() {
         let data = random_descriptors(7, 5000);
-        let a = Vocabulary::train(&data);
-        let b = Vocabulary::train(&data);
+        let a = Vocabulary::train(&data, data.len());
+        let b = Vocabulary::train(&data, data.len());
         assert_eq!(a, b);
         assert!(a.words > 16, "{} words", a.words);
         for d in &data[..100] {
@@ -389,13 +452,14 @@ mod tests {
         let centres = random_descriptors(11, 40);
         let data: Vec<Descriptor> =
             centres.iter().flat_map(|c| (0..50).map(|_| flip(c, 12, &mut rng)).collect::<Vec<_>>()).collect();
-        let vocabulary = Vocabulary::train(&data);
-        let mut probes = Vec::new();
+        let vocabulary = Vocabulary::train(&data, data.len());
+        let mut probe = Probe::default();
         let mut same = 0;
         for (i, c) in centres.iter().enumerate() {
             let members: Vec<u32> = data[i * 50..(i + 1) * 50].iter().map(|d| vocabulary.word_of(d)).collect();
             let query = flip(c, 20, &mut rng);
-            vocabulary.words_of(&query, 3, 24, &mut probes);
+            vocabulary.words_of(&query, 3, 24, &mut probe);
+            let probes = &probe.words;
             assert!(!probes.is_empty() && probes.len() <= 3);
             assert_eq!(probes[0], vocabulary.word_of(&query), "nearest word first");
             same += members.iter().filter(|w| probes.contains(w)).count();
