@@ -14,9 +14,11 @@ use crate::features::descriptor::Descriptor;
 pub(crate) const BRANCHING: usize = 16;
 /// Deepest level of leaves.
 const MAX_DEPTH: usize = 6;
-/// Descriptors of the catalog a word should hold on average. Fewer make words so fine that a copy's descriptor
-/// often lands beside its original's; more make every listing descriptor visit long posting lists.
-const TARGET_POSTINGS: f64 = 32.0;
+/// Descriptors of the catalog a word should hold on average (down to the smallest split the training sample
+/// allows). Measured on the retrieval benchmark (5,109 references; shortlist recall in the top 10): 32 per word
+/// 66.6%, 16 75.4%, 8 78.8%, 4 81.6%, and faster too (fewer postings visited): fine words with signatures and
+/// the geometric check beat coarse words.
+const TARGET_POSTINGS: f64 = 4.0;
 /// Training descriptors per leaf, on average, for each unit of a node's split threshold (measured: a threshold of
 /// 64 gives leaves of 8.7 descriptors).
 const LEAF_PER_SPLIT: f64 = 1.0 / 7.4;
@@ -50,9 +52,9 @@ pub(crate) const SIGNATURE_BITS: usize = 24;
 /// Buffers for [`Vocabulary::words_of`], reused from one descriptor to the next; `words` holds the result.
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
-    leaves: Vec<(u32, u32)>,
-    frontier: Vec<(u32, u32)>,
-    next: Vec<(u32, u32)>,
+    leaves: Vec<(u32, u32, u32)>,
+    frontier: Vec<(u32, u32, u32)>,
+    next: Vec<(u32, u32, u32)>,
     pub(crate) words: Vec<u32>,
 }
 
@@ -119,18 +121,21 @@ impl Vocabulary {
     /// word; searching the few nearest words (multiple assignment, on the query side only) finds it there
     /// without storing anything twice. Words come out nearest first.
     pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Probe) {
-        // (slack so far, node): a small best-first search over the tree, at most `probes` branches a level.
+        // (slack so far, path, node): a small best-first search over the tree, at most `probes` branches a level.
+        // The path (child numbers, four bits a level from the top) breaks ties the way the greedy descent does,
+        // so the greedy word always comes first.
         let Probe { leaves, frontier, next, words: out } = out;
         leaves.clear();
         frontier.clear();
-        frontier.push((0, 0));
+        frontier.push((0, 0, 0));
         let mut dist = [0u32; BRANCHING];
+        let mut level = 0;
         while !frontier.is_empty() {
             next.clear();
-            for &(slack, node) in frontier.iter() {
+            for &(slack, path, node) in frontier.iter() {
                 let (first, count) = self.children[node as usize];
                 if count == 0 {
-                    leaves.push((slack, node));
+                    leaves.push((slack, path, node));
                     continue;
                 }
                 let kids = &self.centroids[first as usize..(first + count) as usize];
@@ -139,19 +144,18 @@ impl Vocabulary {
                 for (i, &di) in dist[..count as usize].iter().enumerate() {
                     let s = slack + (di - best);
                     if s <= margin {
-                        next.push((s, first + i as u32));
+                        next.push((s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - level)), first + i as u32));
                     }
                 }
             }
             next.sort_unstable();
             next.truncate(probes);
             std::mem::swap(frontier, next);
+            level += 1;
         }
-        // Leaves of an unbalanced tree are reached at different depths: order them by slack (the greedy path's
-        // leaf, slack 0 and the lowest node among ties, first).
         leaves.sort_unstable();
         out.clear();
-        out.extend(leaves.iter().take(probes).map(|&(_, node)| self.word[node as usize]));
+        out.extend(leaves.iter().take(probes).map(|&(_, _, node)| self.word[node as usize]));
     }
 
     /// The signature of `d` in `word`: its bits at the word's signature positions.
@@ -446,26 +450,28 @@ mod tests {
     }
 
     #[test]
-    fn clustered_descriptors_share_their_cluster_word() {
+    fn a_noisy_query_meets_its_own_cluster_and_no_other() {
         // 40 clusters of noisy copies of one descriptor each (a point seen in 40 photos, 12 bits of noise).
         let mut rng = SplitMix(3);
         let centres = random_descriptors(11, 40);
         let data: Vec<Descriptor> =
             centres.iter().flat_map(|c| (0..50).map(|_| flip(c, 12, &mut rng)).collect::<Vec<_>>()).collect();
         let vocabulary = Vocabulary::train(&data, data.len());
+        let word_cluster: Vec<(u32, usize)> =
+            data.iter().enumerate().map(|(i, d)| (vocabulary.word_of(d), i / 50)).collect();
         let mut probe = Probe::default();
-        let mut same = 0;
+        let mut met = 0;
         for (i, c) in centres.iter().enumerate() {
-            let members: Vec<u32> = data[i * 50..(i + 1) * 50].iter().map(|d| vocabulary.word_of(d)).collect();
             let query = flip(c, 20, &mut rng);
             vocabulary.words_of(&query, 3, 24, &mut probe);
-            let probes = &probe.words;
-            assert!(!probes.is_empty() && probes.len() <= 3);
-            assert_eq!(probes[0], vocabulary.word_of(&query), "nearest word first");
-            same += members.iter().filter(|w| probes.contains(w)).count();
+            assert!(!probe.words.is_empty() && probe.words.len() <= 3);
+            assert_eq!(probe.words[0], vocabulary.word_of(&query), "nearest word first");
+            let clusters: Vec<usize> =
+                word_cluster.iter().filter(|(w, _)| probe.words.contains(w)).map(|&(_, cluster)| cluster).collect();
+            assert!(clusters.iter().all(|&cluster| cluster == i), "query {i} met clusters {clusters:?}");
+            met += usize::from(!clusters.is_empty());
         }
-        // Most members of a cluster are found through the query's few words.
-        assert!(same > 40 * 50 * 8 / 10, "{same}");
+        assert!(met >= 36, "{met} of 40 queries met their cluster");
     }
 
     #[test]
