@@ -13,11 +13,13 @@
 //!   photo under the same edit: being edited is not itself a signal), `neighbour` (a tile of a catalog photo that
 //!   is not in the catalog: the same scene, another region) or `white` (a held-out photo as a product shot on
 //!   white: the same white background as a quarter of the catalog);
+//! - `edits.txt`: the edit names, in the order of the scorer's table;
 //! - `catalog_order.txt`: every catalog reference, the copied ones first, then the rest in a seeded order. A
 //!   catalog of size N is the first N lines, so the copied references are in every size of at least `--copies`;
 //!   a smaller size (8) keeps only the first N copied references and their listings.
 //!
-//! The copied references are a seeded sample of the catalog; every one gets every edit of [`edits`]. Negatives:
+//! The copied references are a seeded sample of the catalog's photographs (not of the painted textures that only
+//! fill it, `kind` `painted` in the manifest); every one gets every edit of [`edits`]. Negatives:
 //! `--negatives` held-out tiles under every edit, plus up to `--hard` neighbours and `--hard` product shots on white.
 //! About a minute on two cores for the defaults (100 copies x 18 edits + 60 x 18 negatives + 600 hard ones).
 
@@ -112,17 +114,24 @@ fn main() -> anyhow::Result<()> {
         format!("reading {}/manifest.csv: run scripts/benchmark/fetch_catalog.py first", data.display())
     })?;
     // path,role,... with paths relative to DATA; roles: catalog, heldout, neighbour, background.
+    // The last column, `kind`, is `painted` for references that only fill the catalog (never copied).
     let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut painted = std::collections::BTreeSet::new();
     for line in manifest.lines().skip(1) {
         let mut fields = line.split(',');
         if let (Some(path), Some(role)) = (fields.next(), fields.next()) {
             by_role.entry(role.to_string()).or_default().push(path.to_string());
+            if line.rsplit(',').next() == Some("painted") {
+                painted.insert(path.to_string());
+            }
         }
     }
     let role = |r: &str| by_role.get(r).cloned().unwrap_or_default();
     let catalog: Vec<String> =
         role("catalog").into_iter().map(|p| p.trim_start_matches("catalog/").to_string()).collect();
-    let (heldout, neighbours, backgrounds) = (role("heldout"), role("neighbour"), role("background"));
+    // Negatives and fillers are photographs, like the copies.
+    let photos = |r: &str| -> Vec<String> { role(r).into_iter().filter(|p| !painted.contains(p)).collect() };
+    let (heldout, neighbours, backgrounds) = (photos("heldout"), photos("neighbour"), photos("background"));
     if catalog.len() < copies || heldout.len() < 9 || backgrounds.is_empty() {
         bail!(
             "the pool is too small: {} catalog, {} held-out tiles, {} backgrounds",
@@ -132,9 +141,16 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // The copied references: a seeded sample; the catalog order puts them first.
-    let order = seeded_order(catalog, seed);
-    let copied: Vec<String> = order[..copies].to_vec();
+    // The copied references: a seeded sample of the photographs; the catalog order puts them first.
+    let shuffled = seeded_order(catalog, seed);
+    let copied: Vec<String> =
+        shuffled.iter().filter(|p| !painted.contains(&format!("catalog/{p}"))).take(copies).cloned().collect();
+    if copied.len() < copies {
+        bail!("only {} photographs in the catalog for {copies} copies", copied.len());
+    }
+    let chosen: std::collections::BTreeSet<&String> = copied.iter().collect();
+    let order: Vec<String> =
+        copied.iter().cloned().chain(shuffled.iter().filter(|p| !chosen.contains(p)).cloned()).collect();
     let mut order_text = String::new();
     for path in &order {
         let _ = writeln!(order_text, "{path}");
@@ -236,6 +252,9 @@ fn main() -> anyhow::Result<()> {
         let _ = writeln!(truth, "{},{},{},{}", job.listing, job.reference, job.edit, job.kind);
     }
     std::fs::write(data.join("truth.csv"), truth)?;
+    // The edits in the order above, for the scorer's table.
+    let names: Vec<&str> = edits(0).iter().map(|(name, _)| *name).collect();
+    std::fs::write(data.join("edits.txt"), names.join("\n") + "\n")?;
     let count = |k: &str| jobs.iter().filter(|j| j.kind == k).count();
     eprintln!(
         "wrote {} listings ({} positives of {} references, {} negatives, {} neighbours, {} on white) in {:.1} s; catalog of {}",

@@ -64,7 +64,10 @@ def main() -> int:
         print("no results files", file=sys.stderr)
         return 1
 
-    edits = []  # in truth order of first appearance
+    # Edits in make_benchmark's order (edits.txt), then any others in order of first appearance.
+    order_file = args.data / "edits.txt"
+    edits = order_file.read_text().split("\n") if order_file.exists() else []
+    edits = [e for e in edits if e]
     for row in truth.values():
         if row["reference"] and row["edit"] not in edits:
             edits.append(row["edit"])
@@ -100,6 +103,8 @@ def main() -> int:
     print("Recall (%) at 0 / 0.1% / 1% false positives, per edit and catalog size.\n")
     print("| edit | " + " | ".join(header) + " |")
     print("|---|" + "---|" * len(runs))
+    present = {truth[l]["edit"] for _, _, _, results in runs for l in results if truth[l]["reference"]}
+    edits = [e for e in edits if e in present]
     for edit in edits:
         print(f"| {edit} | " + " | ".join(table[(i, edit)] for i in range(len(runs))) + " |")
     print("| **all positives** | " + " | ".join(f"**{table[(i, None)]}**" for i in range(len(runs))) + " |")
