@@ -18,7 +18,11 @@ What comes out (all under OUT, git-ignored):
 - heldout/neighbours/...: for each catalog photo, one tile in eight is left out of the catalog and kept here:
   the same scene, another region (a hard negative).
 - heldout/photos/...: held-out photos whole, at 1,024 px: busy backgrounds for pasted copies.
-- manifest.csv: every file written, with its role, package, version, original file and licence.
+- manifest.csv: every file written, with its role, package, version, original file, licence (per file, from the
+  package's debian/copyright) and kind (`photo`, or `painted` for the 0 A.D. skins that only fill the catalog).
+- done/PACKAGE.json: what each package gave, so that a rerun redoes only packages added at the end of SOURCES.
+
+About 20 minutes on two busy cores the first time (4.7 GB of packages; decoding the big PNGs dominates).
 
 Left out on purpose: mate-backgrounds, lomiri-wallpapers-* and tuxpaint-stamps-default (the held-out benchmark
 uses them).
