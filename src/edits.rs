@@ -105,6 +105,25 @@ pub enum Edit {
         /// Quadrant of the photo.
         slot: usize,
     },
+    /// The photo scaled to `scale` of its size and pasted onto another photo of the kit (a busy scene, resized to
+    /// the photo's size), at a position picked by `seed` that keeps the copy whole. Harder than
+    /// [`Edit::PasteOnBackground`] below half size: the copy's keypoints are a small share of the listing's.
+    PasteScaled {
+        /// Which background.
+        index: usize,
+        /// Share of each side kept, e.g. 0.3.
+        scale: f32,
+        /// Picks the position.
+        seed: u64,
+    },
+    /// A `side` x `side` collage: the photo in cell `slot` (row by row), other photos of the kit in the other
+    /// cells (cycled if there are fewer).
+    Grid {
+        /// Cells per side, e.g. 3.
+        side: u32,
+        /// Cell of the photo.
+        slot: usize,
+    },
     /// Several edits in order.
     Chain(Vec<Edit>),
 }
@@ -302,6 +321,40 @@ impl Edit {
                         }
                     };
                     let (x, y) = ((quadrant % 2) as u32 * hw, (quadrant / 2) as u32 * hh);
+                    imageops::replace(&mut out, &tile, i64::from(x), i64::from(y));
+                }
+                out
+            }
+            Edit::PasteScaled { index, scale, seed } => {
+                let background = &kit.others[*index % kit.others.len().max(1)];
+                let mut out = imageops::resize(background, w, h, imageops::FilterType::Triangle);
+                let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+                let small = imageops::resize(photo, sw.min(w), sh.min(h), imageops::FilterType::Lanczos3);
+                // Two fractions from the seed, so copies of one edit do not all sit at the same spot.
+                let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let (fx, fy) = (
+                    (mixed >> 40) as f32 / (1u64 << 24) as f32,
+                    ((mixed >> 16) & 0xFF_FFFF) as f32 / (1u64 << 24) as f32,
+                );
+                let (x, y) = (((w - small.width()) as f32 * fx) as i64, ((h - small.height()) as f32 * fy) as i64);
+                imageops::replace(&mut out, &small, x, y);
+                out
+            }
+            Edit::Grid { side, slot } => {
+                let n = (*side).max(1);
+                let (cw, ch) = ((w / n).max(1), (h / n).max(1));
+                let mut out = RgbImage::from_pixel(cw * n, ch * n, Rgb([255, 255, 255]));
+                let mut fillers = kit.others.iter().cycle();
+                for cell in 0..(n * n) as usize {
+                    let tile = if cell == *slot % (n * n) as usize {
+                        imageops::resize(photo, cw, ch, imageops::FilterType::Lanczos3)
+                    } else {
+                        match fillers.next() {
+                            Some(other) => imageops::resize(other, cw, ch, imageops::FilterType::Triangle),
+                            None => continue,
+                        }
+                    };
+                    let (x, y) = ((cell as u32 % n) * cw, (cell as u32 / n) * ch);
                     imageops::replace(&mut out, &tile, i64::from(x), i64::from(y));
                 }
                 out
