@@ -515,3 +515,36 @@ fn text_files_and_hidden_files_are_skipped_and_counted_apart() {
     let summary = Scanner::new(&index, all).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
     assert_eq!((summary.scanned, summary.failures, summary.skipped.len()), (4, 2, 0));
 }
+
+/// An example binary built beside this test (`cargo test` builds the examples), or `None` when only this test
+/// target was built.
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.is_file().then_some(path)
+}
+
+#[test]
+fn write_errors_of_the_examples_name_what_was_written() {
+    let (Some(scan), Some(hash)) = (example("scan"), example("hash")) else {
+        eprintln!("examples not built (run the whole `cargo test`): skipped");
+        return;
+    };
+    // /dev/full takes the open and fails every write with "no space left on device".
+    let out = Command::new(scan)
+        .arg("--refs")
+        .arg(common::testdata("index/refs-v2.idx"))
+        .arg("--queries")
+        .arg(common::testdata("listings"))
+        .args(["-o", "/dev/full"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(hash).arg(common::testdata("refs")).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
