@@ -368,8 +368,8 @@ struct Layout {
 /// Bytes a decode holds at its peak, so the allocation limit covers all of it and not just the output buffer:
 /// the output in the decoder's pixel layout; an RGB copy unless the output is 8-bit RGB or RGBA (RGBA is flattened
 /// in place); a rotated copy; and each decoder's own working buffers: a GIF's first frame is decoded apart from its
-/// logical screen, a WebP decodes into a frame buffer (plus a canvas when animated), a progressive JPEG keeps every
-/// DCT coefficient (2 bytes a sample, up to 4 components). Measured in `tests/hostile.rs`.
+/// logical screen, a TIFF's strips or tiles may be as large as the image, a WebP decodes into a frame buffer (plus
+/// a canvas when animated), a progressive JPEG keeps every DCT coefficient (2 bytes a sample, up to 4 components). Measured in `tests/hostile.rs`.
 fn peak_bytes(layout: &Layout) -> u64 {
     use image::ColorType;
     let px = u128::from(layout.pixels);
@@ -379,7 +379,9 @@ fn peak_bytes(layout: &Layout) -> u64 {
     };
     let rotate = if layout.rotated { 3 * px } else { 0 };
     let scratch = match layout.format {
-        ImageFormat::Gif => u128::from(layout.native_bytes),
+        // A GIF's first frame is decoded apart from its screen; a TIFF strip or tile buffer can be the whole image
+        // (measured: a 6000x6000 uncompressed TIFF peaked at twice its output).
+        ImageFormat::Gif | ImageFormat::Tiff => u128::from(layout.native_bytes),
         ImageFormat::WebP => 4 * px * if layout.animated_webp { 2 } else { 1 },
         // 2 bytes a sample for every component (up to 4, CMYK), all kept until the last scan.
         ImageFormat::Jpeg if layout.progressive_jpeg => 8 * px,

@@ -105,6 +105,10 @@ fn child_process_entry() {
             .fingerprint_path(path)
             .map(|f| format!("ok {}x{}", f.width, f.height)),
         "open_index" => ReferenceIndex::open(path).map(|i| format!("ok {}", i.len())),
+        // Full size, through `image` for every format (JPEG through zune-jpeg rather than the DCT-scaled path).
+        "decode_full" => {
+            knockoff::decode_path(path, &DecodeOptions::default()).map(|p| format!("ok {}x{}", p.width, p.height))
+        }
         other => panic!("unknown child task {other}"),
     };
     let outcome = outcome.unwrap_or_else(|e| format!("{} {e}", e.code()));
@@ -114,10 +118,15 @@ fn child_process_entry() {
 
 /// Fingerprints `path` in a child and checks its peak against the default allocation limit.
 fn assert_bounded(path: &Path) -> String {
+    assert_bounded_by("fingerprint", path)
+}
+
+/// Does `what` to `path` in a child and checks its peak against the default allocation limit.
+fn assert_bounded_by(what: &str, path: &Path) -> String {
     let limit = knockoff::Limits::default().max_alloc;
     let file = std::fs::metadata(path).unwrap().len();
-    let (peak, outcome) = in_child("fingerprint", path);
-    eprintln!("{}: peak {} MB, {outcome}", path.display(), peak >> 20);
+    let (peak, outcome) = in_child(what, path);
+    eprintln!("{what} {}: peak {} MB, {outcome}", path.display(), peak >> 20);
     assert!(peak > 0, "no VmHWM");
     assert!(
         peak <= limit + file + OVERHEAD,
@@ -449,6 +458,23 @@ fn a_webp_with_a_huge_canvas_stays_within_the_limit() {
         let path = dir.join(name);
         std::fs::write(&path, webp_with_canvas(side, side)).unwrap();
         assert_bounded(&path);
+    }
+}
+
+#[test]
+fn large_jpegs_and_tiffs_stay_within_the_limit_at_full_size() {
+    let dir = TempDir::new("full");
+    let photo = image::RgbImage::from_fn(6000, 6000, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let jpeg = dir.join("large.jpg");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(std::fs::File::create(&jpeg).unwrap(), 80)
+        .encode_image(&photo)
+        .unwrap();
+    let tiff = dir.join("large.tiff");
+    photo.save(&tiff).unwrap();
+    drop(photo);
+    for path in [&jpeg, &tiff] {
+        assert!(assert_bounded_by("decode_full", path).starts_with("ok 6000x6000"));
+        assert!(assert_bounded_by("fingerprint", path).starts_with("ok 6000x6000"));
     }
 }
 
