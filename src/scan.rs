@@ -1,7 +1,8 @@
 //! Scanning folders of listing photos against a reference index.
 //!
-//! Every file found ends in the output as a [`ListingReport`]: its best references with scores, verdicts and
-//! evidence, or the reason it failed. Files are fingerprinted in parallel, a chunk at a time, and each chunk's
+//! Every photo the walk lists ends in the output as a [`ListingReport`]: its best references with scores, verdicts
+//! and evidence, or the reason it failed. What the walk skips (not photos, hidden, pipes and devices; see
+//! [`crate::walk`]) has no report and is listed in [`ScanSummary::skipped`]. Files are fingerprinted in parallel, a chunk at a time, and each chunk's
 //! reports go to the caller's sink in file order as soon as the chunk is done, so a report written as the scan
 //! goes keeps everything finished before an interruption. Cancelling (through an `AtomicBool`) stops the scan
 //! after the files already started.
