@@ -51,6 +51,9 @@ fn main() -> anyhow::Result<()> {
     for failure in &report.failures {
         eprintln!("skipped {failure}");
     }
+    for skipped in &report.skipped {
+        eprintln!("skipped {skipped}");
+    }
     if index.is_empty() {
         bail!("no photo could be indexed under {catalog}");
     }

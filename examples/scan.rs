@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example scan -- --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K]
+//!     [--all-files]
 //! cargo run --release --example scan            # the bundled testdata: refs/ against listings/, HTML report
 //! ```
 //!
@@ -13,6 +14,10 @@
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
 //! same scan streamed beside it (`PATH.csv`) so an interrupted scan keeps its results. A progress bar shows on
 //! stderr when it is a terminal; a one-line summary ends the run.
+//!
+//! Only photos are scanned: files with a photo extension, and files without extension whose content is a photo.
+//! Other files, hidden ones and anything that is not a regular file (pipes, devices) are skipped and listed on
+//! stderr with the reason (they have no row); `--all-files` scans every regular file.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -23,7 +28,8 @@ use anyhow::{Context, bail};
 use knockoff::report::{CsvReport, HtmlSources, JsonlReport, write_html};
 use knockoff::{FingerprintConfig, Fingerprinter, ListingReport, ReferenceIndex, ScanOptions, Scanner};
 
-const USAGE: &str = "usage: scan --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K]";
+const USAGE: &str =
+    "usage: scan --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K] [--all-files]";
 
 #[derive(PartialEq)]
 enum Format {
@@ -34,6 +40,7 @@ enum Format {
 
 fn main() -> anyhow::Result<()> {
     let (mut refs, mut queries, mut format, mut output, mut top) = (None, None, None, None, 1usize);
+    let mut all_files = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
@@ -50,6 +57,7 @@ fn main() -> anyhow::Result<()> {
             }
             "-o" | "--output" => output = Some(PathBuf::from(value()?)),
             "--top" => top = value()?.parse().context("--top takes a whole number")?,
+            "--all-files" => all_files = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -94,6 +102,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut options = ScanOptions::default();
     options.search.top_k = top.max(1);
+    if all_files {
+        options.walk = knockoff::walk::WalkOptions::all_files();
+    }
     let scanner = Scanner::new(&index, options);
     let bar = progress_bar("scanning");
     let progress = |p: knockoff::Progress| {
@@ -108,6 +119,11 @@ fn main() -> anyhow::Result<()> {
     };
     let stdout = || -> Box<dyn Write> { Box::new(BufWriter::new(std::io::stdout())) };
 
+    // Write errors name what was being written (a full disk, a closed pipe).
+    let writing = |path: Option<&Path>| match path {
+        Some(path) => format!("cannot write {}", path.display()),
+        None => "cannot write to stdout".to_string(),
+    };
     let (summary, kept) = match format {
         Format::Csv | Format::Jsonl => {
             let out = match &output {
@@ -115,22 +131,24 @@ fn main() -> anyhow::Result<()> {
                 None => stdout(),
             };
             let summary = if format == Format::Csv {
-                let mut csv = CsvReport::new(out)?;
-                scanner.scan(&queries, &cancel, progress, |r| csv.write(r))?
+                let mut csv = CsvReport::new(out).with_context(|| writing(output.as_deref()))?;
+                scanner.scan(&queries, &cancel, progress, |r| csv.write(r))
             } else {
                 let mut jsonl = JsonlReport::new(out);
-                scanner.scan(&queries, &cancel, progress, |r| jsonl.write(r))?
+                scanner.scan(&queries, &cancel, progress, |r| jsonl.write(r))
             };
-            (summary, Vec::new())
+            (summary.with_context(|| writing(output.as_deref()))?, Vec::new())
         }
         Format::Html => {
-            let path = output.clone().unwrap_or_default();
-            let mut csv = CsvReport::new(open(&path.with_extension("html.csv"))?)?;
+            let csv_path = output.clone().unwrap_or_default().with_extension("html.csv");
+            let mut csv = CsvReport::new(open(&csv_path)?).with_context(|| writing(Some(&csv_path)))?;
             let mut kept: Vec<ListingReport> = Vec::new();
-            let summary = scanner.scan(&queries, &cancel, progress, |r| {
-                kept.push(r.clone());
-                csv.write(r)
-            })?;
+            let summary = scanner
+                .scan(&queries, &cancel, progress, |r| {
+                    kept.push(r.clone());
+                    csv.write(r)
+                })
+                .with_context(|| writing(Some(&csv_path)))?;
             (summary, kept)
         }
     };
@@ -139,18 +157,23 @@ fn main() -> anyhow::Result<()> {
     }
     if format == Format::Html {
         let path = output.unwrap_or_default();
-        let sources = HtmlSources { queries: &queries, catalog: index.catalog_root() };
+        let sources = HtmlSources { queries: &queries, catalog: index.catalog_root(), limits: index.config().limits };
         let mut out = open(&path)?;
-        write_html(&mut out, &kept, &summary, sources)?;
+        write_html(&mut out, &kept, &summary, sources).with_context(|| writing(Some(&path)))?;
         eprintln!("wrote {} (and {})", path.display(), path.with_extension("html.csv").display());
     }
+    for skipped in &summary.skipped {
+        eprintln!("skipped {skipped}");
+    }
     eprintln!(
-        "scanned {} files against {} references: {} failures, {} matches, {} to review, {:.1} images/s on {} threads",
+        "scanned {} files against {} references: {} failures, {} matches, {} to review, {} skipped, {:.1} files/s on {} \
+         threads",
         summary.scanned,
         index.len(),
         summary.failures,
         summary.matches,
         summary.reviews,
+        summary.skipped.len(),
         summary.rate(),
         rayon::current_num_threads()
     );

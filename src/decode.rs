@@ -9,7 +9,8 @@
 //! - With [`DecodeOptions::reduce_to`], JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain: the
 //!   fingerprint needs only a small working image, and skipping most of the inverse DCT halves decode time.
 
-use std::io::{Cursor, Read};
+use std::fs::File;
+use std::io::{BufRead, Cursor, Read, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -18,6 +19,8 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod png_chunks;
 
 /// Resource limits for decoding. The defaults suit product photos: generous for any real camera or catalog image,
 /// far below what a hostile file could make us allocate.
@@ -49,6 +52,23 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Checks that the limits protect something and let something through: sides of 16 to 2^20 pixels, 256 to
+    /// 2^34 pixels, an allocation limit of 1 MiB to 16 GiB, a file limit of 64 KiB to 16 GiB. Limits read from an
+    /// index file are checked with this (see [`FingerprintConfig::validate`](crate::FingerprintConfig::validate)):
+    /// zero would make every photo fail, `u64::MAX` would switch bomb protection off.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] naming the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        use crate::fingerprint::check_range;
+        check_range("limits.max_width", self.max_width, 16, 1 << 20)?;
+        check_range("limits.max_height", self.max_height, 16, 1 << 20)?;
+        check_range("limits.max_pixels", self.max_pixels, 256, 1 << 34)?;
+        check_range("limits.max_alloc", self.max_alloc, 1 << 20, 1 << 34)?;
+        check_range("limits.max_file_bytes", self.max_file_bytes, 64 << 10, 1 << 34)?;
+        Ok(())
+    }
+
     /// Checks header dimensions against the limits.
     fn check(&self, width: u32, height: u32) -> Result<()> {
         let too_large = |limit: String| Err(Error::new(ErrorKind::TooLarge { width, height, limit }));
@@ -116,21 +136,90 @@ pub struct Photo {
 /// ```
 ///
 /// # Errors
-/// [`ErrorKind::Io`] if the file cannot be read, [`ErrorKind::FileTooLarge`] if it exceeds
-/// [`Limits::max_file_bytes`] (checked before reading), and every error of [`decode_bytes`]; the error carries the
-/// path.
+/// [`ErrorKind::Io`] if the file cannot be read, [`ErrorKind::NotRegularFile`] for pipes, sockets, devices and
+/// folders (never opened for reading), [`ErrorKind::FileTooLarge`] if it exceeds [`Limits::max_file_bytes`] (from
+/// its metadata, before reading), and every error of [`decode_bytes`]; the error carries the path.
 pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Photo> {
     let path = path.as_ref();
     let read = || -> Result<Vec<u8>> {
-        let file = std::fs::File::open(path).map_err(|e| Error::new(ErrorKind::Io(e)))?;
+        let (file, len) = open_regular(path)?;
         // Refuse an oversized file from its metadata, without reading it.
         let limit = options.limits.max_file_bytes;
-        if let Some(bytes) = file.metadata().ok().map(|m| m.len()).filter(|&len| len > limit) {
-            return Err(Error::new(ErrorKind::FileTooLarge { bytes, limit }));
+        if len > limit {
+            return Err(Error::new(ErrorKind::FileTooLarge { bytes: len, limit }));
         }
-        read_limited(file, limit)
+        // Sized from the metadata (no doubling reallocations); a file that grows meanwhile still stops at the limit.
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::new(ErrorKind::Io(e)))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit }));
+        }
+        Ok(bytes)
     };
     read().and_then(|bytes| decode_bytes(&bytes, options)).map_err(|e| e.with_path(path))
+}
+
+/// Opens `path` for reading if it is a regular file (symlinks followed), and returns it with its length.
+///
+/// The type is checked from the path's metadata before opening (opening a named pipe blocks until a writer comes,
+/// forever in a scan) and again on the open file, in case the path was swapped in between; the open itself is
+/// non-blocking for the same reason.
+///
+/// # Errors
+/// [`ErrorKind::Io`] if it cannot be opened, [`ErrorKind::NotRegularFile`] for folders, pipes, sockets and devices.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io(e));
+    regular_len(&std::fs::metadata(path).map_err(io)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let len = regular_len(&file.metadata().map_err(io)?)?;
+    Ok((file, len))
+}
+
+fn regular_len(meta: &std::fs::Metadata) -> Result<u64> {
+    if meta.is_file() {
+        Ok(meta.len())
+    } else {
+        Err(Error::new(ErrorKind::NotRegularFile(file_type_name(&meta.file_type()))))
+    }
+}
+
+/// What a file that is not a regular file is, in words.
+pub(crate) fn file_type_name(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Whether `bytes` (the start of a file) look like a format [`decode_bytes`] reads, by their magic bytes.
+pub(crate) fn is_photo_magic(bytes: &[u8]) -> bool {
+    sniff(bytes).is_ok()
 }
 
 /// Decodes everything `reader` yields (up to [`Limits::max_file_bytes`]).
@@ -207,37 +296,130 @@ fn decode_sniffed(bytes: &[u8], format: ImageFormat, options: &DecodeOptions) ->
     if let (ImageFormat::Jpeg, Some(long_side)) = (format, options.reduce_to) {
         return decode_jpeg_reduced(bytes, long_side, options);
     }
+    if format == ImageFormat::Png {
+        let view = png_chunks::Spliced::new(bytes, png_chunks::kept_ranges(bytes));
+        return decode_with_image(view, format, bytes, options);
+    }
+    decode_with_image(Cursor::new(bytes), format, bytes, options)
+}
+
+/// Decodes through `image`, under the allocation limit from the first byte read: the decoder is built with it
+/// (never `no_limits`), the dimensions are checked, and the decode's whole peak (see [`peak_bytes`]) must fit before
+/// the pixel buffer is allocated.
+fn decode_with_image(
+    reader: impl BufRead + Seek,
+    format: ImageFormat,
+    bytes: &[u8],
+    options: &DecodeOptions,
+) -> Result<Photo> {
     let name = format_name(format);
-    // Header first, without limits, so that an oversized image is reported with the size it claims.
-    let mut header = ImageReader::with_format(Cursor::new(bytes), format);
-    header.no_limits();
-    let (width, height) = header.into_dimensions().map_err(|e| image_error(name, e))?;
+    let mut reader = ImageReader::with_format(reader, format);
+    // Only the allocation limit here: the dimension limits are ours, checked below so that an oversized image is
+    // reported with the size it claims.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(options.limits.max_alloc);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| image_error(name, None, e))?;
+    let (width, height) = decoder.dimensions();
     options.limits.check(width, height)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(image_limits(&options.limits));
-    let mut decoder = reader.into_decoder().map_err(|e| image_error(name, e))?;
     let orientation = if options.apply_orientation {
         decoder.orientation().unwrap_or(Orientation::NoTransforms)
     } else {
         Orientation::NoTransforms
     };
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(name, e))?;
-    image.apply_orientation(orientation);
-    Ok(Photo { width: image.width(), height: image.height(), image: flatten_on_white(image), format: name })
+    let layout = Layout {
+        format,
+        colour: decoder.color_type(),
+        native_bytes: decoder.total_bytes(),
+        pixels: u64::from(width) * u64::from(height),
+        rotated: rotates(orientation),
+        animated_webp: format == ImageFormat::WebP && webp_is_animated(bytes),
+        progressive_jpeg: format == ImageFormat::Jpeg && jpeg_is_progressive(bytes),
+    };
+    let needed = peak_bytes(&layout);
+    if needed > options.limits.max_alloc {
+        return Err(Error::new(ErrorKind::TooLarge {
+            width,
+            height,
+            limit: format!("decoding needs {needed} bytes, maximum allocation {} bytes", options.limits.max_alloc),
+        }));
+    }
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(name, Some((width, height)), e))?;
+    // Flatten first (in place for RGBA): rotating the 3-byte RGB costs less than rotating the original.
+    let mut rgb = DynamicImage::ImageRgb8(flatten_on_white(image));
+    rgb.apply_orientation(orientation);
+    let rgb = rgb.into_rgb8();
+    Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name })
 }
 
-fn image_limits(limits: &Limits) -> image::Limits {
-    let mut out = image::Limits::default();
-    out.max_image_width = Some(limits.max_width);
-    out.max_image_height = Some(limits.max_height);
-    out.max_alloc = Some(limits.max_alloc);
-    out
+/// What a decode through `image` will hold at its peak.
+struct Layout {
+    format: ImageFormat,
+    colour: image::ColorType,
+    /// The decoder's own output buffer.
+    native_bytes: u64,
+    pixels: u64,
+    /// Whether the orientation turns the image by 90 degrees (a second buffer: the others flip in place).
+    rotated: bool,
+    animated_webp: bool,
+    progressive_jpeg: bool,
 }
 
-fn image_error(format: &'static str, error: image::ImageError) -> Error {
-    match error {
-        image::ImageError::Limits(e) => Error::new(ErrorKind::TooLarge { width: 0, height: 0, limit: e.to_string() }),
-        other => Error::new(ErrorKind::Decode { format, message: other.to_string() }),
+/// Bytes a decode holds at its peak, so the allocation limit covers all of it and not just the output buffer:
+/// the output in the decoder's pixel layout; an RGB copy unless the output is 8-bit RGB or RGBA (RGBA is flattened
+/// in place); a rotated copy; and each decoder's own working buffers: a GIF's first frame is decoded apart from its
+/// logical screen, a TIFF's strips or tiles may be as large as the image, a WebP decodes into a frame buffer (plus
+/// a canvas when animated), a progressive JPEG keeps every DCT coefficient (2 bytes a sample, up to 4 components). Measured in `tests/hostile.rs`.
+fn peak_bytes(layout: &Layout) -> u64 {
+    use image::ColorType;
+    let px = u128::from(layout.pixels);
+    let convert = match layout.colour {
+        ColorType::Rgb8 | ColorType::Rgba8 => 0,
+        _ => 3 * px,
+    };
+    let rotate = if layout.rotated { 3 * px } else { 0 };
+    let scratch = match layout.format {
+        // A GIF's first frame is decoded apart from its screen; a TIFF strip or tile buffer can be the whole image
+        // (measured: a 6000x6000 uncompressed TIFF peaked at twice its output).
+        ImageFormat::Gif | ImageFormat::Tiff => u128::from(layout.native_bytes),
+        ImageFormat::WebP => 4 * px * if layout.animated_webp { 2 } else { 1 },
+        // 2 bytes a sample for every component (up to 4, CMYK), all kept until the last scan.
+        ImageFormat::Jpeg if layout.progressive_jpeg => 8 * px,
+        _ => 0,
+    };
+    let total = u128::from(layout.native_bytes) + convert + rotate + scratch;
+    u64::try_from(total).unwrap_or(u64::MAX)
+}
+
+fn rotates(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    )
+}
+
+/// Whether a JPEG may be progressive: a progressive start-of-frame marker (`FF C2`, `C6`, `CA`, `CE`) anywhere.
+/// Entropy-coded data escapes `FF`, so only a marker or metadata can hold the pair; a false positive only makes the
+/// memory estimate safer.
+fn jpeg_is_progressive(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w[0] == 0xFF && matches!(w[1], 0xC2 | 0xC6 | 0xCA | 0xCE))
+}
+
+/// Whether a WebP file declares an animation (VP8X chunk, animation flag).
+fn webp_is_animated(bytes: &[u8]) -> bool {
+    bytes.get(12..16) == Some(b"VP8X") && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
+}
+
+fn image_error(format: &'static str, size: Option<(u32, u32)>, error: image::ImageError) -> Error {
+    match (error, size) {
+        (image::ImageError::Limits(e), Some((width, height))) => {
+            Error::new(ErrorKind::TooLarge { width, height, limit: e.to_string() })
+        }
+        // Before the dimensions are known: the header itself asked for more memory than allowed.
+        (image::ImageError::Limits(e), None) => {
+            Error::new(ErrorKind::Decode { format, message: format!("header over the memory limit: {e}") })
+        }
+        (other, _) => Error::new(ErrorKind::Decode { format, message: other.to_string() }),
     }
 }
 
@@ -258,7 +440,28 @@ fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) ->
     let info = decoder.info().ok_or_else(|| decode_error(jpeg_decoder::Error::Format("no frame header".into())))?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     options.limits.check(width, height)?;
-    decoder.set_max_decoding_buffer_size(usize::try_from(options.limits.max_alloc).unwrap_or(usize::MAX));
+    // A progressive JPEG keeps every DCT coefficient at full size (2 bytes a sample) whatever the output scale;
+    // jpeg-decoder's own limit covers only the output.
+    let components: u64 = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => 1,
+        jpeg_decoder::PixelFormat::RGB24 => 3,
+        jpeg_decoder::PixelFormat::CMYK32 => 4,
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    let coefficients =
+        if info.coding_process == jpeg_decoder::CodingProcess::DctProgressive { 2 * components * pixels } else { 0 };
+    if coefficients > options.limits.max_alloc {
+        return Err(Error::new(ErrorKind::TooLarge {
+            width,
+            height,
+            limit: format!(
+                "progressive decoding needs {coefficients} bytes, maximum allocation {} bytes",
+                options.limits.max_alloc
+            ),
+        }));
+    }
+    let output_limit = options.limits.max_alloc - coefficients;
+    decoder.set_max_decoding_buffer_size(usize::try_from(output_limit).unwrap_or(usize::MAX));
     let orientation = match (options.apply_orientation, decoder.exif_data()) {
         (true, Some(exif)) => Orientation::from_exif_chunk(exif).unwrap_or(Orientation::NoTransforms),
         _ => Orientation::NoTransforms,
@@ -267,7 +470,14 @@ fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) ->
     // reaches it.
     let longer = width.max(height).max(1);
     let want = |side: u32| (u64::from(side) * u64::from(long_side)).div_ceil(u64::from(longer)).min(65_535) as u16;
-    let (out_w, out_h) = decoder.scale(want(width), want(height)).map_err(decode_error)?;
+    let (mut out_w, mut out_h) = decoder.scale(want(width), want(height)).map_err(decode_error)?;
+    // Never below the fingerprint's minimum side on a side that has it: an 8x30000 strip reduced by 8 would be 1
+    // pixel wide and refused as too small, though the same pixels as a PNG are fingerprinted. Such strips are
+    // small: decode them at full size.
+    let floor = |side: u32| side.min(crate::hash::pdq::MIN_DIMENSION as u32);
+    if u32::from(out_w) < floor(width) || u32::from(out_h) < floor(height) {
+        (out_w, out_h) = decoder.scale(info.width, info.height).map_err(decode_error)?;
+    }
     let pixels = decoder.decode().map_err(decode_error)?;
     let format = decoder.info().map(|i| i.pixel_format).unwrap_or(info.pixel_format);
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
@@ -305,21 +515,30 @@ fn jpeg_pixels_to_rgb(pixels: &[u8], format: jpeg_decoder::PixelFormat, count: u
     }
 }
 
-/// Converts to 8-bit RGB, compositing any transparency onto white.
+/// Converts to 8-bit RGB, compositing any transparency onto white. 8-bit RGBA is converted in place (the buffer
+/// shrinks from 4 to 3 bytes a pixel), so flattening a large photo needs no second buffer.
 pub(crate) fn flatten_on_white(image: DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.into_rgb8();
-    }
-    let rgba = image.into_rgba8();
+    let rgba = match image {
+        DynamicImage::ImageRgb8(rgb) => return rgb,
+        DynamicImage::ImageRgba8(rgba) => rgba,
+        other if !other.color().has_alpha() => return other.into_rgb8(),
+        other => other.into_rgba8(),
+    };
     let (w, h) = rgba.dimensions();
-    let mut out = Vec::with_capacity((w * h * 3) as usize);
-    for p in rgba.pixels() {
-        let a = u32::from(p[3]);
-        for c in &p.0[..3] {
-            out.push(((u32::from(*c) * a + 255 * (255 - a) + 127) / 255) as u8);
+    let mut buf = rgba.into_raw();
+    let pixels = buf.len() / 4;
+    // Pixel i is read whole (bytes 4i..4i+4) before its RGB goes to 3i..3i+3, and every earlier pixel wrote below
+    // 3i, so nothing is overwritten before it is read.
+    for i in 0..pixels {
+        let [r, g, b, a] = [buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]];
+        let a = u32::from(a);
+        for (k, c) in [r, g, b].into_iter().enumerate() {
+            buf[3 * i + k] = ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
         }
     }
-    RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h))
+    buf.truncate(3 * pixels);
+    buf.shrink_to_fit();
+    RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h))
 }
 
 #[cfg(test)]

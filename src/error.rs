@@ -23,6 +23,17 @@ pub enum ErrorKind {
     /// Reading the file failed (missing, unreadable, a folder ...).
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    /// Writing a file failed (a full disk, a read-only folder ...). Distinct from [`ErrorKind::Io`] so that a
+    /// failed save never reads as a failed read.
+    #[error("cannot write: {0}")]
+    Write(#[source] std::io::Error),
+    /// The path is not a regular file (a named pipe, socket or device, possibly behind a symlink). It was never
+    /// opened for reading: opening a named pipe blocks until someone writes to it, and a device never ends.
+    #[error("not a regular file ({0})")]
+    NotRegularFile(&'static str),
+    /// A configuration value is outside the range the code supports (read from an index header, or set by hand).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// The file has no bytes at all.
     #[error("empty file")]
     Empty,
@@ -134,6 +145,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match &self.kind {
             ErrorKind::Io(_) => "io",
+            ErrorKind::Write(_) => "write",
+            ErrorKind::NotRegularFile(_) => "not_regular_file",
+            ErrorKind::InvalidConfig(_) => "invalid_config",
             ErrorKind::Empty => "empty",
             ErrorKind::UnknownFormat => "unknown_format",
             ErrorKind::Decode { .. } => "decode",

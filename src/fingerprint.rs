@@ -62,6 +62,33 @@ impl FingerprintConfig {
         FingerprintConfig { local: None, ..FingerprintConfig::default() }
     }
 
+    /// Checks every value against the range the code supports: [`Limits::validate`], working sizes of 16 to
+    /// 8192 pixels, keypoint budgets of 1 to 65,536, 1 to 16 pyramid levels, a scale factor from 1.05 to 4, grid
+    /// cells of 4 to 1024 pixels, FAST thresholds of 1 to 255 (the fallback at most the main one).
+    /// [`ReferenceIndex::open`](crate::ReferenceIndex::open) applies it to the configuration an index file states,
+    /// which may have been written by anyone.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] naming the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        self.limits.validate()?;
+        check_range("working_size", self.working_size, 16, 8192)?;
+        if let Some(local) = &self.local {
+            check_range("local.working_size", local.working_size, 16, 8192)?;
+            check_range("local.budget", local.budget, 1, MAX_KEYPOINTS)?;
+            check_range("local.listing_budget", local.listing_budget, 1, MAX_KEYPOINTS)?;
+            check_range("local.levels", local.levels, 1, 16)?;
+            check_range("local.grid_cell", local.grid_cell, 4, 1024)?;
+            check_range("local.fast_threshold", local.fast_threshold, 1, 255)?;
+            check_range("local.min_fast_threshold", local.min_fast_threshold, 1, local.fast_threshold)?;
+            // NaN fails both comparisons, so it is refused too.
+            if !(local.scale_factor >= 1.05 && local.scale_factor <= 4.0) {
+                return Err(invalid(format!("local.scale_factor {} is outside [1.05, 4]", local.scale_factor)));
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration for listing photos matched against references made with `self`: the same, with the
     /// larger keypoint budget of [`LocalConfig::listing_budget`] (the copy may fill only part of a listing).
     /// Scans use it; hashes are unaffected.
@@ -69,6 +96,21 @@ impl FingerprintConfig {
         let local = self.local.map(|l| LocalConfig { budget: l.listing_budget, ..l });
         FingerprintConfig { local, ..*self }
     }
+}
+
+/// The most keypoints a configuration may ask for per photo (a larger budget is a damaged or hostile index).
+pub(crate) const MAX_KEYPOINTS: usize = 1 << 16;
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidConfig(message))
+}
+
+/// `Ok` if `min <= value <= max`, else an [`ErrorKind::InvalidConfig`] naming `name`.
+pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(name: &str, value: T, min: T, max: T) -> Result<()> {
+    if value < min || value > max {
+        return Err(invalid(format!("{name} {value} is outside [{min}, {max}]")));
+    }
+    Ok(())
 }
 
 /// A photo's fingerprint: its size, every hash, its colour signature and (if configured) its local features.

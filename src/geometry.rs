@@ -105,12 +105,17 @@ fn normalise_degrees(d: f64) -> f64 {
     if d > 180.0 { d - 360.0 } else { d }
 }
 
-/// `a` in (-pi, pi]. Cheap for the small multiples of 2 pi that differences of wrapped angles give (no `fmod`:
-/// this runs for every match of every hypothesis).
-fn wrap_angle(mut a: f64) -> f64 {
+/// `a` in (-pi, pi]. Cheap for the small multiples of 2 pi that differences of wrapped angles give (no `fmod`
+/// for them: this runs for every match of every hypothesis); anything larger is reduced with `rem_euclid` first,
+/// so the loops below run at most twice whatever the input (a crafted index once stored an angle of -4.1e19,
+/// and subtracting 2 pi from that changes nothing: the loop never ended).
+pub(crate) fn wrap_angle(mut a: f64) -> f64 {
     use std::f64::consts::{PI, TAU};
     if !a.is_finite() {
         return a;
+    }
+    if a.abs() > 2.0 * TAU {
+        a = a.rem_euclid(TAU);
     }
     while a > PI {
         a -= TAU;
@@ -480,6 +485,16 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_angle_ends_for_any_magnitude() {
+        use std::f64::consts::PI;
+        for a in [-4.1e19, 4.1e19, 1e300, -f64::MAX, f64::MAX, 7.0 * PI, -7.0 * PI, 0.5] {
+            let w = wrap_angle(a);
+            assert!(w > -PI - 1e-9 && w <= PI + 1e-9, "{a} -> {w}");
+        }
+        assert!((wrap_angle(2.0 * PI + 0.25) - 0.25).abs() < 1e-12);
+    }
 
     fn correspondences(t: &Transform, n: usize, outliers: usize) -> Vec<Correspondence> {
         let d = t.decompose();

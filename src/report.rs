@@ -178,6 +178,9 @@ pub struct HtmlSources<'a> {
     pub queries: &'a Path,
     /// The catalog folder (reference paths are relative to it), if known.
     pub catalog: Option<&'a Path>,
+    /// The limits the photos are decoded under: the scan's (`index.config().limits`), so that the report never
+    /// decodes what the scan refused, nor with more memory.
+    pub limits: crate::decode::Limits,
 }
 
 /// Writes the analyst's HTML report: one self-contained file (styles and thumbnails inlined), a card per flagged
@@ -229,8 +232,8 @@ pub fn write_html(
     for (report, hit) in &flagged {
         let e = &hit.evidence;
         // Each photo is decoded once, for its thumbnail and for the evidence picture.
-        let listing_photo = decode_for_report(&sources.queries.join(&report.query));
-        let reference_photo = sources.catalog.and_then(|c| decode_for_report(&c.join(&hit.reference)));
+        let listing_photo = decode_for_report(&sources.queries.join(&report.query), &sources.limits);
+        let reference_photo = sources.catalog.and_then(|c| decode_for_report(&c.join(&hit.reference), &sources.limits));
         let listing_img = listing_photo.as_ref().and_then(|p| jpeg_data_uri(&shrink_to(p, THUMBNAIL)));
         let reference_img = reference_photo.as_ref().and_then(|p| jpeg_data_uri(&shrink_to(p, THUMBNAIL)));
         let alterations = if e.alterations.is_empty() { "none detected".to_string() } else { alterations_text(e) };
@@ -296,8 +299,8 @@ const EVIDENCE_WIDTH: u32 = 760;
 
 /// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or `None` if it cannot be
 /// read (the card then shows a placeholder).
-fn decode_for_report(path: &Path) -> Option<image::RgbImage> {
-    let options = DecodeOptions { reduce_to: Some(640), ..DecodeOptions::default() };
+fn decode_for_report(path: &Path, limits: &crate::decode::Limits) -> Option<image::RgbImage> {
+    let options = DecodeOptions { reduce_to: Some(640), limits: *limits, ..DecodeOptions::default() };
     decode_path(path, &options).ok().map(|photo| photo.image)
 }
 

@@ -1,7 +1,8 @@
 //! Scanning folders of listing photos against a reference index.
 //!
-//! Every file found ends in the output as a [`ListingReport`]: its best references with scores, verdicts and
-//! evidence, or the reason it failed. Files are fingerprinted in parallel, a chunk at a time, and each chunk's
+//! Every photo the walk lists ends in the output as a [`ListingReport`]: its best references with scores, verdicts
+//! and evidence, or the reason it failed. What the walk skips (not photos, hidden, pipes and devices; see
+//! [`crate::walk`]) has no report and is listed in [`ScanSummary::skipped`]. Files are fingerprinted in parallel, a chunk at a time, and each chunk's
 //! reports go to the caller's sink in file order as soon as the chunk is done, so a report written as the scan
 //! goes keeps everything finished before an interruption. Cancelling (through an `AtomicBool`) stops the scan
 //! after the files already started.
@@ -18,6 +19,7 @@ use crate::fingerprint::Fingerprinter;
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
 use crate::progress::{Counter, Progress};
 use crate::similarity::{Evidence, Verdict};
+use crate::walk::{Skipped, WalkOptions};
 
 /// How to scan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,8 @@ pub struct ScanOptions {
     /// How references are searched and ranked for each listing (`top_k` is the number of references reported per
     /// listing).
     pub search: SearchOptions,
+    /// Which files under the folder are read (by default photos only; see [`WalkOptions`]).
+    pub walk: WalkOptions,
 }
 
 /// One reference found for a listing.
@@ -93,10 +97,14 @@ impl ListingReport {
 /// Totals for a finished (or cancelled) scan.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScanSummary {
-    /// Files found under the folder (including any not scanned because of cancellation).
+    /// Files found under the folder to scan (including any not scanned because of cancellation, excluding
+    /// those skipped).
     pub files: usize,
     /// Files reported (fingerprinted or failed).
     pub scanned: usize,
+    /// Paths the walk left out (not photos, hidden, pipes and devices), with the reason. They have no report.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
     /// Files that could not be fingerprinted.
     pub failures: usize,
     /// Listings whose best verdict is `match`.
@@ -110,7 +118,7 @@ pub struct ScanSummary {
 }
 
 impl ScanSummary {
-    /// Files per second.
+    /// Files read per second (fingerprinted or failed; skipped paths do not count).
     pub fn rate(&self) -> f64 {
         self.scanned as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -152,7 +160,8 @@ impl<'a> Scanner<'a> {
         Scanner { index, fingerprinter: Fingerprinter::new(index.config().for_listings()), options }
     }
 
-    /// Scans every file under `folder` (recursively, symlink-loop safe). `progress` is called from worker threads
+    /// Scans every photo under `folder` (recursively, symlink-loop safe; which files, see [`ScanOptions::walk`]; the
+    /// rest are listed in [`ScanSummary::skipped`]). `progress` is called from worker threads
     /// after each file; `sink` receives each listing's report in file order, chunk by chunk, and should write and
     /// flush it. Setting `cancel` stops the scan after the files in flight.
     ///
@@ -166,9 +175,11 @@ impl<'a> Scanner<'a> {
         mut sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
     ) -> std::io::Result<ScanSummary> {
         let folder = folder.as_ref();
-        let (files, walk_failures) = crate::walk::files([folder]);
+        let walk = crate::walk::walk([folder], &self.options.walk);
+        let (files, walk_failures) = (walk.files, walk.failures);
         let counter = Counter::new(files.len() + walk_failures.len());
-        let mut summary = ScanSummary { files: files.len() + walk_failures.len(), ..ScanSummary::default() };
+        let mut summary =
+            ScanSummary { files: files.len() + walk_failures.len(), skipped: walk.skipped, ..ScanSummary::default() };
         let mut record = |report: ListingReport, summary: &mut ScanSummary| -> std::io::Result<()> {
             summary.scanned += 1;
             match (&report.outcome, report.verdict()) {

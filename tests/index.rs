@@ -102,9 +102,9 @@ fn save_and_open_round_trip() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
         .collect();
     assert!(leftovers.is_empty());
-    // A failed save (no such folder) is an I/O error and touches nothing.
+    // A failed save (no such folder) is a write error and touches nothing.
     let err = index.save(temp_path("missing-dir/x.idx").join("deeper.idx")).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Io(_)));
+    assert!(matches!(err.kind(), ErrorKind::Write(_)));
 }
 
 /// Rewrites the footer's checksum so that a deliberately damaged body reaches the parser.

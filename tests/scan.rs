@@ -161,7 +161,13 @@ fn html_report_is_self_contained_with_cards_and_failures() {
     let folder = mixed_folder("html");
     let (reports, summary) = scan_all(&index, &folder);
     let mut html = Vec::new();
-    write_html(&mut html, &reports, &summary, HtmlSources { queries: &folder, catalog: index.catalog_root() }).unwrap();
+    write_html(
+        &mut html,
+        &reports,
+        &summary,
+        HtmlSources { queries: &folder, catalog: index.catalog_root(), limits: index.config().limits },
+    )
+    .unwrap();
     let html = String::from_utf8(html).unwrap();
     assert_eq!(html.matches("<section class=\"card match\"").count(), 17);
     // Both photos of each card inlined, and an evidence picture for each (all are verified by local features).

@@ -22,13 +22,14 @@
 //! algorithm version anyway, so the catalog has to be indexed again.
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
-//! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one. Opening checks magic,
+//! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one; a symlink is written
+//! through, and a target that is not a regular file is refused. Opening checks magic,
 //! version, length and checksum before parsing anything, and every read is bounds-checked: a damaged file is a
 //! typed error, never a panic.
 
 use std::fs::File;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -58,44 +59,58 @@ struct Header {
 }
 
 impl ReferenceIndex {
-    /// Saves the index to `path` atomically (temporary file, fsync, rename).
+    /// Saves the index to `path` atomically (temporary file beside the target, fsync, rename).
+    ///
+    /// A symlink at `path` is written through: its target gets the new index and the link stays. Anything else
+    /// that is not a regular file (a device, a pipe, a folder, a dangling link) is refused rather than replaced.
+    /// Temporary files left by saves that were killed (`.NAME.tmp-PID` whose process is gone) are removed first.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] if writing fails; the previous file at `path`, if any, is then untouched.
+    /// [`ErrorKind::NotRegularFile`] for a target that is not a regular file; [`ErrorKind::Write`] if writing
+    /// fails (a full disk, a read-only folder); the previous file at `path`, if any, is then untouched. Errors
+    /// carry the path.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        let target = save_target(path).map_err(|e| e.with_path(path))?;
         let bytes = self.to_bytes();
-        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e)).with_path(path);
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
-        let temp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+        let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
+        remove_stale_temps(&target, &file_name);
+        let temp = target.with_file_name(format!("{}{}", temp_prefix(&file_name), std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut file = File::create(&temp)?;
+            // Never through whatever sits at the temporary name (a leftover of ours, or a planted symlink).
+            let _ = std::fs::remove_file(&temp);
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             drop(file);
-            std::fs::rename(&temp, path)?;
+            std::fs::rename(&temp, &target)?;
             // Make the rename itself durable.
             #[cfg(unix)]
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
                 File::open(dir)?.sync_all()?;
             }
             Ok(())
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&temp);
-            io(e)
+            Error::new(ErrorKind::Write(e)).with_path(path)
         })
     }
 
     /// Opens an index saved by [`ReferenceIndex::save`], adopting the fingerprint configuration it was built with.
     ///
+    /// Only a regular file is read (a pipe or device is refused without opening it for reading), and its magic
+    /// bytes are checked before the rest is read, so pointing this at a large file of another kind costs nothing.
+    /// Every value is checked against the range the code supports, the header's configuration included.
+    ///
     /// # Errors
-    /// [`ErrorKind::Io`], [`ErrorKind::NotAnIndex`], [`ErrorKind::IndexVersion`], [`ErrorKind::IndexTruncated`],
-    /// [`ErrorKind::IndexCorrupt`], and [`ErrorKind::ConfigMismatch`] if it was made by another version of the
-    /// fingerprint algorithms. Errors carry the path.
+    /// [`ErrorKind::Io`], [`ErrorKind::NotRegularFile`], [`ErrorKind::NotAnIndex`], [`ErrorKind::IndexVersion`],
+    /// [`ErrorKind::IndexTruncated`], [`ErrorKind::IndexCorrupt`], [`ErrorKind::InvalidConfig`] for a configuration
+    /// out of range, and [`ErrorKind::ConfigMismatch`] if it was made by another version of the fingerprint
+    /// algorithms. Errors carry the path.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io(e)).with_path(path))?;
+        let bytes = read_index_file(path).map_err(|e| e.with_path(path))?;
         Self::from_bytes(&bytes).map_err(|e| e.with_path(path))
     }
 
@@ -182,6 +197,7 @@ impl ReferenceIndex {
                 header.fingerprint_version
             )));
         }
+        validate_header(&header)?;
         let mut index = ReferenceIndex::new(header.fingerprint_config);
         index.catalog_root = header.catalog_root.map(std::path::PathBuf::from);
         let mut last_id = None;
@@ -198,6 +214,7 @@ impl ReferenceIndex {
                 metadata.push((r.string()?, r.string()?));
             }
             let fingerprint = r.fingerprint()?;
+            validate_record(&fingerprint, &header.fingerprint_config)?;
             // `add` hands out `next_id`: point it at the stored id so the reference keeps it.
             index.next_id = id;
             index.add(path, fingerprint, metadata);
@@ -211,6 +228,125 @@ impl ReferenceIndex {
         index.next_id = header.next_id;
         Ok(index)
     }
+}
+
+/// The file to write for a save to `path`: `path` itself, or the regular file a symlink there points to.
+fn save_target(path: &Path) -> Result<PathBuf> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path.to_path_buf()),
+        Err(e) => return Err(Error::new(ErrorKind::Write(e))),
+    };
+    if meta.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if !meta.file_type().is_symlink() {
+        return Err(Error::new(ErrorKind::NotRegularFile(crate::decode::file_type_name(&meta.file_type()))));
+    }
+    // Renaming over a symlink would replace the link and leave its target stale: write the target instead.
+    let real = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::new(ErrorKind::NotRegularFile("a symlink to nothing")),
+        _ => Error::new(ErrorKind::Write(e)),
+    })?;
+    let meta = std::fs::metadata(&real).map_err(|e| Error::new(ErrorKind::Write(e)))?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::NotRegularFile(crate::decode::file_type_name(&meta.file_type()))));
+    }
+    Ok(real)
+}
+
+/// Temporary files for `file_name` are this plus a process id.
+fn temp_prefix(file_name: &str) -> String {
+    format!(".{file_name}.tmp-")
+}
+
+/// Removes the temporary files of earlier saves of `target` whose process is gone (killed mid-save). A save in
+/// progress in another live process keeps its file. Best effort: failures are ignored, the save goes on.
+fn remove_stale_temps(target: &Path, file_name: &str) {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = temp_prefix(file_name);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_is_alive(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` is running. Only Linux can tell cheaply (`/proc`); elsewhere every process counts as
+/// alive, so nothing is removed that might be in use.
+fn process_is_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
+}
+
+/// Reads an index file: a regular file only, and its magic checked before the rest is read.
+fn read_index_file(path: &Path) -> Result<Vec<u8>> {
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io(e));
+    let (file, len) = crate::decode::open_regular(path)?;
+    let mut file = std::io::BufReader::new(file);
+    let mut bytes = Vec::with_capacity(MAGIC.len());
+    (&mut file).take(MAGIC.len() as u64).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.as_slice() != MAGIC {
+        return Err(Error::new(ErrorKind::NotAnIndex));
+    }
+    bytes.reserve(usize::try_from(len).unwrap_or(0).saturating_sub(MAGIC.len()));
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+/// Checks the header's configuration against the ranges the code supports: it comes from the file, and a value
+/// out of range made scans panic (a keypoint budget of 2^63), fail every listing (limits of 0) or lose their bomb
+/// protection (limits of `u64::MAX`).
+fn validate_header(header: &Header) -> Result<()> {
+    header.fingerprint_config.validate().map_err(|e| match e.kind() {
+        ErrorKind::InvalidConfig(m) => Error::new(ErrorKind::InvalidConfig(format!("index header: {m}"))),
+        _ => e,
+    })
+}
+
+/// Checks a parsed reference against what fingerprinting under `config` can produce: finite is not enough (an
+/// angle of -4.1e19 once hung every scan).
+fn validate_record(f: &Fingerprint, config: &FingerprintConfig) -> Result<()> {
+    let corrupt = |m: String| Err(Error::new(ErrorKind::IndexCorrupt(m)));
+    let (w, h) = (f.width, f.height);
+    if w == 0 || h == 0 || w > config.limits.max_width || h > config.limits.max_height {
+        return corrupt(format!("reference of {w}x{h} pixels"));
+    }
+    if f.pdq.quality > 100 || f.photo_pdq.as_ref().is_some_and(|p| p.quality > 100) {
+        return corrupt("PDQ quality over 100".into());
+    }
+    let Some(local) = &f.local else { return Ok(()) };
+    let Some(local_config) = &config.local else {
+        return corrupt("local features in an index configured without them".into());
+    };
+    if local.keypoints.len() > local_config.budget.max(local_config.listing_budget) {
+        return corrupt(format!("{} keypoints, over the configured budget", local.keypoints.len()));
+    }
+    // Keypoints lie on the photo (a pixel of slack for rounding); sizes are patch diameters; angles come from
+    // atan2.
+    let angle_bound = std::f32::consts::PI + 1e-3;
+    let (wf, hf) = (w as f32, h as f32);
+    for k in &local.keypoints {
+        let on_photo = (-1.0..=wf + 1.0).contains(&k.x) && (-1.0..=hf + 1.0).contains(&k.y);
+        let sized = k.size > 0.0 && k.size <= 1e6;
+        if !on_photo || !sized || !(-angle_bound..=angle_bound).contains(&k.angle) {
+            return corrupt(format!(
+                "keypoint out of range (x {}, y {}, size {}, angle {}) on a {w}x{h} photo",
+                k.x, k.y, k.size, k.angle
+            ));
+        }
+        if usize::from(k.level) >= local_config.levels {
+            return corrupt(format!("keypoint on pyramid level {} of {}", k.level, local_config.levels));
+        }
+    }
+    Ok(())
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {

@@ -91,6 +91,8 @@ const HASH_CANDIDATE_FLOOR: f32 = 0.3;
 pub struct BuildReport {
     /// One error per file (each carries its path).
     pub failures: Vec<Error>,
+    /// Paths under the catalog that were not read (not photos, hidden, pipes and devices), with the reason.
+    pub skipped: Vec<crate::walk::Skipped>,
 }
 
 /// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
@@ -149,7 +151,8 @@ impl ReferenceIndex {
         progress: impl Fn(Progress) + Sync,
     ) -> (Self, BuildReport) {
         let catalog = catalog.as_ref();
-        let (files, mut failures) = crate::walk::files([catalog]);
+        let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
+        let (files, mut failures) = (walk.files, walk.failures);
         let counter = Counter::new(files.len());
         let results: Vec<(String, Result<Fingerprint>)> = files
             .par_iter()
@@ -169,7 +172,7 @@ impl ReferenceIndex {
                 Err(e) => failures.push(e),
             }
         }
-        (index, BuildReport { failures })
+        (index, BuildReport { failures, skipped: walk.skipped })
     }
 
     /// The fingerprint configuration every reference was made with; listings must use the same.
@@ -405,6 +408,6 @@ impl ReferenceIndex {
 /// `path` relative to `root`, with `/` separators (the path as given if it is not under `root`).
 pub(crate) fn relative_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = rel.components().map(|c| crate::walk::name_text(c.as_os_str())).collect();
     parts.join("/")
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fills fuzz/corpus/<target> with the seed corpus from testdata/ (the corpora are not committed: libFuzzer adds
+# thousands of files to them). Run from anywhere; safe to re-run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for target in decode scan; do
+    mkdir -p "$root/fuzz/corpus/$target"
+    for dir in refs listings formats bad; do
+        find "$root/testdata/$dir" -type f -size -200k -exec cp {} "$root/fuzz/corpus/$target/" \;
+    done
+done
+# Index inputs are files without their 16-byte footer (the target appends a correct one).
+mkdir -p "$root/fuzz/corpus/index"
+head -c -16 "$root/testdata/index/refs-v2.idx" > "$root/fuzz/corpus/index/refs-v2"

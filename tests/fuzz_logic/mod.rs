@@ -1,0 +1,91 @@
+//! What each fuzz target does with one input, shared by the cargo-fuzz targets in `fuzz/` (long runs, see the
+//! README) and by `tests/fuzz_smoke.rs` (the seed corpus and a few thousand mutations of it, on stable, in CI).
+//! Every function must return, without panicking, for any input: that is the whole property.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+
+use knockoff::{Fingerprint, FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner, SearchOptions};
+
+/// Limits small enough that a fuzzer's memory limit (2 GB by default) is never the finding.
+pub fn config() -> FingerprintConfig {
+    let mut config = FingerprintConfig::default();
+    config.limits.max_alloc = 64 << 20;
+    config.limits.max_pixels = 4_000_000;
+    config
+}
+
+/// `testdata/` of the repository, from the main crate's tests or from the fuzz crate one folder down.
+fn testdata(sub: &str) -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = if manifest.join("testdata").is_dir() { manifest } else { manifest.join("..") };
+    root.join("testdata").join(sub)
+}
+
+/// Decoding and fingerprinting: bytes as a listing photo.
+pub fn decode(data: &[u8]) {
+    static FINGERPRINTER: OnceLock<Fingerprinter> = OnceLock::new();
+    let fingerprinter = FINGERPRINTER.get_or_init(|| Fingerprinter::new(config().for_listings()));
+    let _ = fingerprinter.fingerprint_bytes(data);
+}
+
+/// The fingerprint of a real listing, searched in every index that opens.
+fn listing() -> &'static Fingerprint {
+    static LISTING: OnceLock<Fingerprint> = OnceLock::new();
+    LISTING.get_or_init(|| {
+        let fingerprinter = Fingerprinter::new(FingerprintConfig::default().for_listings());
+        match fingerprinter.fingerprint_path(testdata("listings/coffee-mirrored.jpg")) {
+            Ok(f) => f,
+            Err(e) => panic!("seed listing: {e}"),
+        }
+    })
+}
+
+/// A path of our own under the temp folder (one per process and target, reused for every input).
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("knockoff-fuzz-{}-{name}", std::process::id()))
+}
+
+/// Index opening and search: `data` is an index file without its footer; the correct footer (length, CRC-32,
+/// end magic) is appended so that the fuzzer explores the header and records rather than the checksum.
+pub fn index(data: &[u8]) {
+    let mut bytes = data.to_vec();
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(b"KIDX");
+    let path = scratch("index.idx");
+    if std::fs::write(&path, &bytes).is_err() {
+        return;
+    }
+    if let Ok(index) = ReferenceIndex::open(&path) {
+        let _ = index.search(listing(), &SearchOptions::default());
+    }
+}
+
+/// The worker/scan path: `data` written as a file in a listing folder (its first byte picks the name: with a photo
+/// extension, with another, or none) and scanned against the reference index of `testdata/refs`.
+pub fn scan(data: &[u8]) {
+    static INDEX: OnceLock<ReferenceIndex> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(config()), |_| {});
+        index
+    });
+    let folder = scratch("listings");
+    let _ = std::fs::remove_dir_all(&folder);
+    if std::fs::create_dir_all(&folder).is_err() {
+        return;
+    }
+    let name = match data.first().map(|b| b % 3) {
+        Some(0) => "listing.jpg",
+        Some(1) => "listing.txt",
+        _ => "listing",
+    };
+    if std::fs::write(folder.join(name), data).is_err() {
+        return;
+    }
+    let scanner = Scanner::new(index, ScanOptions::default());
+    let _ = scanner.scan(&folder, &AtomicBool::new(false), |_| {}, |_| Ok(()));
+}

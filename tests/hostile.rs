@@ -1,0 +1,576 @@
+//! Hostile input, second round (issue 13): each test replays one attack and failed before its fix.
+//!
+//! Peak memory is measured in a child process: this test binary run again on `child_process_entry` alone, which
+//! does one thing to one file and prints its own high-water mark (`VmHWM` in `/proc/self/status`). A bound is
+//! then `max_alloc` plus the file plus a small constant for the test harness and the fingerprint's own buffers.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use knockoff::walk::{SkipReason, WalkOptions};
+use knockoff::{
+    DecodeOptions, ErrorKind, FingerprintConfig, Fingerprinter, LocalConfig, ReferenceIndex, ScanOptions, Scanner,
+};
+
+const CHILD_ENV: &str = "KNOCKOFF_HOSTILE_CHILD";
+/// What a child process may use beyond the decode itself: the test harness, the fingerprint's working images and
+/// local features, allocator slack.
+const OVERHEAD: u64 = 64 << 20;
+
+/// A fresh folder under the system temp folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("knockoff-hostile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+/// Runs `f` on another thread and fails the test if it takes longer than `seconds` (a hang, not a slow run: the
+/// work is milliseconds).
+fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(seconds)).expect("hung: no result within the timeout")
+}
+
+fn index_of_refs() -> ReferenceIndex {
+    let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+    let (index, _) = ReferenceIndex::build(common::testdata("refs"), &fingerprinter, |_| {});
+    index
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The child process and its measurement.
+
+/// Peak resident memory of this process, from the kernel.
+fn vm_hwm_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Does `what` to `path` in a fresh process; returns its peak resident memory and what came of it.
+fn in_child(what: &str, path: &Path) -> (u64, String) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["child_process_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, format!("{what}:{}", path.display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The harness may print its "test ... " prefix on the same line as the child's first output.
+    let field = |name: &str| stdout.lines().find_map(|l| l.split_once(name)).map(|(_, v)| v.trim().to_string());
+    let peak = field("PEAK ")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("child gave no peak: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    (peak, field("OUTCOME ").unwrap_or_default())
+}
+
+/// Not a test of its own: the entry point of [`in_child`] (does nothing unless the environment asks).
+#[test]
+fn child_process_entry() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let (what, path) = spec.split_once(':').unwrap();
+    let outcome = match what {
+        "fingerprint" => Fingerprinter::new(FingerprintConfig::default().for_listings())
+            .fingerprint_path(path)
+            .map(|f| format!("ok {}x{}", f.width, f.height)),
+        "open_index" => ReferenceIndex::open(path).map(|i| format!("ok {}", i.len())),
+        // Full size, through `image` for every format (JPEG through zune-jpeg rather than the DCT-scaled path).
+        "decode_full" => {
+            knockoff::decode_path(path, &DecodeOptions::default()).map(|p| format!("ok {}x{}", p.width, p.height))
+        }
+        other => panic!("unknown child task {other}"),
+    };
+    let outcome = outcome.unwrap_or_else(|e| format!("{} {e}", e.code()));
+    println!("OUTCOME {outcome}");
+    println!("PEAK {}", vm_hwm_bytes());
+}
+
+/// Fingerprints `path` in a child and checks its peak against the default allocation limit.
+fn assert_bounded(path: &Path) -> String {
+    assert_bounded_by("fingerprint", path)
+}
+
+/// Does `what` to `path` in a child and checks its peak against the default allocation limit.
+fn assert_bounded_by(what: &str, path: &Path) -> String {
+    let limit = knockoff::Limits::default().max_alloc;
+    let file = std::fs::metadata(path).unwrap().len();
+    let (peak, outcome) = in_child(what, path);
+    eprintln!("{what} {}: peak {} MB, {outcome}", path.display(), peak >> 20);
+    assert!(peak > 0, "no VmHWM");
+    assert!(
+        peak <= limit + file + OVERHEAD,
+        "{}: peak {peak} bytes over {limit} + {file} + {OVERHEAD}",
+        path.display()
+    );
+    outcome
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Crafted files (generated: the bombs are megabytes).
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// zlib of `len` zero bytes, streamed (never the whole input in memory).
+fn zlib_zeros(len: usize, row: Option<usize>) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let block = vec![0u8; 1 << 20];
+    match row {
+        // Image data: each row a filter byte (0) and the row's bytes, all zero.
+        Some(row) => {
+            let rows = vec![0u8; row + 1];
+            for _ in 0..len / row {
+                encoder.write_all(&rows).unwrap();
+            }
+        }
+        None => {
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(block.len());
+                encoder.write_all(&block[..n]).unwrap();
+                left -= n;
+            }
+        }
+    }
+    encoder.finish().unwrap()
+}
+
+/// A PNG of `width` x `height` zero pixels of `colour_type` (2 RGB, 6 RGBA) at 8 bits, with `extra` chunks
+/// before the image data.
+fn png(width: u32, height: u32, colour_type: u8, extra: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, colour_type, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    for (kind, data) in extra {
+        png_chunk(&mut out, kind, data);
+    }
+    let channels = if colour_type == 6 { 4 } else { 3 };
+    let row = width as usize * channels;
+    png_chunk(&mut out, b"IDAT", &zlib_zeros(row * height as usize, Some(row)));
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// An `iCCP` chunk whose profile inflates to `len` bytes.
+fn iccp_bomb(len: usize) -> Vec<u8> {
+    let mut data = b"bomb\0\0".to_vec();
+    data.extend(zlib_zeros(len, None));
+    data
+}
+
+/// A 1x1 GIF whose logical screen is `width` x `height`.
+fn gif_with_screen(width: u16, height: u16) -> Vec<u8> {
+    let mut out = b"GIF89a".to_vec();
+    out.extend_from_slice(&width.to_le_bytes());
+    out.extend_from_slice(&height.to_le_bytes());
+    out.extend_from_slice(&[0x80, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0, 0]);
+    out.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B]);
+    out
+}
+
+/// An animated WebP whose canvas is `width` x `height`, with one 1x1 lossless frame.
+fn webp_with_canvas(width: u32, height: u32) -> Vec<u8> {
+    let mut frame = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut frame)
+        .encode(&[200, 10, 10, 255], 1, 1, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    // The encoder writes RIFF, size, WEBP, then the VP8L chunk: keep the chunk.
+    let vp8l = &frame[12..];
+    let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+    let chunk = |kind: &[u8; 4], data: &[u8]| {
+        let mut c = kind.to_vec();
+        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        c.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    };
+    let mut vp8x = vec![0x02 | 0x10, 0, 0, 0];
+    vp8x.extend(u24(width - 1));
+    vp8x.extend(u24(height - 1));
+    let mut anmf = [u24(0), u24(0), u24(0), u24(0), u24(100)].concat();
+    anmf.push(0);
+    anmf.extend_from_slice(vp8l);
+    let body = [chunk(b"VP8X", &vp8x), chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]), chunk(b"ANMF", &anmf)].concat();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBP");
+    out.extend(body);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Named pipes and links to devices in a listing folder.
+
+#[test]
+fn a_named_pipe_or_device_link_in_the_folder_is_skipped_not_opened() {
+    let dir = TempDir::new("fifo");
+    std::fs::copy(common::testdata("refs/coffee.jpg"), dir.join("coffee.jpg")).unwrap();
+    mkfifo(&dir.join("pipe.jpg"));
+    std::os::unix::fs::symlink("/dev/stdin", dir.join("stdin.jpg")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.jpg")).unwrap();
+    let folder = dir.0.clone();
+    let index = index_of_refs();
+    let (summary, queries) = within(120, move || {
+        let scanner = Scanner::new(&index, ScanOptions::default());
+        let mut queries = Vec::new();
+        let summary = scanner
+            .scan(
+                &folder,
+                &AtomicBool::new(false),
+                |_| {},
+                |r| {
+                    queries.push(r.query.clone());
+                    Ok(())
+                },
+            )
+            .unwrap();
+        (summary, queries)
+    });
+    assert_eq!(queries, ["coffee.jpg"]);
+    let skipped: Vec<(String, SkipReason)> = summary
+        .skipped
+        .iter()
+        .map(|s| (s.path.file_name().unwrap().to_string_lossy().into_owned(), s.reason))
+        .collect();
+    assert!(skipped.contains(&("pipe.jpg".into(), SkipReason::NotRegularFile)), "{skipped:?}");
+    assert!(skipped.contains(&("zero.jpg".into(), SkipReason::NotRegularFile)), "{skipped:?}");
+    // A named pipe given directly is refused without being opened for reading.
+    let pipe = dir.join("pipe.jpg");
+    let err = within(20, move || knockoff::decode_path(&pipe, &DecodeOptions::default()).unwrap_err());
+    assert!(matches!(err.kind(), ErrorKind::NotRegularFile(_)), "{err}");
+}
+
+#[test]
+fn a_link_to_dev_is_walked_without_opening_anything() {
+    let dir = TempDir::new("devlink");
+    std::os::unix::fs::symlink("/dev", dir.join("dev")).unwrap();
+    let root = dir.0.clone();
+    let walk = within(60, move || knockoff::walk::walk([&root], &WalkOptions::all_files()));
+    assert!(walk.files.iter().all(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file())), "{:?}", walk.files);
+    assert!(walk.skipped.iter().any(|s| s.reason == SkipReason::NotRegularFile));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Colour-profile bombs.
+
+#[test]
+fn a_colour_profile_bomb_costs_nothing() {
+    let dir = TempDir::new("iccp");
+    let path = dir.join("bomb.png");
+    // 512 MiB of profile in ~0.5 MB: before, it was inflated in full (up to the whole allocation limit).
+    std::fs::write(&path, png(64, 64, 2, &[(b"iCCP", iccp_bomb(512 << 20))])).unwrap();
+    let (peak, outcome) = in_child("fingerprint", &path);
+    eprintln!("iCCP bomb: peak {} MB, {outcome}", peak >> 20);
+    assert!(peak < 96 << 20, "peak {peak} bytes");
+    // The pixels are a plain 64x64 image: it is fingerprinted, not refused.
+    assert!(outcome.starts_with("ok 64x64"), "{outcome}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3 and 4. Crafted index files.
+
+fn saved(index: &ReferenceIndex, dir: &TempDir, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    index.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_huge_keypoint_angle_is_refused_when_opening() {
+    let dir = TempDir::new("angle");
+    let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+    let mut fingerprint = fingerprinter.fingerprint_path(common::testdata("refs/coffee.jpg")).unwrap();
+    fingerprint.local.as_mut().unwrap().keypoints[0].angle = -4.1e19;
+    let mut index = ReferenceIndex::new(FingerprintConfig::default());
+    index.add("coffee.jpg", fingerprint, Vec::new());
+    let path = saved(&index, &dir, "angle.idx");
+    let err = within(20, move || ReferenceIndex::open(&path).unwrap_err());
+    assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
+}
+
+#[test]
+fn header_configurations_out_of_range_are_refused() {
+    let dir = TempDir::new("header");
+    fn local(c: &mut FingerprintConfig) -> &mut LocalConfig {
+        c.local.as_mut().unwrap()
+    }
+    let mut cases: Vec<(&str, FingerprintConfig)> = Vec::new();
+    let mut add = |name, change: &dyn Fn(&mut FingerprintConfig)| {
+        let mut config = FingerprintConfig::default();
+        change(&mut config);
+        cases.push((name, config));
+    };
+    add("listing_budget 2^63", &|c| local(c).listing_budget = 1 << 63);
+    add("budget 0", &|c| local(c).budget = 0);
+    add("grid_cell 0", &|c| local(c).grid_cell = 0);
+    add("levels 0", &|c| local(c).levels = 0);
+    add("scale_factor 0", &|c| local(c).scale_factor = 0.0);
+    add("scale_factor -1", &|c| local(c).scale_factor = -1.0);
+    add("max_alloc 0", &|c| c.limits.max_alloc = 0);
+    add("max_file_bytes 0", &|c| c.limits.max_file_bytes = 0);
+    add("max_alloc u64::MAX", &|c| c.limits.max_alloc = u64::MAX);
+    add("max_file_bytes u64::MAX", &|c| c.limits.max_file_bytes = u64::MAX);
+    add("max_pixels u64::MAX", &|c| c.limits.max_pixels = u64::MAX);
+    add("working_size 0", &|c| c.working_size = 0);
+    for (name, config) in cases {
+        let path = saved(&ReferenceIndex::new(config), &dir, "config.idx");
+        let err = ReferenceIndex::open(&path).expect_err(name);
+        assert!(matches!(err.kind(), ErrorKind::InvalidConfig(_)), "{name}: {err}");
+        assert!(config.validate().is_err(), "{name}");
+    }
+    // NaN cannot even be written (JSON has no NaN: the header is then corrupt), but `validate` refuses it too.
+    let mut nan = FingerprintConfig::default();
+    local(&mut nan).scale_factor = f32::NAN;
+    assert!(nan.validate().is_err());
+    FingerprintConfig::default().validate().unwrap();
+    FingerprintConfig::hashes_only().validate().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. Saving through symlinks, onto devices, and after a killed save.
+
+#[test]
+fn saving_writes_through_a_symlink_and_refuses_what_is_not_a_file() {
+    let dir = TempDir::new("save");
+    let index = index_of_refs();
+    std::fs::write(dir.join("real.idx"), b"stale").unwrap();
+    std::os::unix::fs::symlink(dir.join("real.idx"), dir.join("link.idx")).unwrap();
+    index.save(dir.join("link.idx")).unwrap();
+    assert!(std::fs::symlink_metadata(dir.join("link.idx")).unwrap().file_type().is_symlink());
+    assert_eq!(ReferenceIndex::open(dir.join("real.idx")).unwrap().len(), index.len());
+
+    // A named pipe stands in for a device node: it stays what it is.
+    mkfifo(&dir.join("pipe.idx"));
+    let err = index.save(dir.join("pipe.idx")).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotRegularFile(_)), "{err}");
+    assert!(!std::fs::symlink_metadata(dir.join("pipe.idx")).unwrap().is_file());
+    let err = index.save("/dev/null").unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotRegularFile(_)), "{err}");
+    std::os::unix::fs::symlink(dir.join("missing"), dir.join("dangling.idx")).unwrap();
+    assert!(index.save(dir.join("dangling.idx")).is_err());
+
+    // A failed write says so (it used to say "cannot read").
+    let err = index.save(dir.join("no-such-folder/x.idx")).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Write(_)), "{err}");
+    assert!(err.to_string().contains("cannot write"), "{err}");
+}
+
+#[test]
+fn temporary_files_of_killed_saves_are_removed_at_the_next_save() {
+    let dir = TempDir::new("stale");
+    // No process has this id (Linux ids stop at 2^22).
+    let stale = dir.join(".cat.idx.tmp-4294967");
+    std::fs::write(&stale, b"half an index").unwrap();
+    let other = dir.join(".other.idx.tmp-4294967");
+    std::fs::write(&other, b"another index's").unwrap();
+    index_of_refs().save(dir.join("cat.idx")).unwrap();
+    assert!(!stale.exists());
+    assert!(other.exists(), "only this index's leftovers go");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6. Devices and large files are refused from their metadata.
+
+#[test]
+fn devices_and_large_non_index_files_are_refused_without_reading() {
+    let err = within(20, || knockoff::decode_path("/dev/zero", &DecodeOptions::default()).unwrap_err());
+    assert!(matches!(err.kind(), ErrorKind::NotRegularFile(_)), "{err}");
+    let err = within(20, || ReferenceIndex::open("/dev/zero").unwrap_err());
+    assert!(matches!(err.kind(), ErrorKind::NotRegularFile(_)), "{err}");
+
+    // A 3 GB file that is not an index: sparse, so it costs no disk; before, `open` read all of it.
+    let dir = TempDir::new("big");
+    let path = dir.join("big.bin");
+    std::fs::File::create(&path).unwrap().set_len(3 << 30).unwrap();
+    let (peak, outcome) = in_child("open_index", &path);
+    eprintln!("3 GB non-index: peak {} MB, {outcome}", peak >> 20);
+    assert!(outcome.starts_with("not_an_index"), "{outcome}");
+    assert!(peak < 64 << 20, "peak {peak} bytes");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 7. Peak memory per file within the allocation limit.
+
+#[test]
+fn a_gif_with_a_huge_screen_stays_within_the_limit() {
+    let dir = TempDir::new("gif");
+    for (name, side) in [("screen-10000.gif", 10_000u16), ("screen-8000.gif", 8_000)] {
+        let path = dir.join(name);
+        std::fs::write(&path, gif_with_screen(side, side)).unwrap();
+        assert_bounded(&path);
+    }
+}
+
+#[test]
+fn a_large_rgba_png_stays_within_the_limit() {
+    let dir = TempDir::new("rgba");
+    let path = dir.join("rgba-10000.png");
+    std::fs::write(&path, png(10_000, 10_000, 6, &[])).unwrap();
+    let outcome = assert_bounded(&path);
+    assert!(outcome.starts_with("ok 10000x10000"), "{outcome}");
+}
+
+#[test]
+fn a_webp_with_a_huge_canvas_stays_within_the_limit() {
+    let dir = TempDir::new("webp");
+    for (name, side) in [("canvas-10000.webp", 10_000u32), ("canvas-5000.webp", 5_000)] {
+        let path = dir.join(name);
+        std::fs::write(&path, webp_with_canvas(side, side)).unwrap();
+        assert_bounded(&path);
+    }
+}
+
+#[test]
+fn large_jpegs_and_tiffs_stay_within_the_limit_at_full_size() {
+    let dir = TempDir::new("full");
+    let photo = image::RgbImage::from_fn(6000, 6000, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let jpeg = dir.join("large.jpg");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(std::fs::File::create(&jpeg).unwrap(), 80)
+        .encode_image(&photo)
+        .unwrap();
+    let tiff = dir.join("large.tiff");
+    photo.save(&tiff).unwrap();
+    drop(photo);
+    for path in [&jpeg, &tiff] {
+        assert!(assert_bounded_by("decode_full", path).starts_with("ok 6000x6000"));
+        assert!(assert_bounded_by("fingerprint", path).starts_with("ok 6000x6000"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 8. The smaller ones.
+
+#[test]
+fn a_tiff_over_the_memory_limit_names_its_size() {
+    let img = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_pixel(600, 600, image::Rgba([9, 9, 9, 65535]));
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut tiff, image::ImageFormat::Tiff).unwrap();
+    let mut options = DecodeOptions::default();
+    options.limits.max_alloc = 1 << 20;
+    let err = knockoff::decode_bytes(tiff.get_ref(), &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::TooLarge { width: 600, height: 600, .. }), "{err}");
+}
+
+#[test]
+fn narrow_long_jpegs_are_fingerprinted_in_fast_mode() {
+    let strip = image::RgbImage::from_fn(8, 30_000, |x, y| image::Rgb([(y % 251) as u8, (x * 30) as u8, 90]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&strip).unwrap();
+    let fingerprint = Fingerprinter::new(FingerprintConfig::default()).fingerprint_bytes(&jpeg).unwrap();
+    assert_eq!((fingerprint.width, fingerprint.height), (8, 30_000));
+}
+
+#[test]
+fn non_utf8_names_stay_distinct_in_reports() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("names");
+    for name in [&b"a\xff.jpg"[..], b"a\xfe.jpg"] {
+        std::fs::copy(common::testdata("refs/coffee.jpg"), dir.0.join(std::ffi::OsStr::from_bytes(name))).unwrap();
+    }
+    let index = index_of_refs();
+    let mut queries = Vec::new();
+    Scanner::new(&index, ScanOptions::default())
+        .scan(
+            &dir.0,
+            &AtomicBool::new(false),
+            |_| {},
+            |r| {
+                queries.push(r.query.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    queries.sort();
+    assert_eq!(queries, [r"a\xFE.jpg", r"a\xFF.jpg"]);
+}
+
+#[test]
+fn text_files_and_hidden_files_are_skipped_and_counted_apart() {
+    let dir = TempDir::new("skips");
+    std::fs::copy(common::testdata("refs/coffee.jpg"), dir.join("coffee.jpg")).unwrap();
+    std::fs::write(dir.join("README.md"), "# not a photo").unwrap();
+    std::fs::write(dir.join("notes.csv"), "a,b").unwrap();
+    std::fs::copy(common::testdata("refs/coffee.jpg"), dir.join(".thumb.jpg")).unwrap();
+    let index = index_of_refs();
+    let summary =
+        Scanner::new(&index, ScanOptions::default()).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
+    assert_eq!((summary.scanned, summary.failures, summary.skipped.len()), (1, 0, 3));
+    let mut all = ScanOptions::default();
+    all.walk = WalkOptions::all_files();
+    let summary = Scanner::new(&index, all).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
+    assert_eq!((summary.scanned, summary.failures, summary.skipped.len()), (4, 2, 0));
+}
+
+/// An example binary built beside this test (`cargo test` builds the examples), or `None` when only this test
+/// target was built.
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.is_file().then_some(path)
+}
+
+#[test]
+fn write_errors_of_the_examples_name_what_was_written() {
+    let (Some(scan), Some(hash)) = (example("scan"), example("hash")) else {
+        eprintln!("examples not built (run the whole `cargo test`): skipped");
+        return;
+    };
+    // /dev/full takes the open and fails every write with "no space left on device".
+    let out = Command::new(scan)
+        .arg("--refs")
+        .arg(common::testdata("index/refs-v2.idx"))
+        .arg("--queries")
+        .arg(common::testdata("listings"))
+        .args(["-o", "/dev/full"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(hash).arg(common::testdata("refs")).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
