@@ -8,37 +8,50 @@
 //! `dhash`, `phash`, `pdq` (64 hex digits, Meta's format: the whole photo's PDQ), `pdq_quality` (0-100),
 //! `pdq_dihedral` (the eight variants in Meta's order), `content_pdq` (the PDQ matching uses when a uniform border
 //! was trimmed, else null) and `colour`. A file that cannot be read prints `{"path": ..., "error": ...}` and the
-//! run goes on; the exit status is 1 if any file failed. `--full` decodes at full size, so PDQ is bit-exact with
-//! Meta's reference; the default decodes JPEGs at reduced scale, which is faster and agrees to a few bits.
-//! The timing summary goes to stderr.
+//! run goes on; the exit status is 1 if any file failed, 2 for a usage error. `--full` decodes at full size, so PDQ
+//! is bit-exact with Meta's reference; the default decodes JPEGs at reduced scale, which is faster and agrees to a
+//! few bits. The timing summary goes to stderr. A closed output pipe (`| head`) ends the run quietly.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use knockoff::{Fingerprint, FingerprintConfig, Fingerprinter};
 use rayon::prelude::*;
 use serde_json::json;
 
-fn main() -> anyhow::Result<()> {
-    let mut config = FingerprintConfig::hashes_only();
-    let mut paths = Vec::new();
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--full" => config.full_size = true,
-            "-h" | "--help" => {
-                eprintln!("usage: hash [--full] PATH...");
-                return Ok(());
-            }
-            _ => paths.push(arg),
+/// Hashes photos: one JSON object per line and per image.
+#[derive(Parser)]
+#[command(name = "hash")]
+struct Args {
+    /// Decode at full size: PDQ bit-exact with Meta's reference (slower).
+    #[arg(long)]
+    full: bool,
+    /// Photo files and folders (walked recursively).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(failures) => ExitCode::from(u8::from(failures > 0)),
+        // A closed pipe is how a reader says it has enough: end quietly, as any Unix tool does.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the output: {e}");
+            ExitCode::FAILURE
         }
     }
-    if paths.is_empty() {
-        anyhow::bail!("usage: hash [--full] PATH...");
-    }
+}
 
+/// Hashes every photo and prints its line; the number of files that failed.
+fn run(args: &Args) -> std::io::Result<usize> {
     let start = Instant::now();
-    let fingerprinter = Fingerprinter::new(config);
-    let (files, walk_failures) = knockoff::walk::files(&paths);
+    let fingerprinter = Fingerprinter::for_references(FingerprintConfig::hashes_only().with_full_size(args.full));
+    let (files, walk_failures) = knockoff::walk::files(&args.paths);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failures = 0usize;
@@ -62,15 +75,14 @@ fn main() -> anyhow::Result<()> {
     }
     out.flush()?;
     let seconds = start.elapsed().as_secs_f64();
+    let files_found = files.len() + walk_failures.len();
     eprintln!(
-        "hashed {} files ({} failed) in {:.2} s, {:.1} images/s on {} threads",
-        files.len() + walk_failures.len(),
-        failures,
-        seconds,
+        "hashed {files_found} {} ({failures} failed) in {seconds:.2} s, {:.1} images/s on {} threads",
+        if files_found == 1 { "file" } else { "files" },
         files.len() as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    std::process::exit(i32::from(failures > 0));
+    Ok(failures)
 }
 
 fn success_line(path: &str, fp: &Fingerprint) -> String {

@@ -72,6 +72,15 @@ pub struct LocalEvidence {
     /// Median hue difference (degrees, listing minus reference, in (-180, 180]) between the coloured inlier
     /// patches; `None` when fewer than 5 inlier pairs are coloured.
     pub hue_shift_degrees: Option<f32>,
+    /// Median brightness change of the inlier patches (listing minus reference, luma levels 0-255): a brightened
+    /// or darkened copy, measured on the copied part only, so a pasted copy's new background does not count.
+    pub brightness_shift: f32,
+    /// Spread of the inlier patches' luma in the listing over that in the reference (under 1: less contrast);
+    /// `None` with fewer than 8 inliers.
+    pub contrast_ratio: Option<f32>,
+    /// Median chroma of the listing's patches over that of the reference's, over the reference's coloured inlier
+    /// patches: near 0 for a greyscale copy; `None` when fewer than 5 are coloured.
+    pub saturation_ratio: Option<f32>,
     /// The inlier pairs, best matches first (at most 64): reference point, listing point.
     pub inlier_pairs: Vec<(Point, Point)>,
 }
@@ -80,6 +89,13 @@ impl LocalEvidence {
     /// The transform to draw with: the homography when there is one, else the similarity.
     pub fn transform(&self) -> &Transform {
         self.homography.as_ref().unwrap_or(&self.similarity)
+    }
+
+    /// The rotation for reports: counter-clockwise degrees rounded to a tenth, and 0 under one degree (a fit
+    /// of an unrotated copy lands a few tenths either side: noise, not an edit; this also never gives `-0.0`).
+    pub fn rotation_degrees(&self) -> f32 {
+        let degrees = (self.decomposition.rotation_degrees * 10.0).round() / 10.0;
+        if degrees.abs() < 1.0 { 0.0 } else { degrees as f32 }
     }
 }
 
@@ -204,6 +220,8 @@ impl Fit {
             })
             .collect();
         let hue_shift_degrees = (hue_differences.len() >= 5).then(|| circular_median(&mut hue_differences));
+        let (brightness_shift, contrast_ratio, saturation_ratio) =
+            patch_changes(inliers.iter().map(|&i| pair(i)).map(|(r, l)| (r.colour, l.colour)));
         let inlier_pairs = inliers
             .iter()
             .take(64)
@@ -230,6 +248,9 @@ impl Fit {
             listing_region,
             outline,
             hue_shift_degrees,
+            brightness_shift,
+            contrast_ratio,
+            saturation_ratio,
             inlier_pairs,
         }
     }
@@ -246,6 +267,37 @@ fn clipped_bounds(points: &[Point], w: f64, h: f64) -> Rect {
     let y0 = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).clamp(0.0, h);
     let y1 = finite.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).clamp(0.0, h);
     Rect { x: x0 as f32, y: y0 as f32, width: (x1 - x0) as f32, height: (y1 - y0) as f32 }
+}
+
+/// How the inlier patches' colours changed from reference to listing: median brightness shift, contrast ratio,
+/// saturation ratio (see the fields of [`LocalEvidence`]).
+fn patch_changes(pairs: impl Iterator<Item = ([u8; 3], [u8; 3])>) -> (f32, Option<f32>, Option<f32>) {
+    let luma = |[r, g, b]: [u8; 3]| 0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b);
+    let median = |v: &mut Vec<f32>| {
+        v.sort_unstable_by(f32::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let (mut shifts, mut saturations, mut lumas) = (Vec::new(), Vec::new(), Vec::new());
+    for (r, l) in pairs {
+        let (lr, ll) = (luma(r), luma(l));
+        shifts.push(ll - lr);
+        lumas.push((lr, ll));
+        let (_, reference_chroma) = crate::colour::hue_and_chroma(r);
+        if reference_chroma >= 40.0 {
+            saturations.push(crate::colour::hue_and_chroma(l).1 / reference_chroma);
+        }
+    }
+    let contrast = (lumas.len() >= 8).then(|| {
+        let spread = |values: &mut dyn Iterator<Item = f32>| {
+            let v: Vec<f32> = values.collect();
+            let mean = v.iter().sum::<f32>() / v.len() as f32;
+            (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32).sqrt()
+        };
+        let reference = spread(&mut lumas.iter().map(|p| p.0));
+        spread(&mut lumas.iter().map(|p| p.1)) / reference.max(1.0)
+    });
+    let saturation = if saturations.len() >= 5 { median(&mut saturations) } else { None };
+    (median(&mut shifts).unwrap_or(0.0), contrast, saturation)
 }
 
 /// Hue in degrees of a colour with enough saturation to have one.
