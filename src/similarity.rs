@@ -134,6 +134,12 @@ pub enum Alteration {
         /// Listing minus reference; positive is brighter.
         shift: f32,
     },
+    /// Something drawn over the copy (text, a logo): a part of the matched area whose details the reference does
+    /// not have.
+    Overlay {
+        /// Where, in listing pixels (the cells found, merged).
+        region: Rect,
+    },
     /// Contrast raised or lowered: the spread of the copied part's brightness, listing over reference.
     Contrast {
         /// Over 1: more contrast.
@@ -171,6 +177,10 @@ impl Alteration {
             Alteration::Perspective => "seen in perspective".into(),
             Alteration::Recoloured => "recoloured".into(),
             Alteration::Greyscale => "greyscale".into(),
+            Alteration::Overlay { region: r } => format!(
+                "overlaid text or logo at ({:.0}, {:.0}), {:.0}x{:.0}, in the listing",
+                r.x, r.y, r.width, r.height
+            ),
             Alteration::Brightness { shift } if *shift >= 0.0 => format!("brighter (+{shift:.0} levels)"),
             Alteration::Brightness { shift } => format!("darker ({shift:.0} levels)"),
             Alteration::Contrast { ratio } if *ratio >= 1.0 => format!("more contrast (×{ratio:.2})"),
@@ -443,6 +453,15 @@ fn local_alterations(reference: &Fingerprint, listing: &Fingerprint, e: &LocalEv
     }
     if let Some(ratio) = e.contrast_ratio.filter(|r| !(1.0 / CONTRAST_FREE..=CONTRAST_FREE).contains(r)) {
         out.push(Alteration::Contrast { ratio });
+    }
+    if let Some(first) = e.overlays.first() {
+        // One region for the report: the cells' bounding box.
+        let region = e.overlays.iter().fold(*first, |a, b| {
+            let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+            let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
+            Rect { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
+        });
+        out.push(Alteration::Overlay { region });
     }
     out
 }

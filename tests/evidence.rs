@@ -75,6 +75,13 @@ fn colour_changes_are_measured_on_the_copied_part() {
     );
     let hue = pair("coffee.jpg", "coffee-hue.jpg");
     assert!(has(&hue, |a| *a == Alteration::Recoloured), "{:?}", hue.evidence.alterations);
+    let marked = pair("astronaut.jpg", "astronaut-watermark.jpg");
+    let overlay = marked.evidence.alterations.iter().find_map(|a| match a {
+        Alteration::Overlay { region } => Some(*region),
+        _ => None,
+    });
+    // The watermark is drawn across the bottom of the photo (y 440-480 of 512).
+    assert!(overlay.is_some_and(|r| r.y >= 300.0 && r.y + r.height >= 470.0), "{:?}", marked.evidence.alterations);
     // Recompression changes no colour.
     let recompressed = pair("rocket.jpg", "rocket-recompressed.jpg");
     assert!(
