@@ -14,8 +14,10 @@
 //! ```
 //! use knockoff::{compare, top_k, Fingerprinter, FingerprintConfig, Verdict};
 //!
-//! // Build once; it is Send + Sync, share it across threads.
-//! let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
+//! // Build once; they are Send + Sync, share them across threads. Listings get their own fingerprinter (a larger
+//! // keypoint budget: a copy may fill only a corner of a listing).
+//! let config = FingerprintConfig::default();
+//! let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
 //! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 //!
 //! // The authentic catalog.
@@ -25,7 +27,7 @@
 //!     .collect::<Result<Vec<_>, _>>()?;
 //!
 //! // A marketplace listing: the coffee photo, mirrored.
-//! let listing = fingerprinter.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
+//! let listing = listings.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
 //!
 //! // The best references for this listing, compared in parallel.
 //! let best = &top_k(&listing, &references, 1)[0];
@@ -35,7 +37,7 @@
 //! assert!(evidence_json.contains("mirror_horizontal"));
 //!
 //! // An unrelated photo does not match.
-//! let unrelated = fingerprinter.fingerprint_path(format!("{dir}/listings/unrelated-camera.jpg"))?;
+//! let unrelated = listings.fingerprint_path(format!("{dir}/listings/unrelated-camera.jpg"))?;
 //! assert_eq!(compare(&references[0], &unrelated).verdict, Verdict::NoMatch);
 //! # Ok::<(), knockoff::Error>(())
 //! ```

@@ -160,7 +160,7 @@ pub fn draw_labelled(
     } else {
         format!("alterations: {}", e.alterations.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; "))
     };
-    let summary = format!("score {:.3}  {verdict}  ·  {orientation}", similarity.score);
+    let summary = format!("score {:.3}  {verdict}  ·  orientation: {orientation}", similarity.score);
     let (width, body) = (pictured.width(), pictured.height());
     let mut canvas = RgbImage::from_pixel(width, body + 3 * BAND, WHITE);
     imageops::replace(&mut canvas, &pictured, 0, i64::from(BAND));
