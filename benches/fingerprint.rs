@@ -14,11 +14,11 @@ const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/large/collage
 fn benches(c: &mut Criterion) {
     let bytes = std::fs::read(PHOTO).expect("testdata/large/collage-1600x1200.jpg");
     // Hashes and colour only (what issue #2's targets are about); local features are measured separately below.
-    let fast = Fingerprinter::new(FingerprintConfig::hashes_only());
-    let with_local = Fingerprinter::new(FingerprintConfig::default());
+    let fast = Fingerprinter::for_references(FingerprintConfig::hashes_only());
+    let with_local = Fingerprinter::for_references(FingerprintConfig::default());
     let mut full_config = FingerprintConfig::hashes_only();
     full_config.full_size = true;
-    let full = Fingerprinter::new(full_config);
+    let full = Fingerprinter::for_references(full_config);
 
     let mut group = c.benchmark_group("decode_1600x1200_jpeg");
     group.bench_function("full", |b| b.iter(|| decode_bytes(black_box(&bytes), &DecodeOptions::default())));

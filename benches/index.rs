@@ -16,7 +16,7 @@ const QUERIES: usize = 64;
 
 fn benches(c: &mut Criterion) {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-    let mut index = ReferenceIndex::new(FingerprintConfig::default());
+    let mut index = ReferenceIndex::new(FingerprintConfig::hashes_only());
     let queries: Vec<PdqHashes> = (0..QUERIES).map(|_| fingerprint(rng.words(), &mut rng).pdq).collect();
     for i in 0..REFERENCES {
         // Every 15,625th reference is a near-duplicate (10 bits off) of a query: each query has one true copy.
@@ -29,7 +29,7 @@ fn benches(c: &mut Criterion) {
         } else {
             rng.words()
         };
-        index.add(format!("ref/{i}.jpg"), fingerprint(words, &mut rng), Vec::new());
+        index.add(format!("ref/{i}.jpg"), fingerprint(words, &mut rng), knockoff::NO_METADATA).unwrap();
     }
     let build = Instant::now();
     index.prepare();

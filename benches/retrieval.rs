@@ -74,8 +74,8 @@ fn synthetic_reference(pool: &[(Descriptor, Keypoint)], permutations: &[[u8; 256
 
 fn benches(c: &mut Criterion) {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let references = Fingerprinter::new(FingerprintConfig::default());
-    let listings = Fingerprinter::new(FingerprintConfig::default().for_listings());
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
     let mut pool: Vec<(Descriptor, Keypoint)> = Vec::new();
     for dir in ["refs", "distractors", "large"] {
         for (_, f) in features_of(&testdata.join(dir), &references) {

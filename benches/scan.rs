@@ -15,7 +15,7 @@ const LISTINGS: usize = 32;
 /// Catalog of `n` references: the real reference photos, then copies of them made unrelated (hashes and
 /// descriptors scrambled with a seeded generator), so that only the real ones match.
 fn catalog(testdata: &str, config: FingerprintConfig, n: usize) -> ReferenceIndex {
-    let (seed, _) = ReferenceIndex::build(format!("{testdata}/refs"), &Fingerprinter::new(config), |_| {});
+    let (seed, _) = ReferenceIndex::build(format!("{testdata}/refs"), &Fingerprinter::for_references(config), |_| {});
     let mut index = ReferenceIndex::new(config);
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
@@ -36,7 +36,7 @@ fn catalog(testdata: &str, config: FingerprintConfig, n: usize) -> ReferenceInde
                 }
             }
         }
-        index.add(format!("{i}.jpg"), fp, Vec::new());
+        index.add(format!("{i}.jpg"), fp, knockoff::NO_METADATA).unwrap();
     }
     index.prepare();
     index
@@ -55,7 +55,7 @@ fn benches(c: &mut Criterion) {
     let scan = |scanner: &Scanner| scanner.scan(&folder, &AtomicBool::new(false), |_| {}, |_| Ok(())).expect("scan");
 
     let hashes = catalog(testdata, FingerprintConfig::hashes_only(), 10_000);
-    let scanner = Scanner::new(&hashes, ScanOptions::default());
+    let scanner = Scanner::new(hashes, ScanOptions::default());
     let mut group = c.benchmark_group("scan_1600x1200_vs_10k_refs");
     group.throughput(Throughput::Elements(LISTINGS as u64)).sample_size(10).measurement_time(Duration::from_secs(15));
     for threads in [1, 2] {
@@ -63,13 +63,13 @@ fn benches(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("threads", threads), |b| b.iter(|| pool.install(|| scan(&scanner))));
     }
     group.finish();
-    drop(hashes);
+    drop(scanner);
 
     let mut group = c.benchmark_group("scan_1600x1200_vs_1k_refs");
     group.throughput(Throughput::Elements(LISTINGS as u64)).sample_size(10).measurement_time(Duration::from_secs(20));
     for (name, config) in [("hashes_only", FingerprintConfig::hashes_only()), ("local", FingerprintConfig::default())] {
         let index = catalog(testdata, config, 1_000);
-        let scanner = Scanner::new(&index, ScanOptions::default());
+        let scanner = Scanner::new(index, ScanOptions::default());
         group.bench_function(name, |b| b.iter(|| scan(&scanner)));
     }
     group.finish();

@@ -76,8 +76,9 @@ fn main() -> anyhow::Result<()> {
             std::os::unix::fs::symlink(target, &link)?;
         }
         let start = Instant::now();
-        let fingerprinter = Fingerprinter::new(knockoff::FingerprintConfig::default());
+        let fingerprinter = Fingerprinter::for_references(knockoff::FingerprintConfig::default());
         let (index, report) = ReferenceIndex::build(&folder, &fingerprinter, |_| {});
+        let index = std::sync::Arc::new(index);
         let index_seconds = start.elapsed().as_secs_f64();
         for failure in &report.failures {
             eprintln!("reference skipped: {failure}");
@@ -88,7 +89,7 @@ fn main() -> anyhow::Result<()> {
             truth.iter().filter(|t| t.reference.is_empty() || catalog.contains(t.reference.as_str())).collect();
         let mut options = ScanOptions::default();
         options.search.top_k = 1;
-        let scanner = Scanner::new(&index, options);
+        let scanner = Scanner::new(index.clone(), options);
         let start = Instant::now();
         let reports: Vec<_> =
             scanned.par_iter().map(|t| scanner.scan_file(&listings, &listings.join(&t.listing))).collect();
@@ -112,7 +113,7 @@ fn main() -> anyhow::Result<()> {
 
         // Retrieval loss: the positives the search missed, compared pairwise with their true reference.
         let start = Instant::now();
-        let listing_fingerprinter = Fingerprinter::new(index.config().for_listings());
+        let listing_fingerprinter = Fingerprinter::for_listings(*index.config());
         let by_path: BTreeMap<&str, usize> =
             index.references().iter().enumerate().map(|(i, r)| (r.path.as_str(), i)).collect();
         let missed: Vec<&&Truth> =

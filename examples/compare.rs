@@ -9,60 +9,66 @@
 //! rotation, the crop of the reference shown and where it sits in the listing), and the edits that points to.
 //! `--json` prints the same as one JSON object. `--evidence OUT.png` also draws the evidence picture: the two
 //! photos side by side, the verified matches joined by lines, the reference's outline in the listing. Exit status
-//! 0 whatever the verdict; 2 if either photo cannot be read or the picture cannot be written.
+//! 0 whatever the verdict; 2 for a usage error (`--help` lists the options), or if either photo cannot be read
+//! or the picture cannot be written. A closed output pipe ends it quietly.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
 use knockoff::{
-    DecodeOptions, FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with, decode_path,
+    DecodeOptions, FingerprintConfig, Fingerprinter, PDQ_EVIDENCE, Similarity, Thresholds, Verdict, compare_with,
+    decode_path,
 };
 use serde_json::json;
 
-fn main() {
-    let mut config = FingerprintConfig::default();
-    let mut as_json = false;
-    let mut evidence_path = None;
-    let mut paths = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--json" => as_json = true,
-            "--full" => config.full_size = true,
-            "--evidence" => match args.next() {
-                Some(path) => evidence_path = Some(path),
-                None => {
-                    eprintln!("--evidence needs a path: compare --evidence OUT.png REFERENCE LISTING");
-                    std::process::exit(2);
-                }
-            },
-            _ => paths.push(arg),
-        }
-    }
-    let [reference_path, listing_path] = paths.as_slice() else {
-        eprintln!("usage: compare [--json] [--full] [--evidence OUT.png] REFERENCE LISTING");
-        std::process::exit(2);
-    };
+/// Explains how similar two photos are, and why.
+#[derive(Parser)]
+#[command(name = "compare")]
+struct Args {
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Decode at full size (bit-exact PDQ; slower).
+    #[arg(long)]
+    full: bool,
+    /// Also draw the evidence picture to this PNG (or JPEG) file.
+    #[arg(long, value_name = "OUT.png")]
+    evidence: Option<PathBuf>,
+    /// The authentic photo.
+    reference: PathBuf,
+    /// The listing photo.
+    listing: PathBuf,
+}
 
-    let (fingerprinter, listings) = (Fingerprinter::new(config), Fingerprinter::new(config.for_listings()));
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut config = FingerprintConfig::default();
+    config.full_size = args.full;
+    let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
     let (reference, listing) =
-        match (fingerprinter.fingerprint_path(reference_path), listings.fingerprint_path(listing_path)) {
+        match (fingerprinter.fingerprint_path(&args.reference), listings.fingerprint_path(&args.listing)) {
             (Ok(r), Ok(l)) => (r, l),
             (r, l) => {
                 for error in [r.err(), l.err()].into_iter().flatten() {
                     eprintln!("error: {error}");
                 }
-                std::process::exit(2);
+                return ExitCode::from(2);
             }
         };
     let thresholds = Thresholds::default();
     let similarity = compare_with(&reference, &listing, &thresholds);
 
-    if let Some(out) = &evidence_path
-        && let Err(e) = write_evidence(out, reference_path, listing_path, &similarity)
+    if let Some(out) = &args.evidence
+        && let Err(e) = write_evidence(out, &args, &similarity)
     {
-        eprintln!("error: evidence picture: {e}");
-        std::process::exit(2);
+        eprintln!("error: evidence picture {}: {e}", out.display());
+        return ExitCode::from(2);
     }
 
-    if as_json {
+    let (reference_path, listing_path) = (args.reference.display().to_string(), args.listing.display().to_string());
+    let text = if args.json {
         let out = json!({
             "reference": reference_path,
             "listing": listing_path,
@@ -71,27 +77,35 @@ fn main() {
             "similarity": similarity,
             "thresholds": thresholds,
         });
-        println!("{out:#}");
+        format!("{out:#}\n")
     } else {
-        print!("{}", explain(reference_path, listing_path, &similarity, &thresholds));
+        explain(&reference_path, &listing_path, &similarity, &thresholds)
+    };
+    // A closed pipe (`compare ... | head -1`) ends the program quietly, as with any Unix tool.
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: writing the result: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 
 /// Draws the evidence picture, or the two photos side by side when local features found nothing to draw.
-fn write_evidence(
-    out: &str,
-    reference_path: &str,
-    listing_path: &str,
-    similarity: &Similarity,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn write_evidence(out: &Path, args: &Args, similarity: &Similarity) -> Result<(), Box<dyn std::error::Error>> {
     let mut options = DecodeOptions::default();
     options.reduce_to = Some(800);
-    let (r, l) = (decode_path(reference_path, &options)?.image, decode_path(listing_path, &options)?.image);
-    let local = similarity.evidence.local.as_ref();
-    let picture = knockoff::evidence::draw(&r, &l, local);
+    let (r, l) = (decode_path(&args.reference, &options)?.image, decode_path(&args.listing, &options)?.image);
+    let names = (file_name(&args.reference), file_name(&args.listing));
+    let picture = knockoff::evidence::draw_labelled(&r, &l, similarity, (&names.0, &names.1));
     picture.save(out)?;
-    eprintln!("evidence picture: {out}");
+    eprintln!("evidence picture: {}", out.display());
     Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> String {
@@ -105,11 +119,15 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
         "reference: {reference}\nlisting:   {listing}\n\nscore {:.3}  ->  {verdict}\n  (match at >= {:.2}, review at >= {:.2})\n\nevidence:\n",
         s.score, t.match_score, t.review_score
     );
+    // PDQ's nearest variant says how the listing is oriented only when PDQ itself is evidence of a copy.
+    let orientation = if e.pdq_distance <= PDQ_EVIDENCE {
+        format!("listing = reference {}", e.pdq_variant.describe())
+    } else {
+        "too far to say how it is oriented".to_string()
+    };
     out += &format!(
-        "  PDQ      {:3} / 256 bits differ (listing = reference {}; as is: {})\n",
-        e.pdq_distance,
-        e.transform.describe(),
-        e.pdq_distance_as_is
+        "  PDQ      {:3} / 256 bits differ ({orientation}; as is: {})\n",
+        e.pdq_distance, e.pdq_distance_as_is
     );
     out += &format!(
         "  pHash    {:3} / 64\n  dHash    {:3} / 64\n  aHash    {:3} / 64\n",
@@ -124,16 +142,20 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
     match &e.local {
         Some(l) => {
             let d = &l.decomposition;
+            let rotation = match l.rotation_degrees() {
+                0.0 => "not rotated".to_string(),
+                r if r < 0.0 => format!("rotated {:.1}° clockwise", -r),
+                r => format!("rotated {r:.1}° counter-clockwise"),
+            };
             out += &format!(
                 "  local    {} verified matches of {} ({:.0}% of the shared keypoints), local score {:.3}\n\
-                 \x20          listing = reference{} scaled x{:.2}, rotated {:.1}° counter-clockwise{}\n",
+                 \x20          listing = reference{} scaled x{:.2}, {rotation}{}\n",
                 l.inliers,
                 l.matches,
                 l.coverage * 100.0,
                 e.local_score,
                 if l.mirrored { " mirrored," } else { "" },
                 d.scale,
-                d.rotation_degrees,
                 if l.homography.is_some() { ", in perspective" } else { "" }
             );
             let (r, p) = (&l.reference_region, &l.listing_region);
@@ -144,7 +166,7 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
         }
         None => out += "  local    no geometrically consistent matches\n",
     }
-    if e.transform != knockoff::Dihedral::Original {
+    if e.pdq_variant != knockoff::Dihedral::Original && e.pdq_distance <= PDQ_EVIDENCE {
         out +=
             "  (the 64-bit hashes see the photos as they are, so they do not count for a mirrored or rotated copy)\n";
     }

@@ -2,7 +2,7 @@
 //! `testdata/`, with no false positives among photos that copy no reference.
 //!
 //! ```text
-//! cargo run --release --example evaluate -- [--json PATH] [--svg PATH] [--small]
+//! cargo run --release --features bench-tools --example evaluate -- [--json PATH] [--svg PATH] [--small]
 //! ```
 //!
 //! Prints a markdown report (recall at 0, 0.1% and 1% false positives per method; per-edit recall; the verdicts'

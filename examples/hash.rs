@@ -1,50 +1,65 @@
 //! Hashes photos: one JSON object per line and per image.
 //!
 //! ```text
-//! cargo run --release --example hash -- [--full] [--all-files] PATH...
+//! cargo run --release --example hash -- [--full] PATH...
 //! ```
 //!
 //! PATH may be files or folders (walked recursively). Each line has `path`, `width`, `height`, `format`, `ahash`,
 //! `dhash`, `phash`, `pdq` (64 hex digits, Meta's format: the whole photo's PDQ), `pdq_quality` (0-100),
 //! `pdq_dihedral` (the eight variants in Meta's order), `content_pdq` (the PDQ matching uses when a uniform border
 //! was trimmed, else null) and `colour`. A file that cannot be read prints `{"path": ..., "error": ...}` and the
-//! run goes on; the exit status is 1 if any file failed. `--full` decodes at full size, so PDQ is bit-exact with
-//! Meta's reference; the default decodes JPEGs at reduced scale, which is faster and agrees to a few bits.
-//! Folders are walked for photos only (a photo extension, or photo content without extension); other files,
-//! hidden ones, pipes and devices are skipped and listed on stderr with the reason; `--all-files` hashes every
-//! regular file. The timing summary goes to stderr; its rate counts the photos hashed.
+//! run goes on; the exit status is 1 if any file failed, 2 for a usage error. `--full` decodes at full size, so PDQ
+//! is bit-exact with Meta's reference; the default decodes JPEGs at reduced scale, which is faster and agrees to a
+//! few bits. Folders are walked for photos only (a photo extension, or photo content without extension); other
+//! files, hidden ones, pipes and devices are skipped and listed on stderr with the reason; `--all-files` hashes
+//! every regular file. The timing summary goes to stderr; its rate counts the photos hashed. A closed output pipe
+//! (`| head`) ends the run quietly.
 
 use std::io::Write;
-
-use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use knockoff::{Fingerprint, FingerprintConfig, Fingerprinter};
 use rayon::prelude::*;
 use serde_json::json;
 
-fn main() -> anyhow::Result<()> {
-    let mut config = FingerprintConfig::hashes_only();
-    let mut paths = Vec::new();
-    let mut walk_options = knockoff::walk::WalkOptions::default();
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--full" => config.full_size = true,
-            "--all-files" => walk_options = knockoff::walk::WalkOptions::all_files(),
-            "-h" | "--help" => {
-                eprintln!("usage: hash [--full] [--all-files] PATH...");
-                return Ok(());
-            }
-            _ => paths.push(arg),
+/// Hashes photos: one JSON object per line and per image.
+#[derive(Parser)]
+#[command(name = "hash")]
+struct Args {
+    /// Decode at full size: PDQ bit-exact with Meta's reference (slower).
+    #[arg(long)]
+    full: bool,
+    /// Read every regular file under the folders, not only photos (pipes and devices are skipped either way).
+    #[arg(long)]
+    all_files: bool,
+    /// Photo files and folders (walked recursively).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(failures) => ExitCode::from(u8::from(failures > 0)),
+        // A closed pipe is how a reader says it has enough: end quietly, as any Unix tool does.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
         }
     }
-    if paths.is_empty() {
-        anyhow::bail!("usage: hash [--full] [--all-files] PATH...");
-    }
+}
 
+/// Hashes every photo and prints its line; the number of files that failed.
+fn run(args: &Args) -> std::io::Result<usize> {
     let start = Instant::now();
-    let fingerprinter = Fingerprinter::new(config);
-    let walk = knockoff::walk::walk(&paths, &walk_options);
+    let fingerprinter = Fingerprinter::for_references(FingerprintConfig::hashes_only().with_full_size(args.full));
+    let walk_options =
+        if args.all_files { knockoff::walk::WalkOptions::all_files() } else { knockoff::walk::WalkOptions::default() };
+    let walk = knockoff::walk::walk(&args.paths, &walk_options);
     let (files, walk_failures) = (walk.files, walk.failures);
     for skipped in &walk.skipped {
         eprintln!("skipped {skipped}");
@@ -53,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let mut out = stdout.lock();
     let mut failures = 0usize;
     for error in &walk_failures {
-        writeln!(out, "{}", failure_line(error)).context("cannot write to stdout")?;
+        writeln!(out, "{}", failure_line(error))?;
         failures += 1;
     }
     // Fingerprint in parallel, a chunk at a time, printing in file order as each chunk finishes.
@@ -67,22 +82,21 @@ fn main() -> anyhow::Result<()> {
             .collect();
         for (ok, line) in lines {
             failures += usize::from(!ok);
-            writeln!(out, "{line}").context("cannot write to stdout")?;
+            writeln!(out, "{line}")?;
         }
     }
-    out.flush().context("cannot write to stdout")?;
+    out.flush()?;
     let seconds = start.elapsed().as_secs_f64();
-    let hashed = files.len() + walk_failures.len() - failures;
+    let files_found = files.len() + walk_failures.len();
+    let hashed = files_found - failures;
     eprintln!(
-        "hashed {} files ({} failed, {} skipped) in {:.2} s, {:.1} images/s on {} threads",
-        files.len() + walk_failures.len(),
-        failures,
+        "hashed {files_found} {} ({failures} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
+        if files_found == 1 { "file" } else { "files" },
         walk.skipped.len(),
-        seconds,
         hashed as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    std::process::exit(i32::from(failures > 0));
+    Ok(failures)
 }
 
 fn success_line(path: &str, fp: &Fingerprint) -> String {

@@ -10,36 +10,53 @@
 //!
 //! Every file under CATALOG_DIR (recursively) is fingerprinted in parallel; files that are not readable photos are
 //! listed on stderr and left out, never fatal. The index is written atomically. `--full` makes fingerprints with
-//! full-size decoding (bit-exact PDQ); scans then use the same.
+//! full-size decoding (bit-exact PDQ); scans then use the same. Exit status 0 on success, 1 on failure, 2 for a
+//! usage error (`--help` lists the options). The index records the catalog folder both as it is and relative to
+//! the index file, so an index kept beside its catalog finds the photos after both are moved.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use clap::Parser;
 use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
 
-fn main() -> anyhow::Result<()> {
-    let mut catalog = None;
-    let mut output = None;
-    let mut config = FingerprintConfig::default();
-    let mut metadata_csv = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-o" | "--output" => output = Some(args.next().context("-o needs a path")?),
-            "--full" => config.full_size = true,
-            "--metadata" => metadata_csv = Some(args.next().context("--metadata needs a CSV file")?),
-            _ if catalog.is_none() => catalog = Some(arg),
-            _ => bail!("usage: index CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv]"),
+/// Builds a reference index from the authentic catalog and saves it.
+#[derive(Parser)]
+#[command(name = "index")]
+struct Args {
+    /// The catalog: a folder of authentic photos (walked recursively), or one photo.
+    catalog: PathBuf,
+    /// Where to write the index.
+    #[arg(short, long, value_name = "catalog.idx")]
+    output: PathBuf,
+    /// Fingerprint with full-size decoding (bit-exact PDQ); scans then use the same.
+    #[arg(long)]
+    full: bool,
+    /// A CSV of `path,key,value` rows to attach to the references (SKU, brand ...).
+    #[arg(long, value_name = "FILE.csv")]
+    metadata: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}`: the whole chain on one line, and never a backtrace: these are the user's errors.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
-    let (Some(catalog), Some(output)) = (catalog, output) else {
-        bail!("usage: index CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv]");
-    };
+}
 
+fn run(args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let bar = progress_bar();
-    let (mut index, report) = ReferenceIndex::build(&catalog, &Fingerprinter::new(config), |p| {
+    let config = FingerprintConfig::default().with_full_size(args.full);
+    let (mut index, report) = ReferenceIndex::build(&args.catalog, &Fingerprinter::for_references(config), |p| {
         if let Some(bar) = &bar {
             bar.set_length(p.total as u64);
             bar.set_position(p.done as u64);
@@ -55,26 +72,34 @@ fn main() -> anyhow::Result<()> {
         eprintln!("skipped {skipped}");
     }
     if index.is_empty() {
-        bail!("no photo could be indexed under {catalog}");
+        bail!("no photo could be indexed under {}", args.catalog.display());
     }
-    if let Some(csv) = metadata_csv {
-        attach_metadata(&mut index, &csv)?;
+    if let Some(csv) = &args.metadata {
+        attach_metadata(&mut index, csv)?;
     }
-    index.save(&output)?;
+    let output = &args.output;
+    index.save(output).with_context(|| format!("cannot write the index {}", output.display()))?;
     eprintln!(
-        "indexed {} references ({} files skipped) in {:.2} s, {:.1} images/s; wrote {output} ({} bytes)",
-        index.len(),
-        report.failures.len(),
+        "indexed {} ({} skipped) in {:.2} s, {:.1} images/s; wrote {} ({} bytes)",
+        plural(index.len(), "reference"),
+        plural(report.failures.len(), "file"),
         start.elapsed().as_secs_f64(),
         (index.len() + report.failures.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9),
-        std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0)
+        output.display(),
+        std::fs::metadata(output).map(|m| m.len()).unwrap_or(0)
     );
     Ok(())
 }
 
+/// "1 reference", "2 references".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 /// Reads `path,key,value` rows and attaches them to the references with those paths.
-fn attach_metadata(index: &mut ReferenceIndex, csv: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(csv).with_context(|| format!("reading {csv}"))?;
+fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(csv).with_context(|| format!("cannot read --metadata {}", csv.display()))?;
+    let csv = csv.display();
     let mut by_path: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let mut fields = line.splitn(3, ',');
@@ -97,7 +122,7 @@ fn attach_metadata(index: &mut ReferenceIndex, csv: &str) -> anyhow::Result<()> 
     for path in by_path.keys() {
         eprintln!("metadata for {path}: no such reference");
     }
-    eprintln!("metadata attached to {attached} references");
+    eprintln!("metadata attached to {}", plural(attached, "reference"));
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example scan -- --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K]
+//!                                        [--catalog-root DIR]
 //!     [--all-files]
 //! cargo run --release --example scan            # the bundled testdata: refs/ against listings/, HTML report
 //! ```
@@ -13,7 +14,10 @@
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
 //! same scan streamed beside it (`PATH.csv`) so an interrupted scan keeps its results. A progress bar shows on
-//! stderr when it is a terminal; a one-line summary ends the run.
+//! stderr when it is a terminal; a one-line summary ends the run. With any argument, `--refs` and `--queries` are
+//! both required. `--catalog-root DIR` says where the catalog's photos are now, for the HTML report's pictures.
+//! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options). A closed output pipe
+//! ends the run quietly.
 //!
 //! Only photos are scanned: files with a photo extension, and files without extension whose content is a photo.
 //! Other files, hidden ones and anything that is not a regular file (pipes, devices) are skipped and listed on
@@ -22,67 +26,93 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
 use knockoff::report::{CsvReport, HtmlSources, JsonlReport, write_html};
-use knockoff::{FingerprintConfig, Fingerprinter, ListingReport, ReferenceIndex, ScanOptions, Scanner};
+use knockoff::{ErrorKind, FingerprintConfig, Fingerprinter, ListingReport, ReferenceIndex, ScanOptions, Scanner};
 
-const USAGE: &str =
-    "usage: scan --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K] [--all-files]";
+/// Scans listing photos against the authentic catalog and reports which listings copy which photos. With no
+/// arguments: the bundled testdata (refs/ against listings/), as an HTML report.
+#[derive(Parser)]
+#[command(name = "scan")]
+struct Args {
+    /// The authentic catalog: a folder (indexed on the fly) or an index file made by the `index` example.
+    #[arg(long, value_name = "DIR_OR_INDEX", requires = "queries")]
+    refs: Option<PathBuf>,
+    /// The folder of listing photos to scan (walked recursively).
+    #[arg(long, value_name = "DIR", requires = "refs")]
+    queries: Option<PathBuf>,
+    /// Report format; default csv, or html for the no-argument demo.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Where to write the report (CSV and JSON lines default to stdout, HTML to scan-report.html).
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// References reported per listing.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    top: u16,
+    /// Where the catalog's photos are now, for the HTML report's pictures (default: where the index says).
+    #[arg(long, value_name = "DIR")]
+    catalog_root: Option<PathBuf>,
+    /// Scan every regular file under the queries folder, not only photos (pipes and devices are skipped either way).
+    #[arg(long)]
+    all_files: bool,
+}
 
-#[derive(PartialEq)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum Format {
     Csv,
     Jsonl,
     Html,
 }
 
-fn main() -> anyhow::Result<()> {
-    let (mut refs, mut queries, mut format, mut output, mut top) = (None, None, None, None, 1usize);
-    let mut all_files = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--refs" => refs = Some(PathBuf::from(value()?)),
-            "--queries" => queries = Some(PathBuf::from(value()?)),
-            "--format" => {
-                format = Some(match value()?.as_str() {
-                    "csv" => Format::Csv,
-                    "jsonl" => Format::Jsonl,
-                    "html" => Format::Html,
-                    other => bail!("unknown format {other:?}\n{USAGE}"),
-                })
-            }
-            "-o" | "--output" => output = Some(PathBuf::from(value()?)),
-            "--top" => top = value()?.parse().context("--top takes a whole number")?,
-            "--all-files" => all_files = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unexpected argument {other:?}\n{USAGE}"),
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`scan ... | head`) is how a reader says it has enough: end quietly, as any Unix tool does.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}`: the whole chain on one line, and never a backtrace: these are the user's errors.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
-    // With no arguments: the bundled testdata, as an HTML report.
-    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let no_arguments = refs.is_none() && queries.is_none();
-    let refs = refs.unwrap_or_else(|| testdata.join("refs"));
-    let queries = queries.unwrap_or_else(|| testdata.join("listings"));
-    let format = format.unwrap_or(if no_arguments { Format::Html } else { Format::Csv });
-    if format == Format::Html && output.is_none() {
-        output = Some(PathBuf::from("scan-report.html"));
-    }
-    if !queries.is_dir() {
-        bail!("--queries {} is not a folder\n{USAGE}", queries.display());
-    }
+}
 
-    let index = if refs.is_file() {
-        ReferenceIndex::open(&refs)?
-    } else {
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<knockoff::Error>()
+                .is_some_and(|k| matches!(k.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    // With no arguments: the bundled testdata, as an HTML report. With any, both --refs and --queries (clap
+    // enforces it), so a forgotten one is an error rather than a silent scan of the demo photos.
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let demo = args.refs.is_none();
+    let refs = args.refs.unwrap_or_else(|| testdata.join("refs"));
+    let queries = args.queries.unwrap_or_else(|| testdata.join("listings"));
+    let format = args.format.unwrap_or(if demo { Format::Html } else { Format::Csv });
+    let output = match (&args.output, format) {
+        (None, Format::Html) => Some(PathBuf::from("scan-report.html")),
+        (output, _) => output.clone(),
+    };
+    if !queries.is_dir() {
+        bail!("--queries {} is not a folder", queries.display());
+    }
+    let mut index = if refs.is_file() {
+        ReferenceIndex::open(&refs).with_context(|| format!("--refs {}", refs.display()))?
+    } else if refs.is_dir() {
         let bar = progress_bar("indexing");
-        let (index, report) = ReferenceIndex::build(&refs, &Fingerprinter::new(FingerprintConfig::default()), |p| {
+        let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
+        let (index, report) = ReferenceIndex::build(&refs, &fingerprinter, |p| {
             if let Some(bar) = &bar {
                 bar.set_length(p.total as u64);
                 bar.set_position(p.done as u64);
@@ -95,17 +125,25 @@ fn main() -> anyhow::Result<()> {
             eprintln!("reference skipped: {failure}");
         }
         index
+    } else {
+        bail!("--refs {}: no such folder or index file", refs.display());
     };
     if index.is_empty() {
         bail!("no reference photo in {}", refs.display());
     }
-
+    if let Some(root) = &args.catalog_root {
+        if !root.is_dir() {
+            bail!("--catalog-root {} is not a folder", root.display());
+        }
+        index.set_catalog_root(Some(root.clone()));
+    }
+    let references = index.len();
     let mut options = ScanOptions::default();
-    options.search.top_k = top.max(1);
-    if all_files {
+    options.search.top_k = usize::from(args.top);
+    if args.all_files {
         options.walk = knockoff::walk::WalkOptions::all_files();
     }
-    let scanner = Scanner::new(&index, options);
+    let scanner = Scanner::new(index, options);
     let bar = progress_bar("scanning");
     let progress = |p: knockoff::Progress| {
         if let Some(bar) = &bar {
@@ -118,7 +156,6 @@ fn main() -> anyhow::Result<()> {
         Ok(Box::new(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)))
     };
     let stdout = || -> Box<dyn Write> { Box::new(BufWriter::new(std::io::stdout())) };
-
     // Write errors name what was being written (a full disk, a closed pipe).
     let writing = |path: Option<&Path>| match path {
         Some(path) => format!("cannot write {}", path.display()),
@@ -155,9 +192,17 @@ fn main() -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if summary.files == 0 {
+        eprintln!("warning: no files under {}: nothing was scanned", queries.display());
+    }
     if format == Format::Html {
         let path = output.unwrap_or_default();
-        let sources = HtmlSources { queries: &queries, catalog: index.catalog_root(), limits: index.config().limits };
+        let sources = HtmlSources {
+            queries: &queries,
+            catalog: scanner.index().catalog_root(),
+            thresholds: options.search.thresholds,
+            limits: scanner.index().config().limits,
+        };
         let mut out = open(&path)?;
         write_html(&mut out, &kept, &summary, sources).with_context(|| writing(Some(&path)))?;
         eprintln!("wrote {} (and {})", path.display(), path.with_extension("html.csv").display());
@@ -166,18 +211,26 @@ fn main() -> anyhow::Result<()> {
         eprintln!("skipped {skipped}");
     }
     eprintln!(
-        "scanned {} files against {} references: {} failures, {} matches, {} to review, {} skipped, {:.1} files/s on {} \
-         threads",
-        summary.scanned,
-        index.len(),
-        summary.failures,
-        summary.matches,
+        "scanned {} against {}: {}, {}, {} to review, {} skipped, {:.1} files/s on {} threads",
+        plural(summary.scanned, "file"),
+        plural(references, "reference"),
+        plural(summary.failures, "failure"),
+        plural(summary.matches, "match"),
         summary.reviews,
         summary.skipped.len(),
         summary.rate(),
         rayon::current_num_threads()
     );
     Ok(())
+}
+
+/// "1 reference", "2 references", "2 matches".
+fn plural(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        _ if what.ends_with("ch") => format!("{n} {what}es"),
+        _ => format!("{n} {what}s"),
+    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal (not in logs or pipes).

@@ -7,16 +7,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::hash::HashKind;
 
-/// Everything that can go wrong in knockoff.
-#[derive(Debug)]
+/// Everything that can go wrong in knockoff. Cloneable, so a report can keep errors and hand them on.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Error {
     path: Option<PathBuf>,
     kind: ErrorKind,
 }
 
-/// What went wrong. Marked non-exhaustive: later versions add kinds.
+/// What went wrong. Marked non-exhaustive: later versions add kinds. `Clone` and `PartialEq` (an I/O error by its
+/// kind and message); [`ErrorKind::code`] gives a serialisable [`ErrorCode`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -108,6 +111,13 @@ pub enum ErrorKind {
     /// fingerprints are not comparable with new ones.
     #[error("index was built with another fingerprint configuration: {0}")]
     ConfigMismatch(String),
+    /// A fingerprint was added to an index whose configuration it was not made with (a listing's keypoint budget,
+    /// hashes only in an index with local features, or the reverse): it would be compared unevenly.
+    #[error("fingerprint does not fit the index: {0}")]
+    FingerprintMismatch(String),
+    /// A folder to scan does not exist or is not a folder.
+    #[error("not a folder")]
+    NotAFolder,
     /// A hash string was not valid hex of the right length for its kind.
     #[error("invalid {kind} hash string: {message}")]
     InvalidHash {
@@ -141,28 +151,166 @@ impl Error {
         self.path.as_deref()
     }
 
-    /// A short, stable, machine-readable name of the kind (`"too_large"`, `"decode"` ...), for reports.
-    pub fn code(&self) -> &'static str {
-        match &self.kind {
-            ErrorKind::Io(_) => "io",
-            ErrorKind::Write(_) => "write",
-            ErrorKind::NotRegularFile(_) => "not_regular_file",
-            ErrorKind::InvalidConfig(_) => "invalid_config",
-            ErrorKind::Empty => "empty",
-            ErrorKind::UnknownFormat => "unknown_format",
-            ErrorKind::Decode { .. } => "decode",
-            ErrorKind::TooLarge { .. } => "too_large",
-            ErrorKind::FileTooLarge { .. } => "file_too_large",
-            ErrorKind::TooSmall { .. } => "too_small",
-            ErrorKind::DecoderPanic(_) => "decoder_panic",
-            ErrorKind::HashKindMismatch { .. } => "hash_kind_mismatch",
-            ErrorKind::InvalidHash { .. } => "invalid_hash",
-            ErrorKind::NotAnIndex => "not_an_index",
-            ErrorKind::IndexVersion { .. } => "index_version",
-            ErrorKind::IndexTruncated(_) => "index_truncated",
-            ErrorKind::IndexCorrupt(_) => "index_corrupt",
-            ErrorKind::ConfigMismatch(_) => "config_mismatch",
+    /// The kind as a short, stable, machine-readable code (`too_large`, `decode` ...), for reports.
+    pub fn code(&self) -> ErrorCode {
+        self.kind.code()
+    }
+}
+
+impl ErrorKind {
+    /// The kind as a short, stable, machine-readable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ErrorKind::Io(_) => ErrorCode::Io,
+            ErrorKind::Write(_) => ErrorCode::Write,
+            ErrorKind::NotRegularFile(_) => ErrorCode::NotRegularFile,
+            ErrorKind::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            ErrorKind::Empty => ErrorCode::Empty,
+            ErrorKind::UnknownFormat => ErrorCode::UnknownFormat,
+            ErrorKind::Decode { .. } => ErrorCode::Decode,
+            ErrorKind::TooLarge { .. } => ErrorCode::TooLarge,
+            ErrorKind::FileTooLarge { .. } => ErrorCode::FileTooLarge,
+            ErrorKind::TooSmall { .. } => ErrorCode::TooSmall,
+            ErrorKind::DecoderPanic(_) => ErrorCode::DecoderPanic,
+            ErrorKind::HashKindMismatch { .. } => ErrorCode::HashKindMismatch,
+            ErrorKind::InvalidHash { .. } => ErrorCode::InvalidHash,
+            ErrorKind::NotAnIndex => ErrorCode::NotAnIndex,
+            ErrorKind::IndexVersion { .. } => ErrorCode::IndexVersion,
+            ErrorKind::IndexTruncated(_) => ErrorCode::IndexTruncated,
+            ErrorKind::IndexCorrupt(_) => ErrorCode::IndexCorrupt,
+            ErrorKind::ConfigMismatch(_) => ErrorCode::ConfigMismatch,
+            ErrorKind::FingerprintMismatch(_) => ErrorCode::FingerprintMismatch,
+            ErrorKind::NotAFolder => ErrorCode::NotAFolder,
         }
+    }
+}
+
+// By hand because `std::io::Error` is neither `Clone` nor `PartialEq`: an I/O error is copied and compared by
+// its kind and message (its source chain is the operating system's, with nothing further to follow).
+impl Clone for ErrorKind {
+    fn clone(&self) -> Self {
+        match self {
+            ErrorKind::Io(e) => ErrorKind::Io(std::io::Error::new(e.kind(), e.to_string())),
+            ErrorKind::Write(e) => ErrorKind::Write(std::io::Error::new(e.kind(), e.to_string())),
+            ErrorKind::NotRegularFile(m) => ErrorKind::NotRegularFile(m),
+            ErrorKind::InvalidConfig(m) => ErrorKind::InvalidConfig(m.clone()),
+            ErrorKind::Empty => ErrorKind::Empty,
+            ErrorKind::UnknownFormat => ErrorKind::UnknownFormat,
+            ErrorKind::Decode { format, message } => ErrorKind::Decode { format, message: message.clone() },
+            ErrorKind::TooLarge { width, height, limit } => {
+                ErrorKind::TooLarge { width: *width, height: *height, limit: limit.clone() }
+            }
+            ErrorKind::FileTooLarge { bytes, limit } => ErrorKind::FileTooLarge { bytes: *bytes, limit: *limit },
+            ErrorKind::TooSmall { width, height } => ErrorKind::TooSmall { width: *width, height: *height },
+            ErrorKind::DecoderPanic(m) => ErrorKind::DecoderPanic(m.clone()),
+            ErrorKind::HashKindMismatch { left, right } => ErrorKind::HashKindMismatch { left: *left, right: *right },
+            ErrorKind::NotAnIndex => ErrorKind::NotAnIndex,
+            ErrorKind::IndexVersion { found, supported } => {
+                ErrorKind::IndexVersion { found: *found, supported: *supported }
+            }
+            ErrorKind::IndexTruncated(m) => ErrorKind::IndexTruncated(m.clone()),
+            ErrorKind::IndexCorrupt(m) => ErrorKind::IndexCorrupt(m.clone()),
+            ErrorKind::ConfigMismatch(m) => ErrorKind::ConfigMismatch(m.clone()),
+            ErrorKind::FingerprintMismatch(m) => ErrorKind::FingerprintMismatch(m.clone()),
+            ErrorKind::NotAFolder => ErrorKind::NotAFolder,
+            ErrorKind::InvalidHash { kind, message } => {
+                ErrorKind::InvalidHash { kind: *kind, message: message.clone() }
+            }
+        }
+    }
+}
+
+impl PartialEq for ErrorKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ErrorKind::Io(a), ErrorKind::Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            (ErrorKind::Write(a), ErrorKind::Write(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            (ErrorKind::Io(_) | ErrorKind::Write(_), _) | (_, ErrorKind::Io(_) | ErrorKind::Write(_)) => false,
+            // Every other kind's fields are compared through its code and its words, which spell them all out.
+            _ => self.code() == other.code() && self.to_string() == other.to_string(),
+        }
+    }
+}
+
+/// An [`ErrorKind`] as a plain, copyable, serialisable code: what reports record for a file that failed.
+/// Serialised as its snake-case name (`"decode"`, `"too_large"` ...), which [`ErrorCode::as_str`] also gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// [`ErrorKind::Io`].
+    Io,
+    /// [`ErrorKind::Write`].
+    Write,
+    /// [`ErrorKind::NotRegularFile`].
+    NotRegularFile,
+    /// [`ErrorKind::InvalidConfig`].
+    InvalidConfig,
+    /// [`ErrorKind::Empty`].
+    Empty,
+    /// [`ErrorKind::UnknownFormat`].
+    UnknownFormat,
+    /// [`ErrorKind::Decode`].
+    Decode,
+    /// [`ErrorKind::TooLarge`].
+    TooLarge,
+    /// [`ErrorKind::FileTooLarge`].
+    FileTooLarge,
+    /// [`ErrorKind::TooSmall`].
+    TooSmall,
+    /// [`ErrorKind::DecoderPanic`].
+    DecoderPanic,
+    /// [`ErrorKind::HashKindMismatch`].
+    HashKindMismatch,
+    /// [`ErrorKind::InvalidHash`].
+    InvalidHash,
+    /// [`ErrorKind::NotAnIndex`].
+    NotAnIndex,
+    /// [`ErrorKind::IndexVersion`].
+    IndexVersion,
+    /// [`ErrorKind::IndexTruncated`].
+    IndexTruncated,
+    /// [`ErrorKind::IndexCorrupt`].
+    IndexCorrupt,
+    /// [`ErrorKind::ConfigMismatch`].
+    ConfigMismatch,
+    /// [`ErrorKind::FingerprintMismatch`].
+    FingerprintMismatch,
+    /// [`ErrorKind::NotAFolder`].
+    NotAFolder,
+}
+
+impl ErrorCode {
+    /// The snake-case name, as serialised: `"decode"`, `"too_large"` ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Io => "io",
+            ErrorCode::Write => "write",
+            ErrorCode::NotRegularFile => "not_regular_file",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::Empty => "empty",
+            ErrorCode::UnknownFormat => "unknown_format",
+            ErrorCode::Decode => "decode",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::FileTooLarge => "file_too_large",
+            ErrorCode::TooSmall => "too_small",
+            ErrorCode::DecoderPanic => "decoder_panic",
+            ErrorCode::HashKindMismatch => "hash_kind_mismatch",
+            ErrorCode::InvalidHash => "invalid_hash",
+            ErrorCode::NotAnIndex => "not_an_index",
+            ErrorCode::IndexVersion => "index_version",
+            ErrorCode::IndexTruncated => "index_truncated",
+            ErrorCode::IndexCorrupt => "index_corrupt",
+            ErrorCode::ConfigMismatch => "config_mismatch",
+            ErrorCode::FingerprintMismatch => "fingerprint_mismatch",
+            ErrorCode::NotAFolder => "not_a_folder",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

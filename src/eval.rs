@@ -248,7 +248,7 @@ pub struct Report {
 /// photo and the edit.
 pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) -> Result<Report> {
     let start = std::time::Instant::now();
-    let (fingerprinter, listings) = (Fingerprinter::new(config), Fingerprinter::new(config.for_listings()));
+    let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
     let fingerprint = |img: &RgbImage| fingerprinter.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
     let fingerprint_query = |img: &RgbImage| listings.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
     let references: Vec<Fingerprint> = corpus

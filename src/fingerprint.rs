@@ -18,7 +18,7 @@ use crate::hash::{ClassicHashers, Hash, HashKind};
 /// Version of the fingerprint algorithms (decoding, resizing, every hash, colour, local features). Bump it whenever a change makes
 /// fingerprints differ (the golden test `tests/golden.rs` catches such changes): indexes record it, and opening one
 /// made with another version is an error rather than a silent mismatch.
-pub const FINGERPRINT_VERSION: u32 = 3;
+pub const FINGERPRINT_VERSION: u32 = 4;
 
 /// How photos are fingerprinted. A persisted index records this, since fingerprints made with other settings are
 /// not comparable bit for bit.
@@ -113,6 +113,52 @@ pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(name: &str, value: 
     Ok(())
 }
 
+crate::setters!(FingerprintConfig {
+    /// Sets [`FingerprintConfig::limits`].
+    limits: Limits => with_limits,
+    /// Sets [`FingerprintConfig::apply_orientation`].
+    apply_orientation: bool => with_apply_orientation,
+    /// Sets [`FingerprintConfig::full_size`].
+    full_size: bool => with_full_size,
+    /// Sets [`FingerprintConfig::working_size`].
+    working_size: u32 => with_working_size,
+    /// Sets [`FingerprintConfig::local`].
+    local: Option<LocalConfig> => with_local,
+});
+
+// Here rather than beside `Limits`, with the other option setters of a fingerprint's configuration.
+crate::setters!(Limits {
+    /// Sets [`Limits::max_width`].
+    max_width: u32 => with_max_width,
+    /// Sets [`Limits::max_height`].
+    max_height: u32 => with_max_height,
+    /// Sets [`Limits::max_pixels`].
+    max_pixels: u64 => with_max_pixels,
+    /// Sets [`Limits::max_alloc`].
+    max_alloc: u64 => with_max_alloc,
+    /// Sets [`Limits::max_file_bytes`].
+    max_file_bytes: u64 => with_max_file_bytes,
+});
+
+crate::setters!(LocalConfig {
+    /// Sets [`LocalConfig::working_size`].
+    working_size: u32 => with_working_size,
+    /// Sets [`LocalConfig::budget`].
+    budget: usize => with_budget,
+    /// Sets [`LocalConfig::listing_budget`].
+    listing_budget: usize => with_listing_budget,
+    /// Sets [`LocalConfig::levels`].
+    levels: usize => with_levels,
+    /// Sets [`LocalConfig::scale_factor`].
+    scale_factor: f32 => with_scale_factor,
+    /// Sets [`LocalConfig::fast_threshold`].
+    fast_threshold: u8 => with_fast_threshold,
+    /// Sets [`LocalConfig::min_fast_threshold`].
+    min_fast_threshold: u8 => with_min_fast_threshold,
+    /// Sets [`LocalConfig::grid_cell`].
+    grid_cell: u32 => with_grid_cell,
+});
+
 /// A photo's fingerprint: its size, every hash, its colour signature and (if configured) its local features.
 /// About 500 bytes without local features, ~26 KB with; serde-serialisable.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,12 +207,20 @@ impl Fingerprint {
 
 /// Turns photos into [`Fingerprint`]s. Build once, share across threads (it is `Send + Sync`).
 ///
-/// ```
-/// use knockoff::{Fingerprinter, FingerprintConfig};
+/// A fingerprinter has a role: references (the authentic catalog) and listings (what is checked against it) are
+/// fingerprinted alike except that a listing gets a larger keypoint budget, because a copy may fill only a corner
+/// of it (a collage, a pasted copy): a listing fingerprinted as a reference loses matches. So there is no neutral
+/// constructor; pick the role.
 ///
-/// let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
-/// let fp = fingerprinter.fingerprint_path(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs/coffee.jpg"))?;
-/// assert_eq!(fp.pdq.hash().to_hex().len(), 64);
+/// ```
+/// use knockoff::{compare, Fingerprinter, FingerprintConfig, Verdict};
+///
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+/// let config = FingerprintConfig::default();
+/// let reference = Fingerprinter::for_references(config).fingerprint_path(format!("{dir}/refs/rocket.jpg"))?;
+/// let listing = Fingerprinter::for_listings(config).fingerprint_path(format!("{dir}/listings/rocket-collage.jpg"))?;
+/// assert_eq!(reference.pdq.hash().to_hex().len(), 64);
+/// assert_eq!(compare(&reference, &listing).verdict, Verdict::Match);
 /// # Ok::<(), knockoff::Error>(())
 /// ```
 pub struct Fingerprinter {
@@ -174,10 +228,33 @@ pub struct Fingerprinter {
     classic: ClassicHashers,
 }
 
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hashers are stateless workers built from the configuration; the configuration says it all.
+        f.debug_struct("Fingerprinter").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
 impl Fingerprinter {
-    /// A fingerprinter with `config`.
-    pub fn new(config: FingerprintConfig) -> Self {
+    /// A fingerprinter for authentic photos (an index's references), with `config` as it is.
+    pub fn for_references(config: FingerprintConfig) -> Self {
         Fingerprinter { config, classic: ClassicHashers::new() }
+    }
+
+    /// A fingerprinter for listing photos to compare with references made with `config`: the same settings with
+    /// the listing keypoint budget ([`FingerprintConfig::for_listings`]). Scans use it on their own.
+    pub fn for_listings(config: FingerprintConfig) -> Self {
+        Self::for_references(config.for_listings())
+    }
+
+    /// A fingerprinter with `config` as it is: the same as [`Fingerprinter::for_references`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "say the role: `for_references` for the catalog, `for_listings` for listings (a listing fingerprinted \
+                with the reference budget loses matches)"
+    )]
+    pub fn new(config: FingerprintConfig) -> Self {
+        Self::for_references(config)
     }
 
     /// The configuration.
@@ -287,14 +364,17 @@ impl Fingerprinter {
 
     /// PDQ of `image` (decoded pixels) whose working copy is `working` and whose full size is `full`: exactly as the
     /// reference when the full-size pixels are at hand (asked for, or no larger than the working image), resampled
-    /// from the working copy otherwise.
+    /// from the decoded pixels otherwise.
     fn pdq_of(&self, image: &RgbImage, working: &RgbImage, full: (u32, u32)) -> Option<PdqHashes> {
         let (ww, wh) = working.dimensions();
         let (iw, ih) = image.dimensions();
         if self.config.full_size || (ww, wh) == full {
             pdq::pdq_from_rgb(image.as_raw(), iw as usize, ih as usize)
         } else {
-            pdq::pdq_from_reduced_rgb(working.as_raw(), ww as usize, wh as usize, full.0 as usize, full.1 as usize)
+            // From the decoded pixels, not the working copy: resampling to the working size first put small photos
+            // (300-720 px, where the decode is barely reduced) up to 20 bits from the reference; the decoded pixels
+            // keep every photo within 8 (`tests/pdq_conformance.rs`), at the cost of a tent pass over more pixels.
+            pdq::pdq_from_reduced_rgb(image.as_raw(), iw as usize, ih as usize, full.0 as usize, full.1 as usize)
         }
     }
 }
@@ -413,7 +493,7 @@ mod tests {
 
     #[test]
     fn too_small_images_are_a_typed_error() {
-        let f = Fingerprinter::new(FingerprintConfig::default());
+        let f = Fingerprinter::for_references(FingerprintConfig::default());
         let err = f.fingerprint_image(&DynamicImage::new_rgb8(4, 100)).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::TooSmall { .. }));
     }

@@ -14,8 +14,10 @@
 //! ```
 //! use knockoff::{compare, top_k, Fingerprinter, FingerprintConfig, Verdict};
 //!
-//! // Build once; it is Send + Sync, share it across threads.
-//! let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+//! // Build once; they are Send + Sync, share them across threads. Listings get their own fingerprinter (a larger
+//! // keypoint budget: a copy may fill only a corner of a listing).
+//! let config = FingerprintConfig::default();
+//! let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
 //! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 //!
 //! // The authentic catalog.
@@ -25,7 +27,7 @@
 //!     .collect::<Result<Vec<_>, _>>()?;
 //!
 //! // A marketplace listing: the coffee photo, mirrored.
-//! let listing = fingerprinter.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
+//! let listing = listings.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
 //!
 //! // The best references for this listing, compared in parallel.
 //! let best = &top_k(&listing, &references, 1)[0];
@@ -35,7 +37,7 @@
 //! assert!(evidence_json.contains("mirror_horizontal"));
 //!
 //! // An unrelated photo does not match.
-//! let unrelated = fingerprinter.fingerprint_path(format!("{dir}/listings/unrelated-camera.jpg"))?;
+//! let unrelated = listings.fingerprint_path(format!("{dir}/listings/unrelated-camera.jpg"))?;
 //! assert_eq!(compare(&references[0], &unrelated).verdict, Verdict::NoMatch);
 //! # Ok::<(), knockoff::Error>(())
 //! ```
@@ -49,23 +51,45 @@
 //! - [`geometry`]: similarity transforms and homographies, RANSAC, decomposition.
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
-//! - [`evidence`]: the evidence picture (matches and outline) for takedown requests.
-//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word inverted file for local features),
-//!   persistence.
+//! - `evidence` (feature `report`, on by default): the evidence picture (matches, outline, labels) for takedown
+//!   requests.
+//! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word
+//!   inverted file for local features), persistence.
 //! - [`scan`]: scanning folders of listings against the index, in parallel, streaming.
-//! - [`report`]: CSV, JSON-lines and HTML reports of a scan.
+//! - [`report`]: CSV and JSON-lines reports of a scan, and (feature `report`) the HTML report.
 //! - [`progress`]: progress reports for long runs.
-//! - [`edits`], [`eval`]: counterfeit-style edits and the accuracy benchmark built on them.
+//! - `edits`, `eval` (feature `bench-tools`): counterfeit-style edits and the accuracy benchmark built on them.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
 //! - [`error`]: the one error type.
 
 #![warn(missing_docs)]
 
+/// Chainable by-value `with_` setters for option structs, which are `#[non_exhaustive]` (so that later versions can
+/// add options) and therefore cannot be written as struct literals outside this crate.
+macro_rules! setters {
+    ($ty:ident { $( $(#[$doc:meta])* $field:ident : $t:ty => $name:ident ),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use setters;
+
 pub mod colour;
 pub mod decode;
+#[cfg(feature = "bench-tools")]
 pub mod edits;
 pub mod error;
+#[cfg(feature = "bench-tools")]
 pub mod eval;
+#[cfg(feature = "report")]
 pub mod evidence;
 pub mod features;
 pub mod fingerprint;
@@ -80,16 +104,16 @@ pub mod walk;
 
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
-pub use index::{BuildReport, Candidate, Reference, ReferenceIndex, SearchMethod, SearchOptions};
+pub use index::{BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions};
 pub use progress::Progress;
-pub use scan::{Hit, ListingReport, Outcome, ScanOptions, ScanSummary, Scanner};
+pub use scan::{Hit, ListingReport, Outcome, ScanInput, ScanOptions, ScanSummary, Scanner};
 pub use similarity::{
-    Alteration, Evidence, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, hash_score, score, top_k,
-    top_k_with,
+    Alteration, Evidence, PDQ_EVIDENCE, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, hash_score,
+    score, top_k, top_k_with,
 };
 
 /// The README's code runs as a doctest, so the README cannot drift from the API.

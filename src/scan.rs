@@ -1,35 +1,108 @@
-//! Scanning folders of listing photos against a reference index.
+//! Scanning listing photos against a reference index: a folder ([`Scanner::scan`]) or any sequence of files and
+//! in-memory photos ([`Scanner::scan_files`]).
 //!
-//! Every photo the walk lists ends in the output as a [`ListingReport`]: its best references with scores, verdicts
-//! and evidence, or the reason it failed. What the walk skips (not photos, hidden, pipes and devices; see
-//! [`crate::walk`]) has no report and is listed in [`ScanSummary::skipped`]. Files are fingerprinted in parallel, a chunk at a time, and each chunk's
-//! reports go to the caller's sink in file order as soon as the chunk is done, so a report written as the scan
-//! goes keeps everything finished before an interruption. Cancelling (through an `AtomicBool`) stops the scan
-//! after the files already started.
+//! Every photo ends in the output as a [`ListingReport`]: its best references with scores, verdicts and evidence,
+//! or the reason it failed. What a folder walk skips (not photos, hidden, pipes and devices; see [`crate::walk`])
+//! has no report and is listed in [`ScanSummary::skipped`]. Inputs are fingerprinted in parallel, a chunk at a time
+//! ([`ScanOptions::chunk_size`]), and each chunk's reports go to the caller's sink in input order as soon as the
+//! chunk is done, so a report written as the scan goes keeps everything finished before an interruption.
+//! Cancelling (through an `AtomicBool`, checked before each file and between sink calls) stops the scan early;
+//! what was delivered is then always a prefix of the inputs, in order.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::fingerprint::Fingerprinter;
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
 use crate::progress::{Counter, Progress};
 use crate::similarity::{Evidence, Verdict};
 use crate::walk::{Skipped, WalkOptions};
 
-/// How to scan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// How to scan. Build with [`Default`] and the `with_` setters:
+///
+/// ```
+/// use knockoff::{ScanOptions, SearchOptions};
+///
+/// let options = ScanOptions::default().with_chunk_size(8).with_search(SearchOptions::default().with_top_k(2));
+/// assert_eq!(options.chunk_size, 8);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ScanOptions {
     /// How references are searched and ranked for each listing (`top_k` is the number of references reported per
     /// listing).
     pub search: SearchOptions,
-    /// Which files under the folder are read (by default photos only; see [`WalkOptions`]).
+    /// Files fingerprinted in parallel between two deliveries to the sink. Larger keeps more cores busy; smaller
+    /// streams sooner and loses less to an interruption. Default 16 (at least 1 is used).
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: usize,
+    /// Which files under a scanned folder are read (by default photos only; see [`WalkOptions`]).
+    #[serde(default)]
     pub walk: WalkOptions,
+}
+
+fn default_chunk_size() -> usize {
+    16
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { search: SearchOptions::default(), chunk_size: default_chunk_size(), walk: WalkOptions::default() }
+    }
+}
+
+crate::setters!(ScanOptions {
+    /// Sets [`ScanOptions::search`].
+    search: SearchOptions => with_search,
+    /// Sets [`ScanOptions::chunk_size`].
+    chunk_size: usize => with_chunk_size,
+    /// Sets [`ScanOptions::walk`].
+    walk: WalkOptions => with_walk,
+});
+
+/// One input of [`Scanner::scan_files`]: a file, or a photo already in memory (an upload, a download).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScanInput {
+    /// A photo file; its report's `query` is the path as given.
+    Path(PathBuf),
+    /// A photo's bytes, with the name its report's `query` carries.
+    Bytes {
+        /// The name for reports (a URL, a listing id ...).
+        name: String,
+        /// The file's bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+impl From<PathBuf> for ScanInput {
+    fn from(path: PathBuf) -> Self {
+        ScanInput::Path(path)
+    }
+}
+
+impl From<&Path> for ScanInput {
+    fn from(path: &Path) -> Self {
+        ScanInput::Path(path.to_path_buf())
+    }
+}
+
+impl From<&str> for ScanInput {
+    fn from(path: &str) -> Self {
+        ScanInput::Path(PathBuf::from(path))
+    }
+}
+
+impl<N: Into<String>> From<(N, Vec<u8>)> for ScanInput {
+    fn from((name, bytes): (N, Vec<u8>)) -> Self {
+        ScanInput::Bytes { name: name.into(), bytes }
+    }
 }
 
 /// One reference found for a listing.
@@ -40,7 +113,7 @@ pub struct Hit {
     /// The reference's id in the index.
     pub reference_id: u64,
     /// The reference's metadata (SKU, brand ...).
-    pub metadata: Vec<(String, String)>,
+    pub metadata: BTreeMap<String, String>,
     /// Similarity score in [0, 1].
     pub score: f32,
     /// The verdict.
@@ -60,8 +133,8 @@ pub enum Outcome {
     },
     /// The file could not be fingerprinted.
     Failed {
-        /// Machine-readable error kind, e.g. `"decode"`.
-        error_kind: String,
+        /// What kind of failure (serialised as e.g. `"decode"`).
+        error_kind: ErrorCode,
         /// The error, in words.
         error: String,
     },
@@ -125,15 +198,17 @@ impl ScanSummary {
 }
 
 /// Scans listing photos against a [`ReferenceIndex`], with the fingerprint configuration the index was built
-/// with (so listings and references are always comparable).
+/// with (so listings and references are always comparable). It shares the index through an [`Arc`], so a service
+/// can keep the scanner (and the index) in one struct.
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
 /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner, Verdict};
 ///
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
-/// let (index, _) = ReferenceIndex::build(format!("{dir}/refs"), &Fingerprinter::new(FingerprintConfig::default()), |_| {});
-/// let scanner = Scanner::new(&index, ScanOptions::default());
+/// let references = Fingerprinter::for_references(FingerprintConfig::default());
+/// let (index, _) = ReferenceIndex::build(format!("{dir}/refs"), &references, |_| {});
+/// let scanner = Scanner::new(index, ScanOptions::default());
 /// let mut reports = Vec::new();
 /// let summary = scanner.scan(format!("{dir}/listings"), &AtomicBool::new(false), |_| {}, |r| {
 ///     reports.push(r.clone());
@@ -142,45 +217,126 @@ impl ScanSummary {
 /// assert_eq!(summary.scanned, reports.len());
 /// let mirrored = reports.iter().find(|r| r.query == "coffee-mirrored.jpg").unwrap();
 /// assert_eq!(mirrored.verdict(), Verdict::Match);
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), knockoff::Error>(())
 /// ```
-pub struct Scanner<'a> {
-    index: &'a ReferenceIndex,
+#[derive(Debug)]
+pub struct Scanner {
+    index: Arc<ReferenceIndex>,
     fingerprinter: Fingerprinter,
     options: ScanOptions,
 }
 
-/// Files fingerprinted between two deliveries to the sink: big enough to keep every core busy, small enough that an
-/// interruption loses little.
-const CHUNK: usize = 64;
+impl Scanner {
+    /// A scanner over `index` (a [`ReferenceIndex`], moved in, or an `Arc` of one, shared).
+    pub fn new(index: impl Into<Arc<ReferenceIndex>>, options: ScanOptions) -> Self {
+        let index = index.into();
+        Scanner { fingerprinter: Fingerprinter::for_listings(*index.config()), index, options }
+    }
 
-impl<'a> Scanner<'a> {
-    /// A scanner over `index`.
-    pub fn new(index: &'a ReferenceIndex, options: ScanOptions) -> Self {
-        Scanner { index, fingerprinter: Fingerprinter::new(index.config().for_listings()), options }
+    /// The index scanned against.
+    pub fn index(&self) -> &Arc<ReferenceIndex> {
+        &self.index
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ScanOptions {
+        &self.options
     }
 
     /// Scans every photo under `folder` (recursively, symlink-loop safe; which files, see [`ScanOptions::walk`]; the
-    /// rest are listed in [`ScanSummary::skipped`]). `progress` is called from worker threads
-    /// after each file; `sink` receives each listing's report in file order, chunk by chunk, and should write and
-    /// flush it. Setting `cancel` stops the scan after the files in flight.
+    /// rest are listed in [`ScanSummary::skipped`]), in path order; each report's `query` is the path relative to
+    /// `folder`. `progress` is called from worker threads after each file; `sink` receives
+    /// each listing's report in file order, chunk by chunk, and should write and flush it. Setting `cancel` stops
+    /// the scan before the next file (files already finished are still delivered) or, when set while reports are
+    /// being delivered (e.g. by the sink), before the next sink call; what reached the sink is a prefix of the files.
     ///
     /// # Errors
-    /// Only the sink's own I/O errors stop a scan; bad files are reports, not errors.
+    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` is not a folder, and the sink's own I/O errors
+    /// ([`ErrorKind::Io`]); bad files are reports, not errors.
     pub fn scan(
         &self,
         folder: impl AsRef<Path>,
         cancel: &AtomicBool,
         progress: impl Fn(Progress) + Sync,
-        mut sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
-    ) -> std::io::Result<ScanSummary> {
+        sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
+    ) -> Result<ScanSummary> {
         let folder = folder.as_ref();
+        if !folder.is_dir() {
+            return Err(Error::new(ErrorKind::NotAFolder).with_path(folder));
+        }
         let walk = crate::walk::walk([folder], &self.options.walk);
-        let (files, walk_failures) = (walk.files, walk.failures);
-        let counter = Counter::new(files.len() + walk_failures.len());
-        let mut summary =
-            ScanSummary { files: files.len() + walk_failures.len(), skipped: walk.skipped, ..ScanSummary::default() };
-        let mut record = |report: ListingReport, summary: &mut ScanSummary| -> std::io::Result<()> {
+        let failures = walk.failures.into_iter().map(|error| {
+            let query = error.path().map(|p| relative_path(folder, p)).unwrap_or_default();
+            failed(query, &error)
+        });
+        let inputs = walk.files.into_iter().map(|path| (relative_path(folder, &path), ScanInput::Path(path)));
+        let mut summary = self.run(failures.collect(), inputs.collect(), cancel, progress, sink)?;
+        summary.skipped = walk.skipped;
+        Ok(summary)
+    }
+
+    /// Scans `inputs` (paths, or photos in memory: anything that converts into a [`ScanInput`]) in the order
+    /// given, as [`Scanner::scan`] does a folder. A path's report has the path as given as its `query`; bytes'
+    /// reports have their name.
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicBool;
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, ScanInput, ScanOptions, Scanner, Verdict};
+    ///
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+    /// let references = Fingerprinter::for_references(FingerprintConfig::default());
+    /// let (index, _) = ReferenceIndex::build(format!("{dir}/refs"), &references, |_| {});
+    /// let scanner = Scanner::new(index, ScanOptions::default());
+    /// let upload = std::fs::read(format!("{dir}/listings/rocket-collage.jpg"))?;
+    /// let inputs = vec![ScanInput::from(("upload-1", upload)), ScanInput::from(format!("{dir}/listings/coffee.webp").as_str())];
+    /// let mut verdicts = Vec::new();
+    /// scanner.scan_files(inputs, &AtomicBool::new(false), |_| {}, |r| {
+    ///     verdicts.push((r.query.clone(), r.verdict()));
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(verdicts[0], ("upload-1".to_string(), Verdict::Match));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Only the sink's own I/O errors ([`ErrorKind::Io`]).
+    pub fn scan_files<I>(
+        &self,
+        inputs: impl IntoIterator<Item = I>,
+        cancel: &AtomicBool,
+        progress: impl Fn(Progress) + Sync,
+        sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
+    ) -> Result<ScanSummary>
+    where
+        I: Into<ScanInput>,
+    {
+        let inputs = inputs
+            .into_iter()
+            .map(|input| {
+                let input = input.into();
+                let query = match &input {
+                    ScanInput::Path(path) => relative_path(Path::new(""), path),
+                    ScanInput::Bytes { name, .. } => name.clone(),
+                };
+                (query, input)
+            })
+            .collect();
+        self.run(Vec::new(), inputs, cancel, progress, sink)
+    }
+
+    /// The scan itself: `failures` (found before fingerprinting) first, then `inputs` in chunks.
+    fn run(
+        &self,
+        failures: Vec<ListingReport>,
+        inputs: Vec<(String, ScanInput)>,
+        cancel: &AtomicBool,
+        progress: impl Fn(Progress) + Sync,
+        mut sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
+    ) -> Result<ScanSummary> {
+        let total = inputs.len() + failures.len();
+        let counter = Counter::new(total);
+        let mut summary = ScanSummary { files: total, ..ScanSummary::default() };
+        let mut record = |report: ListingReport, summary: &mut ScanSummary| -> Result<()> {
             summary.scanned += 1;
             match (&report.outcome, report.verdict()) {
                 (Outcome::Failed { .. }, _) => summary.failures += 1,
@@ -188,42 +344,61 @@ impl<'a> Scanner<'a> {
                 (_, Verdict::Review) => summary.reviews += 1,
                 _ => {}
             }
-            sink(&report)
+            sink(&report).map_err(|e| Error::new(ErrorKind::Io(e)))
         };
-        for error in walk_failures {
-            let query = error.path().map(|p| relative_path(folder, p)).unwrap_or_default();
+        let cancelled = || cancel.load(Ordering::Relaxed);
+        let stop = |summary: &mut ScanSummary| {
+            summary.cancelled = true;
+            summary.elapsed = counter.snapshot().elapsed;
+            Ok(summary.clone())
+        };
+        for report in failures {
+            if cancelled() {
+                return stop(&mut summary);
+            }
             progress(counter.finish(true));
-            record(failed(query, &error), &mut summary)?;
+            record(report, &mut summary)?;
         }
-        for chunk in files.chunks(CHUNK) {
-            if cancel.load(Ordering::Relaxed) {
-                summary.cancelled = true;
-                break;
+        for chunk in inputs.chunks(self.options.chunk_size.max(1)) {
+            if cancelled() {
+                return stop(&mut summary);
             }
             let reports: Vec<Option<ListingReport>> = chunk
                 .par_iter()
-                .map(|path| {
-                    if cancel.load(Ordering::Relaxed) {
+                .map(|(query, input)| {
+                    if cancelled() {
                         return None;
                     }
-                    let report = self.scan_file(folder, path);
+                    let report = self.scan_input(query.clone(), input);
                     progress(counter.finish(matches!(report.outcome, Outcome::Failed { .. })));
                     Some(report)
                 })
                 .collect();
-            summary.cancelled |= reports.iter().any(Option::is_none);
-            for report in reports.into_iter().flatten() {
+            // Only the prefix up to the first file skipped by a cancellation: what the sink sees stays a prefix of
+            // the inputs, in order, whatever order the workers finished in. Files finished before a cancellation
+            // during the chunk are kept; a cancellation while delivering (from the sink itself) stops at once.
+            let cancelled_during_chunk = cancelled();
+            for report in reports {
+                let Some(report) = report else { return stop(&mut summary) };
+                if !cancelled_during_chunk && cancelled() {
+                    return stop(&mut summary);
+                }
                 record(report, &mut summary)?;
+            }
+            if cancelled_during_chunk {
+                return stop(&mut summary);
             }
         }
         summary.elapsed = counter.snapshot().elapsed;
         Ok(summary)
     }
 
-    /// Fingerprints and searches one file.
-    pub fn scan_file(&self, folder: &Path, path: &Path) -> ListingReport {
-        let query = relative_path(folder, path);
-        match self.fingerprinter.fingerprint_path(path) {
+    fn scan_input(&self, query: String, input: &ScanInput) -> ListingReport {
+        let fingerprint = match input {
+            ScanInput::Path(path) => self.fingerprinter.fingerprint_path(path),
+            ScanInput::Bytes { bytes, .. } => self.fingerprinter.fingerprint_bytes(bytes),
+        };
+        match fingerprint {
             Err(error) => failed(query, &error),
             Ok(listing) => {
                 let hits = self
@@ -246,11 +421,13 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+
+    /// Fingerprints and searches one file; its report's `query` is `path` relative to `folder`.
+    pub fn scan_file(&self, folder: &Path, path: &Path) -> ListingReport {
+        self.scan_input(relative_path(folder, path), &ScanInput::Path(path.to_path_buf()))
+    }
 }
 
 fn failed(query: String, error: &Error) -> ListingReport {
-    ListingReport {
-        query,
-        outcome: Outcome::Failed { error_kind: error.code().to_string(), error: error.kind().to_string() },
-    }
+    ListingReport { query, outcome: Outcome::Failed { error_kind: error.code(), error: error.kind().to_string() } }
 }

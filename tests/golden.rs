@@ -11,7 +11,7 @@ use common::{GOLDEN_SETS, photos, relative, testdata};
 use knockoff::{Fingerprint, FingerprintConfig, Fingerprinter};
 
 fn current() -> String {
-    let f = Fingerprinter::new(FingerprintConfig::default());
+    let f = Fingerprinter::for_references(FingerprintConfig::default());
     let mut out = String::new();
     for path in GOLDEN_SETS.iter().flat_map(|s| photos(s)) {
         let mut fp = f.fingerprint_path(&path).unwrap();

@@ -60,10 +60,10 @@ fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'stati
     rx.recv_timeout(Duration::from_secs(seconds)).expect("hung: no result within the timeout")
 }
 
-fn index_of_refs() -> ReferenceIndex {
-    let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+fn index_of_refs() -> std::sync::Arc<ReferenceIndex> {
+    let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
     let (index, _) = ReferenceIndex::build(common::testdata("refs"), &fingerprinter, |_| {});
-    index
+    std::sync::Arc::new(index)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ fn child_process_entry() {
     let Ok(spec) = std::env::var(CHILD_ENV) else { return };
     let (what, path) = spec.split_once(':').unwrap();
     let outcome = match what {
-        "fingerprint" => Fingerprinter::new(FingerprintConfig::default().for_listings())
+        "fingerprint" => Fingerprinter::for_listings(FingerprintConfig::default())
             .fingerprint_path(path)
             .map(|f| format!("ok {}x{}", f.width, f.height)),
         "open_index" => ReferenceIndex::open(path).map(|i| format!("ok {}", i.len())),
@@ -252,7 +252,7 @@ fn a_named_pipe_or_device_link_in_the_folder_is_skipped_not_opened() {
     let folder = dir.0.clone();
     let index = index_of_refs();
     let (summary, queries) = within(120, move || {
-        let scanner = Scanner::new(&index, ScanOptions::default());
+        let scanner = Scanner::new(index.clone(), ScanOptions::default());
         let mut queries = Vec::new();
         let summary = scanner
             .scan(
@@ -319,11 +319,11 @@ fn saved(index: &ReferenceIndex, dir: &TempDir, name: &str) -> PathBuf {
 #[test]
 fn a_huge_keypoint_angle_is_refused_when_opening() {
     let dir = TempDir::new("angle");
-    let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+    let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
     let mut fingerprint = fingerprinter.fingerprint_path(common::testdata("refs/coffee.jpg")).unwrap();
     fingerprint.local.as_mut().unwrap().keypoints[0].angle = -4.1e19;
     let mut index = ReferenceIndex::new(FingerprintConfig::default());
-    index.add("coffee.jpg", fingerprint, Vec::new());
+    index.add("coffee.jpg", fingerprint, knockoff::NO_METADATA).unwrap();
     let path = saved(&index, &dir, "angle.idx");
     let err = within(20, move || ReferenceIndex::open(&path).unwrap_err());
     assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
@@ -497,7 +497,7 @@ fn narrow_long_jpegs_are_fingerprinted_in_fast_mode() {
     let strip = image::RgbImage::from_fn(8, 30_000, |x, y| image::Rgb([(y % 251) as u8, (x * 30) as u8, 90]));
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&strip).unwrap();
-    let fingerprint = Fingerprinter::new(FingerprintConfig::default()).fingerprint_bytes(&jpeg).unwrap();
+    let fingerprint = Fingerprinter::for_references(FingerprintConfig::default()).fingerprint_bytes(&jpeg).unwrap();
     assert_eq!((fingerprint.width, fingerprint.height), (8, 30_000));
 }
 
@@ -510,7 +510,7 @@ fn non_utf8_names_stay_distinct_in_reports() {
     }
     let index = index_of_refs();
     let mut queries = Vec::new();
-    Scanner::new(&index, ScanOptions::default())
+    Scanner::new(index.clone(), ScanOptions::default())
         .scan(
             &dir.0,
             &AtomicBool::new(false),
@@ -533,12 +533,13 @@ fn text_files_and_hidden_files_are_skipped_and_counted_apart() {
     std::fs::write(dir.join("notes.csv"), "a,b").unwrap();
     std::fs::copy(common::testdata("refs/coffee.jpg"), dir.join(".thumb.jpg")).unwrap();
     let index = index_of_refs();
-    let summary =
-        Scanner::new(&index, ScanOptions::default()).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
+    let summary = Scanner::new(index.clone(), ScanOptions::default())
+        .scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(()))
+        .unwrap();
     assert_eq!((summary.scanned, summary.failures, summary.skipped.len()), (1, 0, 3));
     let mut all = ScanOptions::default();
     all.walk = WalkOptions::all_files();
-    let summary = Scanner::new(&index, all).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
+    let summary = Scanner::new(index.clone(), all).scan(&dir.0, &AtomicBool::new(false), |_| {}, |_| Ok(())).unwrap();
     assert_eq!((summary.scanned, summary.failures, summary.skipped.len()), (4, 2, 0));
 }
 

@@ -28,10 +28,10 @@ fn flip(mut words: [u64; 4], n: u32, rng: &mut Rng) -> [u64; 4] {
 #[test]
 fn brute_force_and_multi_index_agree_on_random_data() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut index = ReferenceIndex::new(FingerprintConfig::default());
+    let mut index = ReferenceIndex::new(FingerprintConfig::hashes_only());
     for _ in 0..20_000 {
         let words = rng.words();
-        index.add("r", fingerprint(words, &mut rng), Vec::new());
+        index.add("r", fingerprint(words, &mut rng), knockoff::NO_METADATA).unwrap();
     }
     let queries: Vec<Fingerprint> = (0..25).map(|_| fingerprint(rng.words(), &mut rng)).collect();
     for (i, q) in queries.iter().enumerate() {
@@ -39,7 +39,9 @@ fn brute_force_and_multi_index_agree_on_random_data() {
             // Plant near the plain hash for even queries, near the mirror variant for odd ones.
             let variant = if i % 2 == 0 { 0 } else { 5 };
             let words: [u64; 4] = q.pdq.dihedral[variant].words().try_into().unwrap();
-            index.add("planted", fingerprint(flip(words, distance, &mut rng), &mut rng), Vec::new());
+            index
+                .add("planted", fingerprint(flip(words, distance, &mut rng), &mut rng), knockoff::NO_METADATA)
+                .unwrap();
         }
     }
     let mut total = 0;
@@ -63,7 +65,7 @@ fn brute_force_and_multi_index_agree_on_random_data() {
 
 fn refs_index() -> ReferenceIndex {
     let (index, report) =
-        ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(FingerprintConfig::default()), |_| {});
+        ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(FingerprintConfig::default()), |_| {});
     assert!(report.failures.is_empty());
     assert_eq!(index.len(), 6);
     index
@@ -78,8 +80,8 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 #[test]
 fn save_and_open_round_trip() {
     let mut index = refs_index();
-    let sku = vec![("sku".to_string(), "A-1, \"quoted\"".to_string()), ("brand".into(), "Ünïcode".into())];
-    let id = index.add("extra/with spaces.jpg", index.references()[0].fingerprint.clone(), sku.clone());
+    let sku = [("sku", "A-1, \"quoted\""), ("brand", "Ünïcode")];
+    let id = index.add("extra/with spaces.jpg", index.references()[0].fingerprint.clone(), sku).unwrap();
     index.remove(2).unwrap();
     let path = temp_path("round-trip.idx");
     index.save(&path).unwrap();
@@ -88,11 +90,15 @@ fn save_and_open_round_trip() {
     assert_eq!(opened.config(), index.config());
     assert_eq!(opened.catalog_root(), index.catalog_root());
     assert_eq!(opened.position(id), Some(5));
-    assert_eq!(opened.references()[5].metadata, sku);
+    assert_eq!(opened.references()[5].metadata["sku"], "A-1, \"quoted\"");
+    assert_eq!(opened.by_path("extra/with spaces.jpg").map(|r| r.id), Some(id));
     assert!(opened.position(2).is_none(), "removed reference stays removed");
     // New ids continue after the highest ever given, even after a round trip.
     let mut opened = opened;
-    assert_eq!(opened.add("new.jpg", index.references()[0].fingerprint.clone(), Vec::new()), id + 1);
+    assert_eq!(
+        opened.add("new.jpg", index.references()[0].fingerprint.clone(), knockoff::NO_METADATA).unwrap(),
+        id + 1
+    );
     // Saving over an existing file replaces it and leaves no temporary file behind.
     opened.save(&path).unwrap();
     assert_eq!(ReferenceIndex::open(&path).unwrap().len(), 7);
@@ -172,7 +178,7 @@ fn parser_survives_every_structural_corruption() {
     if let Some(local) = config.local.as_mut() {
         local.budget = 12;
     }
-    let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(config), |_| {});
+    let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
     assert!(index.references().iter().all(|r| r.fingerprint.local.as_ref().is_some_and(|l| !l.is_empty())));
     let bytes = index_bytes(&index);
     let mut errors = 0;
@@ -220,7 +226,7 @@ fn committed_fixture_of_the_current_format_opens() {
 #[test]
 fn candidate_search_finds_what_exhaustive_search_finds() {
     let index = refs_index();
-    let f = Fingerprinter::new(FingerprintConfig::default());
+    let f = Fingerprinter::for_references(FingerprintConfig::default());
     let exhaustive = SearchOptions::default();
     let mut candidates = SearchOptions::default();
     candidates.exhaustive_up_to = 0;
@@ -235,4 +241,23 @@ fn candidate_search_finds_what_exhaustive_search_finds() {
             assert!(!some.is_empty(), "{}: a match must be a candidate", path.display());
         }
     }
+}
+
+/// An index saved beside its catalog finds the photos after both are moved (a committed fixture, a copied
+/// catalog): the catalog folder is recorded relative to the index file too.
+#[test]
+fn an_index_moved_with_its_catalog_finds_the_photos() {
+    let base = temp_path("moving");
+    let _ = std::fs::remove_dir_all(&base);
+    let (before, after) = (base.join("before"), base.join("after"));
+    std::fs::create_dir_all(before.join("catalog")).unwrap();
+    std::fs::copy(testdata("refs/rocket.jpg"), before.join("catalog/rocket.jpg")).unwrap();
+    let f = Fingerprinter::for_references(FingerprintConfig::hashes_only());
+    let (index, _) = ReferenceIndex::build(before.join("catalog"), &f, |_| {});
+    index.save(before.join("catalog.idx")).unwrap();
+    std::fs::rename(&before, &after).unwrap();
+    let opened = ReferenceIndex::open(after.join("catalog.idx")).unwrap();
+    let root = opened.catalog_root().expect("a catalog root");
+    assert!(root.join("rocket.jpg").is_file(), "{}", root.display());
+    std::fs::remove_dir_all(base).unwrap();
 }

@@ -16,7 +16,7 @@ fn load(rel: &str) -> RgbImage {
 }
 
 fn fingerprint(img: &RgbImage) -> Fingerprint {
-    Fingerprinter::new(FingerprintConfig::default())
+    Fingerprinter::for_references(FingerprintConfig::default())
         .fingerprint_image(&DynamicImage::ImageRgb8(img.clone()))
         .expect("fingerprint")
 }
@@ -144,8 +144,8 @@ fn a_partial_reference_is_found_inside_a_listing() {
 fn collages_and_pasted_copies_are_placed() {
     // As scans do: listings get the larger keypoint budget.
     let (f, listings) = (
-        Fingerprinter::new(FingerprintConfig::default()),
-        Fingerprinter::new(FingerprintConfig::default().for_listings()),
+        Fingerprinter::for_references(FingerprintConfig::default()),
+        Fingerprinter::for_listings(FingerprintConfig::default()),
     );
     let open = |rel: &str| {
         let which = if rel.starts_with("refs/") { &f } else { &listings };

@@ -47,7 +47,7 @@ fn golden_vectors_cover_every_photo() {
 fn full_size_pdq_is_bit_exact_with_the_reference() {
     let mut config = FingerprintConfig::default();
     config.full_size = true;
-    let f = Fingerprinter::new(config);
+    let f = Fingerprinter::for_references(config);
     for (path, expected) in golden() {
         let fp = f.fingerprint_path(testdata(&path)).unwrap();
         for (ours, theirs) in fp.photo_pdq().dihedral.iter().zip(&expected.dihedral) {
@@ -63,7 +63,7 @@ fn full_size_pdq_is_bit_exact_with_the_reference() {
 #[test]
 fn fast_path_stays_close_to_the_reference() {
     let config = FingerprintConfig::default();
-    let f = Fingerprinter::new(config);
+    let f = Fingerprinter::for_references(config);
     let mut distances = Vec::new();
     for (path, expected) in golden() {
         let fp = f.fingerprint_path(testdata(&path)).unwrap();
@@ -81,6 +81,35 @@ fn fast_path_stays_close_to_the_reference() {
     println!("fast path vs reference over {} photos: median {median}, max {max}", distances.len());
     assert!(median <= 6, "median {median}");
     assert!(max <= 16, "max {max}");
+}
+
+/// Small photos (300-720 px, where a JPEG is decoded barely reduced or not at all) are where the fast path used to
+/// drift: it resampled them to the 256-px working image first, which put them up to 16 bits from the reference
+/// here (and up to 22 on held-out photos). Resampled from the decoded pixels, the default fingerprint keeps every one
+/// within single digits. Hashes only, a 512-px JPEG is decoded at half size in the DCT domain, which costs a few
+/// bits more on the smallest (12 at most here; 8 on 110 such photos made from Meta's regression images).
+#[test]
+fn fast_path_stays_close_on_small_photos() {
+    for (config, max_allowed) in [(FingerprintConfig::default(), 8), (FingerprintConfig::hashes_only(), 12)] {
+        let f = Fingerprinter::for_references(config);
+        let mut distances = Vec::new();
+        for (path, expected) in golden() {
+            let fp = f.fingerprint_path(testdata(&path)).unwrap();
+            if expected.quality < 80 || !(300..=720).contains(&fp.width.max(fp.height)) {
+                continue;
+            }
+            let d = fp.photo_pdq().hash().distance(&expected.dihedral[0]).unwrap();
+            println!("{d:3} {path}");
+            distances.push(d);
+        }
+        assert!(distances.len() >= 20, "too few photos of 300-720 px: {}", distances.len());
+        distances.sort_unstable();
+        let (median, max) = (distances[distances.len() / 2], *distances.last().unwrap());
+        let local = config.local.is_some();
+        println!("fast path vs reference on 300-720 px photos (local features: {local}): median {median}, max {max}");
+        assert!(median <= 3, "median {median}");
+        assert!(max <= max_allowed, "max {max}");
+    }
 }
 
 /// Writes our decoder's full-size pixels for every golden photo to `target/pdq-pixels/`, for the golden script.

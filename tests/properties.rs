@@ -56,7 +56,7 @@ proptest! {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17;
             image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
         });
-        let f = Fingerprinter::new(FingerprintConfig::default());
+        let f = Fingerprinter::for_references(FingerprintConfig::default());
         let fp = f.fingerprint_image(&DynamicImage::ImageRgb8(img)).unwrap();
         prop_assert_eq!((fp.width, fp.height), (w, h));
         prop_assert_eq!(score(&fp, &fp), 1.0);
@@ -68,7 +68,7 @@ proptest! {
 /// enough to change the verdict.
 #[test]
 fn score_is_symmetric_on_real_photos() {
-    let f = Fingerprinter::new(FingerprintConfig::default());
+    let f = Fingerprinter::for_references(FingerprintConfig::default());
     let fps: Vec<_> =
         photos("listings").iter().chain(&photos("refs")).map(|p| f.fingerprint_path(p).unwrap()).collect();
     for a in &fps {
@@ -90,7 +90,7 @@ fn dihedral_variants_predict_mirrored_and_rotated_photos() {
     for full_size in [false, true] {
         let mut config = FingerprintConfig::default();
         config.full_size = full_size;
-        let f = Fingerprinter::new(config);
+        let f = Fingerprinter::for_references(config);
         let mut worst = 0;
         for path in photos("refs").into_iter().chain(photos("large")) {
             let img = knockoff::decode_path(&path, &knockoff::DecodeOptions::default()).unwrap().image;

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::testdata;
@@ -12,8 +13,10 @@ use knockoff::{
     FingerprintConfig, Fingerprinter, ListingReport, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict,
 };
 
-fn refs_index() -> ReferenceIndex {
-    ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(FingerprintConfig::default()), |_| {}).0
+fn refs_index() -> Arc<ReferenceIndex> {
+    Arc::new(
+        ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(FingerprintConfig::default()), |_| {}).0,
+    )
 }
 
 /// A temporary folder with every listing and every bad file, the bad ones in a subfolder.
@@ -30,10 +33,10 @@ fn mixed_folder(name: &str) -> PathBuf {
     dir
 }
 
-fn scan_all(index: &ReferenceIndex, folder: &Path) -> (Vec<ListingReport>, knockoff::ScanSummary) {
+fn scan_all(index: &Arc<ReferenceIndex>, folder: &Path) -> (Vec<ListingReport>, knockoff::ScanSummary) {
     let mut reports = Vec::new();
     let calls = AtomicUsize::new(0);
-    let summary = Scanner::new(index, ScanOptions::default())
+    let summary = Scanner::new(index.clone(), ScanOptions::default())
         .scan(
             folder,
             &AtomicBool::new(false),
@@ -113,7 +116,7 @@ fn csv_and_jsonl_reports_have_the_promised_shape() {
         let mut jsonl_report = JsonlReport::new(&mut jsonl);
         let mut options = ScanOptions::default();
         options.search.top_k = 1;
-        Scanner::new(&index, options)
+        Scanner::new(index, options)
             .scan(
                 &folder,
                 &AtomicBool::new(false),
@@ -165,7 +168,12 @@ fn html_report_is_self_contained_with_cards_and_failures() {
         &mut html,
         &reports,
         &summary,
-        HtmlSources { queries: &folder, catalog: index.catalog_root(), limits: index.config().limits },
+        HtmlSources {
+            queries: &folder,
+            catalog: index.catalog_root(),
+            thresholds: knockoff::Thresholds::default(),
+            limits: index.config().limits,
+        },
     )
     .unwrap();
     let html = String::from_utf8(html).unwrap();
@@ -179,7 +187,114 @@ fn html_report_is_self_contained_with_cards_and_failures() {
     // Sorted by score: the first card is the best.
     let first = html.find("class=\"card").unwrap();
     assert!(html[first..].find("score 1.000").is_some());
+    // A summary of verdicts and the thresholds at the top; the no-match listings listed too, collapsed; captions
+    // that break only where they must.
+    assert!(html.contains("17 match</span>") && html.contains("4 no match</span>") && html.contains("6 failed</span>"));
+    assert!(html.contains("<b>match</b> at a score of 0.50") && html.contains("<b>review</b> from 0.42"));
+    assert!(html.contains("<details><summary><h2>No match (4)</h2>") && html.contains("unrelated-retina.jpg"));
+    assert!(!html.contains("break-all"));
+    // One order everywhere: the authentic photo first, as in the evidence picture.
+    let card = &html[first..];
+    assert!(card.find("<b>authentic</b>").unwrap() < card.find("<b>listing</b>").unwrap());
     std::fs::remove_dir_all(folder).unwrap();
+}
+
+/// Without a known catalog folder, cards say why the authentic photo is missing instead of a bare placeholder.
+#[test]
+fn html_report_says_why_a_photo_is_missing() {
+    let index = refs_index();
+    let (reports, summary) = scan_all(&index, &testdata("listings"));
+    let mut html = Vec::new();
+    let sources = HtmlSources {
+        queries: &testdata("listings"),
+        catalog: None,
+        thresholds: knockoff::Thresholds::default(),
+        limits: knockoff::Limits::default(),
+    };
+    write_html(&mut html, &reports, &summary, sources).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("photo not available: the index does not record where the catalog is"), "no reason given");
+    let moved = std::path::Path::new("/nonexistent/catalog");
+    let mut html = Vec::new();
+    let sources = HtmlSources {
+        queries: &testdata("listings"),
+        catalog: Some(moved),
+        thresholds: knockoff::Thresholds::default(),
+        limits: knockoff::Limits::default(),
+    };
+    write_html(&mut html, &reports, &summary, sources).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("/nonexistent/catalog/coffee.jpg not found"), "no reason given");
+}
+
+/// A scan delivers reports as each chunk finishes, cancelling from the sink stops it at once, and what was
+/// delivered is a prefix of the files in order.
+#[test]
+fn streaming_is_per_chunk_and_cancelling_from_the_sink_leaves_a_prefix() {
+    let index = refs_index();
+    let folder = testdata("listings");
+    let all: Vec<String> = scan_all(&index, &folder).0.into_iter().map(|r| r.query).collect();
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let options = ScanOptions::default().with_chunk_size(2);
+    let summary = Scanner::new(index.clone(), options)
+        .scan(
+            &folder,
+            &cancel,
+            |_| {},
+            |r| {
+                seen.push(r.query.clone());
+                if seen.len() == 3 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(summary.cancelled);
+    assert_eq!(seen.len(), 3, "the sink's cancel takes effect before the next report");
+    assert_eq!(seen[..], all[..3], "a prefix in file order");
+}
+
+/// Photos that are not in a folder (uploads, downloads) are scanned from paths or bytes.
+#[test]
+fn scan_files_takes_paths_and_bytes() {
+    let index = refs_index();
+    let bytes = std::fs::read(testdata("listings/rocket-collage.jpg")).unwrap();
+    let inputs = vec![
+        knockoff::ScanInput::from(("upload", bytes)),
+        knockoff::ScanInput::from(testdata("listings/coffee-mirrored.jpg")),
+        knockoff::ScanInput::from(("garbage", b"not a photo".to_vec())),
+    ];
+    let mut reports = Vec::new();
+    let summary = Scanner::new(index, ScanOptions::default())
+        .scan_files(
+            inputs,
+            &AtomicBool::new(false),
+            |_| {},
+            |r| {
+                reports.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(summary.scanned, 3);
+    assert_eq!(reports[0].query, "upload");
+    assert_eq!(reports[0].verdict(), Verdict::Match);
+    assert_eq!(reports[1].verdict(), Verdict::Match);
+    assert!(
+        matches!(&reports[2].outcome, Outcome::Failed { error_kind, .. } if *error_kind == knockoff::ErrorCode::UnknownFormat)
+    );
+}
+
+/// Scanning a folder that does not exist is an error, not one report with an empty query.
+#[test]
+fn scanning_a_missing_folder_is_an_error() {
+    let err = Scanner::new(refs_index(), ScanOptions::default())
+        .scan("/nonexistent/listings", &AtomicBool::new(false), |_| {}, |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(err.kind(), knockoff::ErrorKind::NotAFolder));
+    assert_eq!(err.path(), Some(Path::new("/nonexistent/listings")));
 }
 
 #[test]
@@ -189,12 +304,12 @@ fn cancelling_stops_the_scan_and_keeps_what_was_done() {
     let cancel = AtomicBool::new(false);
     let mut seen = Vec::new();
     // Cancel from the progress callback once three files are done, as a UI's stop button would.
-    let summary = Scanner::new(&index, ScanOptions::default())
+    let summary = Scanner::new(index, ScanOptions::default())
         .scan(
             &folder,
             &cancel,
             |p| {
-                if p.done >= 3 {
+                if p.done >= 9 {
                     cancel.store(true, Ordering::Relaxed);
                 }
             },
@@ -206,19 +321,25 @@ fn cancelling_stops_the_scan_and_keeps_what_was_done() {
         .unwrap();
     assert!(summary.cancelled);
     assert_eq!(summary.scanned, seen.len());
-    assert!(summary.scanned >= 3, "files finished before the cancel are kept: {}", summary.scanned);
+    // Files finished before the cancel are kept, as far as they form a prefix of the files in order (the workers
+    // finish out of order; a gap would make a resumed scan skip files).
+    assert!(summary.scanned >= 1, "files finished before the cancel are kept: {}", summary.scanned);
     assert!(summary.scanned < summary.files, "{} of {}", summary.scanned, summary.files);
+    let (all, _) = scan_all(&refs_index(), &folder);
+    let (all, seen): (Vec<&str>, Vec<&str>) =
+        (all.iter().map(|r| r.query.as_str()).collect(), seen.iter().map(|r| r.query.as_str()).collect());
+    assert_eq!(seen[..], all[..seen.len()], "a prefix in file order");
     std::fs::remove_dir_all(folder).unwrap();
 }
 
 #[test]
 fn a_sink_error_stops_the_scan_with_that_error() {
     let index = refs_index();
-    let result = Scanner::new(&index, ScanOptions::default()).scan(
+    let result = Scanner::new(index, ScanOptions::default()).scan(
         testdata("listings"),
         &AtomicBool::new(false),
         |_| {},
         |_| Err(std::io::Error::other("disk full")),
     );
-    assert_eq!(result.unwrap_err().to_string(), "disk full");
+    assert_eq!(result.unwrap_err().to_string(), "cannot read: disk full");
 }

@@ -179,12 +179,13 @@ pub fn pdq_from_reduced_rgb(
     if width.min(height).min(full_width).min(full_height) < MIN_DIMENSION || rgb.len() < width * height * 3 {
         return None;
     }
-    let luma = rgb_to_luma(rgb, width, height);
     let across = tent_weights(width, full_width);
     let down = tent_weights(height, full_height);
-    // Horizontal pass: height x 64, then vertical: 64 x 64.
+    // Horizontal pass: height x 64, then vertical: 64 x 64. Luma a row at a time: a whole-image float copy would
+    // cost four bytes a pixel (400 MB for a 10000 x 10000 PNG, which is decoded at full size).
     let mut rows = vec![0f32; height * DOWNSAMPLE];
-    for (y, row) in luma.chunks_exact(width).enumerate() {
+    for (y, pixels) in rgb.chunks_exact(width * 3).take(height).enumerate() {
+        let row = rgb_to_luma(pixels, width, 1);
         for (j, (start, weights)) in across.iter().enumerate() {
             rows[y * DOWNSAMPLE + j] = weights.iter().zip(&row[*start..]).map(|(w, x)| w * x).sum();
         }

@@ -53,6 +53,10 @@ struct Header {
     fingerprint_config: FingerprintConfig,
     fingerprint_version: u32,
     catalog_root: Option<String>,
+    /// The catalog folder relative to the index file's folder, when both are on one path tree: an index kept
+    /// beside its catalog (a committed fixture, a moved or copied catalog) finds its photos wherever it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    catalog_root_relative: Option<String>,
     references: u64,
     next_id: u64,
     written_by: String,
@@ -72,7 +76,7 @@ impl ReferenceIndex {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let target = save_target(path).map_err(|e| e.with_path(path))?;
-        let bytes = self.to_bytes();
+        let bytes = self.encode(self.catalog_root.as_deref().and_then(|root| relative_root(root, path)));
         let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
         remove_stale_temps(&target, &file_name);
         let temp = target.with_file_name(format!("{}{}", temp_prefix(&file_name), std::process::id()));
@@ -111,7 +115,16 @@ impl ReferenceIndex {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read_index_file(path).map_err(|e| e.with_path(path))?;
-        Self::from_bytes(&bytes).map_err(|e| e.with_path(path))
+        let (mut index, relative) = Self::decode(&bytes).map_err(|e| e.with_path(path))?;
+        // The absolute path recorded at build time, unless it is gone (the catalog was moved, or the index comes
+        // from another machine) and the catalog is found where it was relative to the index file.
+        if !index.catalog_root.as_ref().is_some_and(|root| root.is_dir()) {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            if let Some(beside) = relative.map(|r| dir.join(r)).filter(|p| p.is_dir()) {
+                index.catalog_root = Some(beside);
+            }
+        }
+        Ok(index)
     }
 
     /// Like [`ReferenceIndex::open`], and also requires the index to have been built with `config`.
@@ -128,12 +141,13 @@ impl ReferenceIndex {
         Ok(index)
     }
 
-    /// The file's bytes.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+    /// The file's bytes, with the catalog folder relative to the file's folder when known.
+    fn encode(&self, catalog_root_relative: Option<String>) -> Vec<u8> {
         let header = Header {
             fingerprint_config: self.config,
             fingerprint_version: FINGERPRINT_VERSION,
             catalog_root: self.catalog_root.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            catalog_root_relative,
             references: self.references.len() as u64,
             next_id: self.next_id,
             written_by: format!("knockoff {}", env!("CARGO_PKG_VERSION")),
@@ -162,7 +176,8 @@ impl ReferenceIndex {
         out
     }
 
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
+    /// The index in `bytes`, and its catalog folder relative to the file's folder if recorded.
+    fn decode(bytes: &[u8]) -> Result<(Self, Option<String>)> {
         let err = |kind: ErrorKind| Err(Error::new(kind));
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return err(ErrorKind::NotAnIndex);
@@ -200,6 +215,7 @@ impl ReferenceIndex {
         validate_header(&header)?;
         let mut index = ReferenceIndex::new(header.fingerprint_config);
         index.catalog_root = header.catalog_root.map(std::path::PathBuf::from);
+        let relative = header.catalog_root_relative;
         let mut last_id = None;
         for _ in 0..header.references {
             let id = r.u64()?;
@@ -209,15 +225,15 @@ impl ReferenceIndex {
             last_id = Some(id);
             let path = r.string()?;
             let pairs = r.u32()? as usize;
-            let mut metadata = Vec::with_capacity(pairs.min(1024));
+            let mut metadata = std::collections::BTreeMap::new();
             for _ in 0..pairs {
-                metadata.push((r.string()?, r.string()?));
+                metadata.insert(r.string()?, r.string()?);
             }
             let fingerprint = r.fingerprint()?;
             validate_record(&fingerprint, &header.fingerprint_config)?;
             // `add` hands out `next_id`: point it at the stored id so the reference keeps it.
             index.next_id = id;
-            index.add(path, fingerprint, metadata);
+            index.insert(path, fingerprint, metadata);
         }
         if r.at != r.bytes.len() {
             return err(ErrorKind::IndexCorrupt(format!(
@@ -226,7 +242,7 @@ impl ReferenceIndex {
             )));
         }
         index.next_id = header.next_id;
-        Ok(index)
+        Ok((index, relative))
     }
 }
 
@@ -305,6 +321,10 @@ fn read_index_file(path: &Path) -> Result<Vec<u8>> {
 /// out of range made scans panic (a keypoint budget of 2^63), fail every listing (limits of 0) or lose their bomb
 /// protection (limits of `u64::MAX`).
 fn validate_header(header: &Header) -> Result<()> {
+    if header.references > super::MAX_REFERENCES as u64 {
+        let m = format!("{} references, over the {} an index holds", header.references, super::MAX_REFERENCES);
+        return Err(Error::new(ErrorKind::IndexCorrupt(m)));
+    }
     header.fingerprint_config.validate().map_err(|e| match e.kind() {
         ErrorKind::InvalidConfig(m) => Error::new(ErrorKind::InvalidConfig(format!("index header: {m}"))),
         _ => e,
@@ -490,4 +510,21 @@ impl<'a> Reader<'a> {
         let quality = self.array::<1>()?[0];
         Ok(PdqHashes { dihedral, quality })
     }
+}
+
+/// `root` relative to the folder of the index file at `index_path`, when both are absolute or both relative on
+/// the same tree (`../catalog`, `refs`), with `/` separators; `None` otherwise.
+fn relative_root(root: &Path, index_path: &Path) -> Option<String> {
+    let dir = index_path.parent().unwrap_or(Path::new(""));
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    let (root, dir) = (absolute(root)?, absolute(dir)?);
+    let common = root.components().zip(dir.components()).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let ups = dir.components().count() - common;
+    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), ups)
+        .chain(root.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()))
+        .collect();
+    Some(if parts.is_empty() { ".".to_string() } else { parts.join("/") })
 }

@@ -9,6 +9,7 @@ mod inverted;
 mod search;
 mod vocabulary;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -19,7 +20,7 @@ pub use format::FORMAT_VERSION;
 pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
 use crate::hash::PdqHashes;
 use crate::progress::{Counter, Progress};
@@ -33,8 +34,8 @@ pub struct Reference {
     pub id: u64,
     /// Path relative to the catalog folder, with `/` separators.
     pub path: String,
-    /// User metadata, e.g. `("sku", "A-1234")`.
-    pub metadata: Vec<(String, String)>,
+    /// User metadata, e.g. `sku` → `A-1234`.
+    pub metadata: BTreeMap<String, String>,
     /// The photo's fingerprint.
     pub fingerprint: Fingerprint,
 }
@@ -83,11 +84,33 @@ impl Default for SearchOptions {
     }
 }
 
+crate::setters!(SearchOptions {
+    /// Sets [`SearchOptions::top_k`].
+    top_k: usize => with_top_k,
+    /// Sets [`SearchOptions::exhaustive_up_to`].
+    exhaustive_up_to: usize => with_exhaustive_up_to,
+    /// Sets [`SearchOptions::verify_top`].
+    verify_top: usize => with_verify_top,
+    /// Sets [`SearchOptions::verify_all_up_to`].
+    verify_all_up_to: usize => with_verify_all_up_to,
+    /// Sets [`SearchOptions::shortlist`].
+    shortlist: usize => with_shortlist,
+    /// Sets [`SearchOptions::candidate_radius`].
+    candidate_radius: u32 => with_candidate_radius,
+    /// Sets [`SearchOptions::method`].
+    method: SearchMethod => with_method,
+    /// Sets [`SearchOptions::thresholds`].
+    thresholds: Thresholds => with_thresholds,
+});
+
+/// No metadata, for [`ReferenceIndex::add`]: `index.add(path, fingerprint, NO_METADATA)`.
+pub const NO_METADATA: [(&str, &str); 0] = [];
+
 /// Hash score under which a reference is no hash candidate beyond the `top_k` (unrelated photos score 0-0.2).
 const HASH_CANDIDATE_FLOOR: f32 = 0.3;
 
 /// The files a build could not fingerprint; they are left out of the index.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BuildReport {
     /// One error per file (each carries its path).
     pub failures: Vec<Error>,
@@ -101,7 +124,7 @@ pub struct BuildReport {
 /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, SearchOptions, Verdict};
 ///
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
-/// let fingerprinter = Fingerprinter::new(FingerprintConfig::default());
+/// let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
 /// let (index, report) = ReferenceIndex::build(format!("{dir}/refs"), &fingerprinter, |_| {});
 /// assert!(report.failures.is_empty());
 ///
@@ -153,6 +176,17 @@ impl ReferenceIndex {
         let catalog = catalog.as_ref();
         let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
         let (files, mut failures) = (walk.files, walk.failures);
+        // A single photo is a catalog of one: its folder is the root, so its path is its file name, not "".
+        let catalog = match catalog.parent() {
+            Some(parent) if catalog.is_file() => {
+                if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                }
+            }
+            _ => catalog,
+        };
         let counter = Counter::new(files.len());
         let results: Vec<(String, Result<Fingerprint>)> = files
             .par_iter()
@@ -167,7 +201,7 @@ impl ReferenceIndex {
         for (path, result) in results {
             match result {
                 Ok(fingerprint) => {
-                    index.add(path, fingerprint, Vec::new());
+                    index.insert(path, fingerprint, BTreeMap::new());
                 }
                 Err(e) => failures.push(e),
             }
@@ -186,7 +220,8 @@ impl ReferenceIndex {
         self.catalog_root.as_deref()
     }
 
-    /// Sets the catalog folder, e.g. after moving the catalog.
+    /// Sets the catalog folder, e.g. after moving the catalog. Saved indexes also record it relative to the index
+    /// file, and [`ReferenceIndex::open`] prefers that when it exists.
     pub fn set_catalog_root(&mut self, root: Option<std::path::PathBuf>) {
         self.catalog_root = root;
     }
@@ -212,9 +247,66 @@ impl ReferenceIndex {
         self.references.binary_search_by_key(&id, |r| r.id).ok()
     }
 
-    /// Adds a reference and returns its id. The fingerprint must come from a fingerprinter with this index's
-    /// configuration.
-    pub fn add(&mut self, path: impl Into<String>, fingerprint: Fingerprint, metadata: Vec<(String, String)>) -> u64 {
+    /// The reference at `path` (relative to the catalog folder, `/` separators), if any.
+    pub fn by_path(&self, path: &str) -> Option<&Reference> {
+        self.references.iter().find(|r| r.path == path)
+    }
+
+    /// Adds a reference and returns its id. `metadata` is any sequence of key/value pairs of strings (an array of
+    /// `(&str, &str)`, a map ...).
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+    ///
+    /// let config = FingerprintConfig::default();
+    /// let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs/rocket.jpg");
+    /// let mut index = ReferenceIndex::new(config);
+    /// let id = index.add("rocket.jpg", Fingerprinter::for_references(config).fingerprint_path(photo)?, [("sku", "R-1")])?;
+    /// assert_eq!(index.by_path("rocket.jpg").map(|r| (r.id, r.metadata["sku"].as_str())), Some((id, "R-1")));
+    ///
+    /// // A listing's fingerprint (larger keypoint budget) does not belong in an index.
+    /// let listing = Fingerprinter::for_listings(config).fingerprint_path(photo)?;
+    /// assert!(index.add("again.jpg", listing, [("sku", "R-1")]).is_err());
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::FingerprintMismatch`] when the fingerprint cannot have been made with this index's
+    /// configuration: local features where the index has none or the reverse, or more keypoints than a reference
+    /// budget allows (a listing's fingerprint).
+    pub fn add<K, V>(
+        &mut self,
+        path: impl Into<String>,
+        fingerprint: Fingerprint,
+        metadata: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<u64>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mismatch = |message: String| Err(Error::new(ErrorKind::FingerprintMismatch(message)));
+        match (&self.config.local, &fingerprint.local) {
+            (None, Some(_)) => return mismatch("it has local features; the index is hashes only".into()),
+            (Some(_), None) => return mismatch("it has no local features; the index has them".into()),
+            (Some(config), Some(local)) if local.len() > config.budget => {
+                return mismatch(format!(
+                    "{} keypoints, over the reference budget of {} (a listing's fingerprint?)",
+                    local.len(),
+                    config.budget
+                ));
+            }
+            _ => {}
+        }
+        if self.references.len() >= MAX_REFERENCES {
+            let message = format!("an index holds at most {MAX_REFERENCES} references; shard larger catalogs");
+            return Err(Error::new(ErrorKind::InvalidConfig(message)));
+        }
+        let metadata = metadata.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Ok(self.insert(path.into(), fingerprint, metadata))
+    }
+
+    /// Adds a reference already known to fit (built or stored by this index) and returns its id.
+    pub(crate) fn insert(&mut self, path: String, fingerprint: Fingerprint, metadata: BTreeMap<String, String>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.hashes.push(search::words_of(fingerprint.pdq.hash()));
@@ -222,16 +314,20 @@ impl ReferenceIndex {
         if let Some(words) = self.words.get_mut() {
             words.add(fingerprint.local.as_deref());
         }
-        self.references.push(Reference { id, path: path.into(), metadata, fingerprint });
+        self.references.push(Reference { id, path, metadata, fingerprint });
         self.tables = OnceLock::new();
         id
     }
 
     /// Replaces the metadata of the reference with `id`; false if there is no such reference.
-    pub fn set_metadata(&mut self, id: u64, metadata: Vec<(String, String)>) -> bool {
+    pub fn set_metadata<K, V>(&mut self, id: u64, metadata: impl IntoIterator<Item = (K, V)>) -> bool
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
         match self.position(id) {
             Some(position) => {
-                self.references[position].metadata = metadata;
+                self.references[position].metadata = metadata.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
                 true
             }
             None => false,
@@ -352,7 +448,7 @@ impl ReferenceIndex {
                 std::mem::size_of::<Reference>()
                     + r.fingerprint.local.as_ref().map_or(0, |l| l.memory_bytes())
                     + r.path.len()
-                    + r.metadata.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>()
+                    + r.metadata.iter().map(|(k, v)| k.len() + v.len() + 64).sum::<usize>()
             })
             .sum();
         per_reference

@@ -30,4 +30,4 @@ pub fn relative(path: &Path) -> String {
 }
 
 /// The photo sets the golden vectors cover.
-pub const GOLDEN_SETS: [&str; 4] = ["refs", "listings", "large", "formats"];
+pub const GOLDEN_SETS: [&str; 5] = ["refs", "listings", "large", "formats", "small"];

@@ -27,7 +27,7 @@ fn testdata(sub: &str) -> PathBuf {
 /// Decoding and fingerprinting: bytes as a listing photo.
 pub fn decode(data: &[u8]) {
     static FINGERPRINTER: OnceLock<Fingerprinter> = OnceLock::new();
-    let fingerprinter = FINGERPRINTER.get_or_init(|| Fingerprinter::new(config().for_listings()));
+    let fingerprinter = FINGERPRINTER.get_or_init(|| Fingerprinter::for_listings(config()));
     let _ = fingerprinter.fingerprint_bytes(data);
 }
 
@@ -35,7 +35,7 @@ pub fn decode(data: &[u8]) {
 fn listing() -> &'static Fingerprint {
     static LISTING: OnceLock<Fingerprint> = OnceLock::new();
     LISTING.get_or_init(|| {
-        let fingerprinter = Fingerprinter::new(FingerprintConfig::default().for_listings());
+        let fingerprinter = Fingerprinter::for_listings(FingerprintConfig::default());
         match fingerprinter.fingerprint_path(testdata("listings/coffee-mirrored.jpg")) {
             Ok(f) => f,
             Err(e) => panic!("seed listing: {e}"),
@@ -68,10 +68,10 @@ pub fn index(data: &[u8]) {
 /// The worker/scan path: `data` written as a file in a listing folder (its first byte picks the name: with a photo
 /// extension, with another, or none) and scanned against the reference index of `testdata/refs`.
 pub fn scan(data: &[u8]) {
-    static INDEX: OnceLock<ReferenceIndex> = OnceLock::new();
+    static INDEX: OnceLock<std::sync::Arc<ReferenceIndex>> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
-        let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::new(config()), |_| {});
-        index
+        let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config()), |_| {});
+        std::sync::Arc::new(index)
     });
     let folder = scratch("listings");
     let _ = std::fs::remove_dir_all(&folder);
@@ -86,6 +86,6 @@ pub fn scan(data: &[u8]) {
     if std::fs::write(folder.join(name), data).is_err() {
         return;
     }
-    let scanner = Scanner::new(index, ScanOptions::default());
+    let scanner = Scanner::new(index.clone(), ScanOptions::default());
     let _ = scanner.scan(&folder, &AtomicBool::new(false), |_| {}, |_| Ok(()));
 }

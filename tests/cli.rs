@@ -1,0 +1,146 @@
+//! The example binaries behave like command-line tools: `--help` on stdout with exit status 0, usage errors that
+//! name the argument with exit status 2 and no backtrace, a closed pipe that ends the run quietly, messages that
+//! name the path that failed.
+//!
+//! They run the built examples, which `cargo test` builds (for a targeted run: `cargo build --release --examples`
+//! first).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use common::testdata;
+
+fn example(name: &str) -> Command {
+    // Tests run from target/<profile>/deps; the examples are built into target/<profile>/examples.
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is not built: run `cargo test` or `cargo build --examples` first", path.display());
+    let mut command = Command::new(path);
+    command.current_dir(env!("CARGO_MANIFEST_DIR")).env("RUST_BACKTRACE", "1");
+    command
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    example(name).args(args).output().expect("run example")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("knockoff-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const EXAMPLES: [&str; 4] = ["compare", "hash", "index", "scan"];
+
+#[test]
+fn help_goes_to_stdout_with_exit_status_0() {
+    for name in EXAMPLES {
+        let out = run(name, &["--help"]);
+        assert_eq!(out.status.code(), Some(0), "{name} --help: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Usage:"), "{name} --help printed {:?}", text(&out.stdout));
+        assert!(out.stderr.is_empty(), "{name} --help wrote to stderr: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn usage_errors_name_the_argument_exit_2_and_never_show_a_backtrace() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("hash", &["--ful", "x"], "--ful"),
+        ("index", &["testdata/refs"], "--output"),
+        ("compare", &["testdata/refs/coffee.jpg"], "<LISTING>"),
+        ("scan", &["--queries", "testdata/listings"], "--refs"),
+        ("scan", &["--refs", "testdata/refs"], "--queries"),
+    ];
+    for (name, args, named) in cases {
+        let out = run(name, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains(named), "{name} {args:?} does not name {named}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{name} {args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name} {args:?}");
+    }
+}
+
+#[test]
+fn runtime_errors_name_the_path_without_a_backtrace() {
+    let out = run("index", &["/nonexistent/catalog", "-o", "/nonexistent/x.idx"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/catalog") && !stderr.contains("backtrace"), "{stderr}");
+
+    let out = run(
+        "compare",
+        &["--evidence", "/nonexistent/x.png", "testdata/refs/coffee.jpg", "testdata/listings/coffee.webp"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/x.png"), "{stderr}");
+}
+
+/// `compare ... | head -1` panicked with exit status 101; `hash` and `scan` printed "Error: Broken pipe".
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let cases: [(&str, &[&str]); 4] = [
+        ("compare", &["testdata/refs/coffee.jpg", "testdata/listings/coffee-mirrored.jpg"]),
+        ("compare", &["--json", "testdata/refs/coffee.jpg", "testdata/listings/coffee-mirrored.jpg"]),
+        ("hash", &["testdata/refs", "testdata/listings"]),
+        ("scan", &["--refs", "testdata/refs", "--queries", "testdata/listings", "--format", "csv"]),
+    ];
+    for (name, args) in cases {
+        let mut child = example(name).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        // The reader goes away before the first line, as `| head -0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{name} {args:?}: {stderr}");
+        assert!(matches!(out.status.code(), Some(0) | None), "{name} {args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+#[test]
+fn an_empty_queries_folder_warns_and_grammar_holds_for_one() {
+    let dir = temp_dir("one");
+    let index = dir.join("one.idx");
+    let out = run("index", &["testdata/refs/rocket.jpg", "-o", index.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("indexed 1 reference ") && !stderr.contains("1 references"), "{stderr}");
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run("scan", &["--refs", index.to_str().unwrap(), "--queries", empty.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("empty"), "{stderr}");
+
+    // A single-photo index names its reference in reports.
+    let listings = dir.join("listings");
+    std::fs::create_dir_all(&listings).unwrap();
+    std::fs::copy(testdata("listings/rocket-collage.jpg"), listings.join("rocket-collage.jpg")).unwrap();
+    let out = run("scan", &["--refs", index.to_str().unwrap(), "--queries", listings.to_str().unwrap()]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.lines().nth(1).is_some_and(|row| row.starts_with("rocket-collage.jpg,rocket.jpg,")), "{stdout}");
+    assert!(stderr.contains("scanned 1 file against 1 reference:"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `compare` printed "rotated -0.0° counter-clockwise" and PDQ's nearest variant at noise distance.
+#[test]
+fn compare_prints_no_noise() {
+    let out = run("compare", &["testdata/refs/coffee.jpg", "testdata/listings/unrelated-retina.jpg"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("NO MATCH") && stdout.contains("none detected"), "{stdout}");
+    assert!(!stdout.contains("mirrored"), "{stdout}");
+    let out = run("compare", &["testdata/refs/coffee.jpg", "testdata/listings/coffee.webp"]);
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("-0.0") && stdout.contains("not rotated"), "{stdout}");
+}
