@@ -4,13 +4,12 @@
 //!
 //! Fine words (about four catalog descriptors each) and two checks make it work for copies that fill only part of
 //! a listing (a crop, a collage tile, a product pasted onto another photo), where most of the listing's
-//! descriptors belong to something else. Searching each listing descriptor's few nearest words (multiple
-//! assignment, [`Vocabulary::words_of`]) is supported, but measured worse than the nearest word alone: the extra
-//! votes are mostly noise.
+//! descriptors belong to something else. (Searching each listing descriptor's few nearest words, multiple
+//! assignment through [`Vocabulary::words_of`], is supported, but measured worse than the nearest word alone: the
+//! extra votes are mostly noise.) The two checks:
 //! - **Hamming embedding** (Jégou, Douze and Schmid, 2008): each posting keeps 24 bits of its descriptor (those
 //!   on which the word's members differ most), and a listing descriptor votes for it only when those bits nearly
-//!   agree. Words can then be coarse (robust) without
-//!   being loose: an unrelated descriptor that shares the word passes one time in thirty.
+//!   agree (at most 7 of 24 differ).
 //! - **Weak geometric consistency** (same paper): each posting keeps its keypoint's orientation step and pyramid
 //!   level. A true copy turns and scales all its keypoints alike, so its votes pile up in one bin of orientation
 //!   difference and one of level difference, while chance votes from the rest of the listing spread out. A
@@ -164,7 +163,7 @@ impl InvertedFile {
         // well-matched descriptors" whatever the catalog size.
         let unit = (100f32).ln().powi(2);
         let mut probe = Probe::default();
-        // A word held by most of the catalog says nothing and costs the most: skipped.
+        // A word held by a quarter of the catalog or more says little and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
