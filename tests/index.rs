@@ -261,3 +261,41 @@ fn an_index_moved_with_its_catalog_finds_the_photos() {
     assert!(root.join("rocket.jpg").is_file(), "{}", root.display());
     std::fs::remove_dir_all(base).unwrap();
 }
+
+/// The visual-word shortlist alone (every reference verified only for catalogs up to 0, and no hash candidate but
+/// the best) finds copies that hashes cannot see, and keeps finding them after references are removed (positions
+/// shift; the postings are filed again with the same vocabulary) and added (filed with the existing vocabulary).
+#[test]
+fn the_word_shortlist_finds_copies_through_removals_and_additions() {
+    let mut index = refs_index();
+    let options = SearchOptions::default().with_verify_all_up_to(0).with_verify_top(0).with_top_k(1);
+    let listings = Fingerprinter::for_listings(*index.config());
+    let collage = listings.fingerprint_path(testdata("listings/rocket-collage.jpg")).unwrap();
+    let pasted = listings.fingerprint_path(testdata("listings/chelsea-pasted.jpg")).unwrap();
+    let best = |index: &ReferenceIndex, listing: &Fingerprint| {
+        let hits = index.search(listing, &options);
+        index.references()[hits[0].index].path.clone()
+    };
+    assert_eq!(best(&index, &collage), "rocket.jpg");
+    assert_eq!(best(&index, &pasted), "chelsea.jpg");
+    let words_before = index.word_index().words();
+
+    // Removing the first reference shifts every position after it.
+    let first = index.references()[0].clone();
+    assert_ne!(first.path, "rocket.jpg");
+    index.remove(first.id).unwrap();
+    assert_eq!(index.word_index().len(), 5);
+    assert_eq!(best(&index, &collage), "rocket.jpg");
+
+    // Removing chelsea and adding it back files it with the existing vocabulary, at the end.
+    let chelsea = index.references().iter().find(|r| r.path == "chelsea.jpg").unwrap().clone();
+    index.remove(chelsea.id).unwrap();
+    assert_ne!(
+        index.search(&pasted, &options).first().map(|h| index.references()[h.index].path.clone()),
+        Some("chelsea.jpg".into())
+    );
+    index.add("chelsea.jpg", chelsea.fingerprint, knockoff::NO_METADATA).unwrap();
+    assert_eq!(index.word_index().words(), words_before, "adding must not retrain");
+    assert_eq!(best(&index, &pasted), "chelsea.jpg");
+    assert_eq!(best(&index, &collage), "rocket.jpg");
+}

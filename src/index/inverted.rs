@@ -159,9 +159,10 @@ impl InvertedFile {
         config: &QueryConfig,
     ) -> Vec<(usize, f32)> {
         let n = self.references.max(1) as f32;
-        // Votes are in units of a word held by one reference in a hundred: scores read as "about this many
-        // well-matched descriptors" whatever the catalog size.
-        let unit = (100f32).ln().powi(2);
+        // Votes are in units of a word held by one reference in a hundred (in catalogs of fewer than a hundred,
+        // of a word held by one reference): scores read as "about this many well-matched descriptors" whatever
+        // the catalog size, and `min_score` means the same in a catalog of ten as in one of a million.
+        let unit = n.min(100.0).max(2.0).ln().powi(2);
         let mut probe = Probe::default();
         // A word held by a quarter of the catalog or more says little and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;

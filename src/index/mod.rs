@@ -349,6 +349,7 @@ impl ReferenceIndex {
                     .filter(|(i, _)| *i != position)
                     .map(|(_, r)| r.fingerprint.local.as_deref()),
             );
+            refiled.shrink_to_fit();
             let _ = self.words.set(refiled);
         }
         Some(self.references.remove(position))
