@@ -162,7 +162,7 @@ impl InvertedFile {
         // Votes are in units of a word held by one reference in a hundred (in catalogs of fewer than a hundred,
         // of a word held by one reference): scores read as "about this many well-matched descriptors" whatever
         // the catalog size, and `min_score` means the same in a catalog of ten as in one of a million.
-        let unit = n.min(100.0).max(2.0).ln().powi(2);
+        let unit = n.clamp(2.0, 100.0).ln().powi(2);
         let mut probe = Probe::default();
         // A word held by a quarter of the catalog or more says little and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;
