@@ -1,8 +1,13 @@
 //! Builds a reference index from the authentic catalog and saves it.
 //!
 //! ```text
-//! cargo run --release --example index -- CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv]
+//! cargo run --release --example index -- CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv] [--shards N]
 //! ```
+//!
+//! `--shards N` splits the catalog into N index files over disjoint sets of references, for catalogs larger than
+//! one machine's memory: `-o DIR/catalog.idx` writes `DIR/catalog-1-of-N.idx` ... `DIR/catalog-N-of-N.idx`
+//! (references keep their ids in the whole catalog). Search every listing against every shard and keep the best
+//! results (the Spark job in `deploy/spark` does).
 //!
 //! `--metadata` attaches metadata (SKU, brand ...) to references from a CSV file of `path,key,value` rows, `path`
 //! relative to CATALOG_DIR (a first row `path,key,value` is a header; the value may contain commas); scan reports
@@ -38,6 +43,9 @@ struct Args {
     /// A CSV of `path,key,value` rows to attach to the references (SKU, brand ...).
     #[arg(long, value_name = "FILE.csv")]
     metadata: Option<PathBuf>,
+    /// Split the catalog into N index files (`-o DIR/catalog.idx` writes `DIR/catalog-1-of-N.idx` ...).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(knockoff::index::MAX_SHARDS)))]
+    shards: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -77,18 +85,39 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(csv) = &args.metadata {
         attach_metadata(&mut index, csv)?;
     }
-    let output = &args.output;
-    index.save(output).with_context(|| format!("cannot write the index {}", output.display()))?;
+    let files = match args.shards {
+        None => vec![(args.output.clone(), index)],
+        Some(count) => {
+            let shards = index.split(count as usize).context("--shards")?;
+            shards.into_iter().enumerate().map(|(k, shard)| (shard_path(&args.output, k + 1, count), shard)).collect()
+        }
+    };
+    let references: usize = files.iter().map(|(_, index)| index.len()).sum();
+    let mut written = Vec::new();
+    for (output, index) in &files {
+        index.save(output).with_context(|| format!("cannot write the index {}", output.display()))?;
+        let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+        written.push(format!("{} ({bytes} bytes)", output.display()));
+    }
     eprintln!(
-        "indexed {} ({} skipped) in {:.2} s, {:.1} images/s; wrote {} ({} bytes)",
-        plural(index.len(), "reference"),
+        "indexed {} ({} skipped) in {:.2} s, {:.1} images/s; wrote {}",
+        plural(references, "reference"),
         plural(report.failures.len(), "file"),
         start.elapsed().as_secs_f64(),
-        (index.len() + report.failures.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9),
-        output.display(),
-        std::fs::metadata(output).map(|m| m.len()).unwrap_or(0)
+        (references + report.failures.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        written.join(", ")
     );
     Ok(())
+}
+
+/// `DIR/catalog.idx` → `DIR/catalog-K-of-N.idx`.
+fn shard_path(output: &Path, k: usize, count: u32) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "catalog".into());
+    let name = match output.extension() {
+        Some(ext) => format!("{stem}-{k}-of-{count}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{k}-of-{count}"),
+    };
+    output.with_file_name(name)
 }
 
 /// "1 reference", "2 references".

@@ -56,7 +56,10 @@
 //! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word
 //!   inverted file for local features), persistence.
 //! - [`scan`]: scanning folders of listings against the index, in parallel, streaming.
-//! - [`report`]: CSV and JSON-lines reports of a scan, and (feature `report`) the HTML report.
+//! - [`report`]: CSV and JSON-lines reports of a scan, (feature `report`) the HTML report, and (feature
+//!   `arrow`) Arrow record batches and Parquet files of the same rows.
+//! - `worker` (feature `arrow`): the worker protocol for engines such as Spark: listings in and results out as
+//!   Arrow IPC streams (or lines), from a process that opened the index once.
 //! - [`progress`]: progress reports for long runs.
 //! - `edits`, `eval` (feature `bench-tools`): counterfeit-style edits and the accuracy benchmark built on them.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
@@ -101,6 +104,8 @@ pub mod report;
 pub mod scan;
 pub mod similarity;
 pub mod walk;
+#[cfg(feature = "arrow")]
+pub mod worker;
 
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
@@ -108,7 +113,7 @@ pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
-pub use index::{BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions};
+pub use index::{BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard};
 pub use progress::Progress;
 pub use scan::{Hit, ListingReport, Outcome, ScanInput, ScanOptions, ScanSummary, Scanner};
 pub use similarity::{

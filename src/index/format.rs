@@ -60,6 +60,9 @@ struct Header {
     references: u64,
     next_id: u64,
     written_by: String,
+    /// Which part of a sharded catalog the file holds (absent for a whole catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<super::Shard>,
 }
 
 impl ReferenceIndex {
@@ -151,6 +154,7 @@ impl ReferenceIndex {
             references: self.references.len() as u64,
             next_id: self.next_id,
             written_by: format!("knockoff {}", env!("CARGO_PKG_VERSION")),
+            shard: self.shard,
         };
         // Serialising plain data to a Vec cannot fail.
         let header = serde_json::to_vec(&header).unwrap_or_default();
@@ -242,6 +246,7 @@ impl ReferenceIndex {
             )));
         }
         index.next_id = header.next_id;
+        index.shard = header.shard;
         Ok((index, relative))
     }
 }
@@ -324,6 +329,18 @@ fn validate_header(header: &Header) -> Result<()> {
     if header.references > super::MAX_REFERENCES as u64 {
         let m = format!("{} references, over the {} an index holds", header.references, super::MAX_REFERENCES);
         return Err(Error::new(ErrorKind::IndexCorrupt(m)));
+    }
+    if let Some(shard) = header.shard {
+        let fits = (1..=shard.count).contains(&shard.number)
+            && shard.count <= super::MAX_SHARDS
+            && (header.references..=super::MAX_REFERENCES as u64 * u64::from(shard.count))
+                .contains(&shard.catalog_references);
+        if !fits {
+            return Err(Error::new(ErrorKind::IndexCorrupt(format!(
+                "shard {} of {} with {} of {} references",
+                shard.number, shard.count, header.references, shard.catalog_references
+            ))));
+        }
     }
     header.fingerprint_config.validate().map_err(|e| match e.kind() {
         ErrorKind::InvalidConfig(m) => Error::new(ErrorKind::InvalidConfig(format!("index header: {m}"))),

@@ -109,6 +109,24 @@ pub const NO_METADATA: [(&str, &str); 0] = [];
 /// Hash score under which a reference is no hash candidate beyond the `top_k` (unrelated photos score 0-0.2).
 const HASH_CANDIDATE_FLOOR: f32 = 0.3;
 
+/// Which part of a sharded catalog an index holds ([`ReferenceIndex::split`]).
+///
+/// A catalog too large for one machine's memory is split into `count` indexes over disjoint sets of its
+/// references; every listing is searched against each and the best results kept (references keep the ids they
+/// have in the whole catalog, so results from different shards sort and deduplicate as from one index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard's number, from 1.
+    pub number: u32,
+    /// How many shards the catalog was split into.
+    pub count: u32,
+    /// References in the whole catalog (all shards together).
+    pub catalog_references: u64,
+}
+
+/// At most this many shards: more would leave each a handful of references at any catalog size an index holds.
+pub const MAX_SHARDS: u32 = 4096;
+
 /// The files a build could not fingerprint; they are left out of the index.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BuildReport {
@@ -149,6 +167,8 @@ pub struct ReferenceIndex {
     /// first use, extended by `add` without retraining, re-filed with the same vocabulary after `remove`
     /// ([`ReferenceIndex::retrain_vocabulary`] trains afresh).
     words: OnceLock<WordIndex>,
+    /// Which part of a sharded catalog this is, if it is one.
+    shard: Option<Shard>,
 }
 
 impl ReferenceIndex {
@@ -162,6 +182,7 @@ impl ReferenceIndex {
             hashes: Vec::new(),
             tables: OnceLock::new(),
             words: OnceLock::new(),
+            shard: None,
         }
     }
 
@@ -224,6 +245,70 @@ impl ReferenceIndex {
     /// file, and [`ReferenceIndex::open`] prefers that when it exists.
     pub fn set_catalog_root(&mut self, root: Option<std::path::PathBuf>) {
         self.catalog_root = root;
+    }
+
+    /// Which part of a sharded catalog this index holds (`None` for a whole catalog).
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// Splits the catalog into `count` shards over disjoint sets of references, for catalogs larger than one
+    /// machine's memory: reference `i` (in index order) goes to shard `i % count + 1`, so shards are within one
+    /// reference of the same size whatever the catalog's order. References keep their ids, paths and metadata;
+    /// each shard records its number, the shard count and the whole catalog's size ([`ReferenceIndex::shard`]).
+    ///
+    /// Search every listing against every shard and keep the best `top_k` hits by score (ties by reference id):
+    /// scores are per pair, so a hit scores the same in its shard as in the whole index. A shard verifies at
+    /// least the candidates the whole index would among its references (the hash candidates of a catalog up to
+    /// [`SearchOptions::exhaustive_up_to`] are the best few of each shard, a superset), and each shard trains its
+    /// own visual vocabulary from its own references.
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+    ///
+    /// let fingerprinter = Fingerprinter::for_references(FingerprintConfig::hashes_only());
+    /// let (index, _) = ReferenceIndex::build(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs"), &fingerprinter, |_| {});
+    /// let shards = index.split(2)?;
+    /// assert_eq!(shards.iter().map(|s| s.len()).sum::<usize>(), index.len());
+    /// assert_eq!(shards[1].shard().map(|s| (s.number, s.count)), Some((2, 2)));
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] if `count` is 0, over [`MAX_SHARDS`], over the number of references, or if
+    /// this index is itself a shard.
+    pub fn split(&self, count: usize) -> Result<Vec<ReferenceIndex>> {
+        let invalid = |m: String| Err(Error::new(ErrorKind::InvalidConfig(m)));
+        if self.shard.is_some() {
+            return invalid("this index is already a shard; split the whole catalog".into());
+        }
+        if count == 0 || count > MAX_SHARDS as usize || count > self.len() {
+            return invalid(format!(
+                "cannot split {} references into {count} shards (1 to {} shards, at most one per reference)",
+                self.len(),
+                MAX_SHARDS
+            ));
+        }
+        let mut shards: Vec<ReferenceIndex> = (0..count)
+            .map(|k| {
+                let mut shard = ReferenceIndex::new(self.config);
+                shard.catalog_root = self.catalog_root.clone();
+                shard.shard =
+                    Some(Shard { number: k as u32 + 1, count: count as u32, catalog_references: self.len() as u64 });
+                shard
+            })
+            .collect();
+        for (i, r) in self.references.iter().enumerate() {
+            let shard = &mut shards[i % count];
+            // `insert` hands out `next_id`: point it at the reference's id so it keeps it.
+            shard.next_id = r.id;
+            shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone());
+        }
+        for shard in &mut shards {
+            // Ids added to a shard later stay unique across the catalog only if every shard starts past them all.
+            shard.next_id = self.next_id;
+        }
+        Ok(shards)
     }
 
     /// The references, in index order (positions in search results refer to this slice).
@@ -505,6 +590,13 @@ impl ReferenceIndex {
 /// `path` relative to `root`, with `/` separators (the path as given if it is not under `root`).
 pub(crate) fn relative_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let parts: Vec<String> = rel.components().map(|c| crate::walk::name_text(c.as_os_str())).collect();
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| match c {
+            // An absolute path stays one: "/a/b", not "//a/b".
+            std::path::Component::RootDir => String::new(),
+            c => crate::walk::name_text(c.as_os_str()),
+        })
+        .collect();
     parts.join("/")
 }
