@@ -1,7 +1,7 @@
 //! Scans listing photos against the authentic catalog and reports which listings copy which photos.
 //!
 //! ```text
-//! cargo run --release --example scan -- --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html] [-o PATH] [--top K]
+//! cargo run --release --example scan -- --refs DIR_OR_INDEX --queries DIR [--format csv|jsonl|html|parquet] [-o PATH] [--top K]
 //!                                        [--catalog-root DIR]
 //!     [--all-files]
 //! cargo run --release --example scan            # the bundled testdata: refs/ against listings/, HTML report
@@ -13,7 +13,10 @@
 //! a listing with no candidate, or that could not be read, gets one row with an empty reference, score 0 and
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
-//! same scan streamed beside it (`PATH.csv`) so an interrupted scan keeps its results. A progress bar shows on
+//! same scan streamed beside it (`PATH.csv`) so an interrupted scan keeps its results. Parquet (a build with
+//! `--features arrow`; default `scan-report.parquet`) has the CSV's columns typed (null for an empty field), then
+//! `error_kind`, `path` (the listing's full path) and `config` (the run's configuration, JSON); it is complete when
+//! the scan ends (Parquet's footer comes last). A progress bar shows on
 //! stderr when it is a terminal; a one-line summary ends the run. With any argument, `--refs` and `--queries` are
 //! both required. `--catalog-root DIR` says where the catalog's photos are now, for the HTML report's pictures.
 //! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options). A closed output pipe
@@ -45,7 +48,7 @@ struct Args {
     /// The folder of listing photos to scan (walked recursively).
     #[arg(long, value_name = "DIR", requires = "refs")]
     queries: Option<PathBuf>,
-    /// Report format; default csv, or html for the no-argument demo.
+    /// Report format; default csv, or html for the no-argument demo. Parquet needs a build with `--features arrow`.
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Where to write the report (CSV and JSON lines default to stdout, HTML to scan-report.html).
@@ -67,6 +70,7 @@ enum Format {
     Csv,
     Jsonl,
     Html,
+    Parquet,
 }
 
 fn main() -> ExitCode {
@@ -102,8 +106,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     let format = args.format.unwrap_or(if demo { Format::Html } else { Format::Csv });
     let output = match (&args.output, format) {
         (None, Format::Html) => Some(PathBuf::from("scan-report.html")),
+        (None, Format::Parquet) => Some(PathBuf::from("scan-report.parquet")),
         (output, _) => output.clone(),
     };
+    // Before indexing a catalog for nothing.
+    if format == Format::Parquet && cfg!(not(feature = "arrow")) {
+        bail!("--format parquet: this build has no Parquet support; build with `--features arrow`");
+    }
     if !queries.is_dir() {
         bail!("--queries {} is not a folder", queries.display());
     }
@@ -176,6 +185,23 @@ fn run(args: Args) -> anyhow::Result<()> {
             };
             (summary.with_context(|| writing(output.as_deref()))?, Vec::new())
         }
+        #[cfg(feature = "arrow")]
+        Format::Parquet => {
+            use knockoff::report::columnar::{ParquetReport, run_config};
+            let path = output.clone().unwrap_or_default();
+            let file =
+                BufWriter::new(File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+            let name = refs.file_name().map(|n| n.to_string_lossy().into_owned());
+            let mut parquet = ParquetReport::new(file, run_config(&scanner, name.as_deref()))
+                .with_context(|| writing(Some(&path)))?;
+            let summary = scanner
+                .scan(&queries, &cancel, progress, |r| parquet.write(r, &queries.join(&r.query).to_string_lossy()))
+                .with_context(|| writing(Some(&path)))?;
+            parquet.finish().with_context(|| writing(Some(&path)))?;
+            (summary, Vec::new())
+        }
+        #[cfg(not(feature = "arrow"))]
+        Format::Parquet => bail!("--format parquet: this build has no Parquet support; build with `--features arrow`"),
         Format::Html => {
             let csv_path = output.clone().unwrap_or_default().with_extension("html.csv");
             let mut csv = CsvReport::new(open(&csv_path)?).with_context(|| writing(Some(&csv_path)))?;

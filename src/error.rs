@@ -118,6 +118,10 @@ pub enum ErrorKind {
     /// A folder to scan does not exist or is not a folder.
     #[error("not a folder")]
     NotAFolder,
+    /// Input to the worker protocol ([`crate::worker`]) is malformed: a stream that is not Arrow IPC, a batch
+    /// without the `path` and `content` columns, a line that is not `PATH<TAB>BASE64`.
+    #[error("malformed worker input: {0}")]
+    Protocol(String),
     /// A hash string was not valid hex of the right length for its kind.
     #[error("invalid {kind} hash string: {message}")]
     InvalidHash {
@@ -181,6 +185,7 @@ impl ErrorKind {
             ErrorKind::ConfigMismatch(_) => ErrorCode::ConfigMismatch,
             ErrorKind::FingerprintMismatch(_) => ErrorCode::FingerprintMismatch,
             ErrorKind::NotAFolder => ErrorCode::NotAFolder,
+            ErrorKind::Protocol(_) => ErrorCode::Protocol,
         }
     }
 }
@@ -213,6 +218,7 @@ impl Clone for ErrorKind {
             ErrorKind::ConfigMismatch(m) => ErrorKind::ConfigMismatch(m.clone()),
             ErrorKind::FingerprintMismatch(m) => ErrorKind::FingerprintMismatch(m.clone()),
             ErrorKind::NotAFolder => ErrorKind::NotAFolder,
+            ErrorKind::Protocol(m) => ErrorKind::Protocol(m.clone()),
             ErrorKind::InvalidHash { kind, message } => {
                 ErrorKind::InvalidHash { kind: *kind, message: message.clone() }
             }
@@ -278,6 +284,8 @@ pub enum ErrorCode {
     FingerprintMismatch,
     /// [`ErrorKind::NotAFolder`].
     NotAFolder,
+    /// [`ErrorKind::Protocol`].
+    Protocol,
 }
 
 impl ErrorCode {
@@ -304,6 +312,7 @@ impl ErrorCode {
             ErrorCode::ConfigMismatch => "config_mismatch",
             ErrorCode::FingerprintMismatch => "fingerprint_mismatch",
             ErrorCode::NotAFolder => "not_a_folder",
+            ErrorCode::Protocol => "protocol",
         }
     }
 }

@@ -8,10 +8,13 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
+use crate::error::ErrorCode;
 use crate::features::Rect;
 use crate::scan::{ListingReport, Outcome};
 use crate::similarity::{Evidence, Verdict};
 
+#[cfg(feature = "arrow")]
+pub mod columnar;
 #[cfg(feature = "report")]
 mod html;
 #[cfg(feature = "report")]
@@ -61,7 +64,7 @@ impl<W: Write> CsvReport<W> {
     /// Write errors.
     pub fn write(&mut self, report: &ListingReport) -> io::Result<()> {
         for row in rows(report) {
-            let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            let line: Vec<String> = csv_fields(&row).iter().map(|f| csv_field(f)).collect();
             writeln!(self.out, "{}", line.join(","))?;
         }
         self.out.flush()
@@ -119,51 +122,121 @@ impl<W: Write> JsonlReport<W> {
     }
 }
 
-/// The CSV rows of one listing, as text fields in [`CSV_COLUMNS`] order.
-fn rows(report: &ListingReport) -> Vec<Vec<String>> {
-    let empty = |score: &str, error: String| {
-        let mut row = vec![String::new(); CSV_COLUMNS.len()];
-        row[0] = report.query.clone();
-        row[2] = score.to_string();
-        row[3] = Verdict::NoMatch.as_str().to_string();
-        row[CSV_COLUMNS.len() - 1] = error;
-        row
+/// One row of a report (CSV, Parquet, the worker's Arrow stream): a listing and one of its references, or the
+/// listing alone when it has no reference or failed. `None` is an empty CSV field, a null in columnar output.
+pub(crate) struct Row<'a> {
+    pub query: &'a str,
+    pub reference: Option<&'a str>,
+    pub score: f32,
+    pub verdict: Verdict,
+    pub rank: Option<u32>,
+    pub reference_id: Option<u64>,
+    pub transform: Option<String>,
+    pub alterations: Option<String>,
+    pub pdq_distance: Option<u32>,
+    pub pdq_quality: Option<u32>,
+    pub phash_distance: Option<u32>,
+    pub dhash_distance: Option<u32>,
+    pub ahash_distance: Option<u32>,
+    pub colour_distance: Option<f32>,
+    pub inliers: Option<u32>,
+    pub rotation_degrees: Option<f32>,
+    pub reference_region: Option<String>,
+    pub listing_region: Option<String>,
+    /// The failure as the CSV report words it: `kind: message`.
+    pub error: Option<String>,
+    pub error_kind: Option<ErrorCode>,
+}
+
+/// The rows of one listing: one per hit, or one for a listing with no hit or that failed.
+pub(crate) fn rows(report: &ListingReport) -> Vec<Row<'_>> {
+    let alone = |error_kind: Option<ErrorCode>, error: Option<String>| Row {
+        query: &report.query,
+        reference: None,
+        score: 0.0,
+        verdict: Verdict::NoMatch,
+        rank: None,
+        reference_id: None,
+        transform: None,
+        alterations: None,
+        pdq_distance: None,
+        pdq_quality: None,
+        phash_distance: None,
+        dhash_distance: None,
+        ahash_distance: None,
+        colour_distance: None,
+        inliers: None,
+        rotation_degrees: None,
+        reference_region: None,
+        listing_region: None,
+        error,
+        error_kind,
     };
     match &report.outcome {
-        Outcome::Failed { error_kind, error } => vec![empty("0", format!("{error_kind}: {error}"))],
-        Outcome::Searched { hits } if hits.is_empty() => vec![empty("0", String::new())],
+        Outcome::Failed { error_kind, error } => vec![alone(Some(*error_kind), Some(format!("{error_kind}: {error}")))],
+        Outcome::Searched { hits } if hits.is_empty() => vec![alone(None, None)],
         Outcome::Searched { hits } => hits
             .iter()
             .enumerate()
             .map(|(rank, hit)| {
                 let e = &hit.evidence;
-                vec![
-                    report.query.clone(),
-                    hit.reference.clone(),
-                    format!("{:.4}", hit.score),
-                    hit.verdict.as_str().to_string(),
-                    (rank + 1).to_string(),
-                    hit.reference_id.to_string(),
-                    e.transform
+                Row {
+                    query: &report.query,
+                    reference: Some(&hit.reference),
+                    score: hit.score,
+                    verdict: hit.verdict,
+                    rank: Some(rank as u32 + 1),
+                    reference_id: Some(hit.reference_id),
+                    transform: e
+                        .transform
                         .and_then(|t| serde_json::to_value(t).ok())
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    alterations_text(e),
-                    e.pdq_distance.to_string(),
-                    e.pdq_quality.to_string(),
-                    e.phash_distance.to_string(),
-                    e.dhash_distance.to_string(),
-                    e.ahash_distance.to_string(),
-                    format!("{:.3}", e.colour_distance),
-                    e.local.as_ref().map_or("0".into(), |l| l.inliers.to_string()),
-                    e.local.as_ref().map_or(String::new(), |l| format!("{:.1}", l.rotation_degrees())),
-                    e.local.as_ref().map_or(String::new(), |l| rect_text(&l.reference_region)),
-                    e.local.as_ref().map_or(String::new(), |l| rect_text(&l.listing_region)),
-                    String::new(),
-                ]
+                        .and_then(|v| v.as_str().map(String::from)),
+                    alterations: Some(alterations_text(e)),
+                    pdq_distance: Some(e.pdq_distance),
+                    pdq_quality: Some(u32::from(e.pdq_quality)),
+                    phash_distance: Some(e.phash_distance),
+                    dhash_distance: Some(e.dhash_distance),
+                    ahash_distance: Some(e.ahash_distance),
+                    colour_distance: Some(e.colour_distance),
+                    inliers: Some(e.local.as_ref().map_or(0, |l| l.inliers as u32)),
+                    rotation_degrees: e.local.as_ref().map(|l| l.rotation_degrees()),
+                    reference_region: e.local.as_ref().map(|l| rect_text(&l.reference_region)),
+                    listing_region: e.local.as_ref().map(|l| rect_text(&l.listing_region)),
+                    error: None,
+                    error_kind: None,
+                }
             })
             .collect(),
     }
+}
+
+/// A row as text fields in [`CSV_COLUMNS`] order.
+fn csv_fields(row: &Row) -> Vec<String> {
+    fn opt<T: ToString>(v: &Option<T>) -> String {
+        v.as_ref().map(T::to_string).unwrap_or_default()
+    }
+    vec![
+        row.query.to_string(),
+        row.reference.unwrap_or_default().to_string(),
+        // Six decimals: a score read back from the CSV is the f32 within 1e-6.
+        if row.reference.is_some() { format!("{:.6}", row.score) } else { "0".to_string() },
+        row.verdict.as_str().to_string(),
+        opt(&row.rank),
+        opt(&row.reference_id),
+        opt(&row.transform),
+        opt(&row.alterations),
+        opt(&row.pdq_distance),
+        opt(&row.pdq_quality),
+        opt(&row.phash_distance),
+        opt(&row.dhash_distance),
+        opt(&row.ahash_distance),
+        row.colour_distance.map(|d| format!("{d:.3}")).unwrap_or_default(),
+        opt(&row.inliers),
+        row.rotation_degrees.map(|d| format!("{d:.1}")).unwrap_or_default(),
+        opt(&row.reference_region),
+        opt(&row.listing_region),
+        opt(&row.error),
+    ]
 }
 
 /// A rectangle as `x y width height`, whole pixels.
