@@ -11,4 +11,6 @@ for target in decode scan; do
 done
 # Index inputs are files without their 16-byte footer (the target appends a correct one).
 mkdir -p "$root/fuzz/corpus/index"
-head -c -16 "$root/testdata/index/refs-v2.idx" > "$root/fuzz/corpus/index/refs-v2"
+for version in v2 v3; do
+    head -c -16 "$root/testdata/index/refs-$version.idx" > "$root/fuzz/corpus/index/refs-$version"
+done

@@ -98,8 +98,11 @@ fn decode_target_survives_seeds_and_mutations() {
 
 #[test]
 fn index_target_survives_seeds_and_mutations() {
-    let idx = std::fs::read(common::testdata("index/refs-v2.idx")).unwrap();
-    let mut seeds = vec![idx[..idx.len() - 16].to_vec()];
+    let mut seeds = Vec::new();
+    for fixture in ["index/refs-v2.idx", "index/refs-v3.idx"] {
+        let idx = std::fs::read(common::testdata(fixture)).unwrap();
+        seeds.push(idx[..idx.len() - 16].to_vec());
+    }
     seeds.extend(self::seeds("index", &[], 0));
     run(fuzz_logic::index, &seeds, 3000, 0x5EED_0002);
 }

@@ -178,8 +178,10 @@ fn parser_survives_every_structural_corruption() {
     if let Some(local) = config.local.as_mut() {
         local.budget = 12;
     }
-    let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
+    let (mut index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
     assert!(index.references().iter().all(|r| r.fingerprint.local.as_ref().is_some_and(|l| !l.is_empty())));
+    // A trained word index is stored: its section is damaged too.
+    index.retrain_vocabulary();
     let bytes = index_bytes(&index);
     let mut errors = 0;
     for at in 12..bytes.len() - 16 {
@@ -200,25 +202,67 @@ fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
-/// The committed fixture of the current format (made from testdata/refs by
-/// `KNOCKOFF_BLESS=1 cargo test --release --test index fixture`) opens, and its fingerprints are what this build
-/// computes for the same photos: a format or fingerprint change that forgets to bump its version fails here.
+/// The committed fixture of the current format (made from testdata/refs, with its word index, by
+/// `KNOCKOFF_BLESS=1 cargo test --release --test index fixture`) opens, and its fingerprints and word index are
+/// what this build computes for the same photos: a format, fingerprint or vocabulary change that forgets to bump
+/// its version fails here.
 #[test]
 fn committed_fixture_of_the_current_format_opens() {
-    let fixture = testdata("index/refs-v2.idx");
+    let fixture = testdata("index/refs-v3.idx");
+    let mut current = refs_index();
+    current.retrain_vocabulary();
     if std::env::var_os("KNOCKOFF_BLESS").is_some() {
         let mut index = refs_index();
         index.set_catalog_root(None);
+        index.retrain_vocabulary();
         std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
         index.save(&fixture).unwrap();
     }
     let index = ReferenceIndex::open_expecting(&fixture, &FingerprintConfig::default()).unwrap();
-    let current = refs_index();
     assert_eq!(index.len(), current.len());
     for (stored, now) in index.references().iter().zip(current.references()) {
         assert_eq!(stored.path, now.path);
         assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
     }
+    assert_eq!(index.word_index(), current.word_index());
+}
+
+/// A version 2 file (no stored word index) still opens, with the same references, and trains its word index on
+/// first use.
+#[test]
+fn a_version_2_index_is_migrated() {
+    let index = ReferenceIndex::open_expecting(testdata("index/refs-v2.idx"), &FingerprintConfig::default()).unwrap();
+    let mut current = refs_index();
+    assert_eq!(index.references().len(), current.len());
+    for (stored, now) in index.references().iter().zip(current.references()) {
+        assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
+    }
+    current.retrain_vocabulary();
+    assert_eq!(index.word_index(), current.word_index());
+}
+
+/// The word index is stored, not trained again at open: after a removal (which keeps the vocabulary), the
+/// opened index has the vocabulary it was saved with, not the one its remaining references would train.
+#[test]
+fn the_word_index_is_stored_and_opened_as_it_was() {
+    let mut index = refs_index();
+    index.retrain_vocabulary();
+    let before = index.word_index().words();
+    index.remove(index.references()[0].id).unwrap();
+    assert_eq!(index.word_index().words(), before);
+    let path = temp_path("words.idx");
+    index.save(&path).unwrap();
+    let opened = ReferenceIndex::open(&path).unwrap();
+    assert_eq!(opened.word_index(), index.word_index());
+    let mut retrained = ReferenceIndex::open(&path).unwrap();
+    retrained.retrain_vocabulary();
+    assert_ne!(retrained.word_index(), index.word_index(), "a retrain on 5 references gives another vocabulary");
+    // And the shortlist works from the stored one.
+    let listing =
+        Fingerprinter::for_listings(*index.config()).fingerprint_path(testdata("listings/rocket-collage.jpg")).unwrap();
+    let options = SearchOptions::default().with_verify_all_up_to(0).with_verify_top(0).with_top_k(1);
+    let hits = opened.search(&listing, &options);
+    assert_eq!(opened.references()[hits[0].index].path, "rocket.jpg");
 }
 
 /// Large catalogs search through PDQ candidates; on the testdata that finds the same best references as

@@ -1,12 +1,17 @@
-//! The index file format, version 2.
+//! The index file format, version 3.
 //!
 //! ```text
 //! "KNOCKIDX"                      8 bytes, magic
-//! format version                  u32 little-endian (this file: 2; independent of the crate version)
+//! format version                  u32 little-endian (this file: 3; independent of the crate version)
 //! header length H                 u32
 //! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
-//!                                 folder, reference count, next id, the crate version that wrote it (information)
+//!                                 folder, reference count, next id, shard, the crate version that wrote it
 //! references                      count x record (below)
+//! word-index flag                 u8: 1 if the visual-word index follows, 0 if not (it is then trained on the
+//!                                 first search that needs it)
+//! word index                      nodes u32, nodes x (centroid 4 x u64, first child u32, child count u8);
+//!                                 per word (the leaves in node order): 24 signature bit numbers u8;
+//!                                 per word: postings u32, postings x 7 bytes
 //! payload length                  u64: bytes before this footer
 //! CRC-32 (IEEE)                   u32 of every byte before this footer
 //! "KIDX"                          4 bytes, end magic
@@ -18,8 +23,12 @@
 //!         colour 3 x u8), n x descriptor (4 x u64))
 //! ```
 //!
-//! Version 1 (no local features) is refused with [`ErrorKind::IndexVersion`]: its fingerprints are of an older
-//! algorithm version anyway, so the catalog has to be indexed again.
+//! The word index is stored so that opening a large catalog does not train a vocabulary and file every
+//! descriptor again (minutes at a million references); it is written for catalogs large enough to search
+//! through it and whenever it was trained. Version 2 (the same without the word index) is read and migrated:
+//! its word index is trained on first use. Version 1 (no local features) is refused with
+//! [`ErrorKind::IndexVersion`]: its fingerprints are of an older algorithm version anyway, so the catalog has to
+//! be indexed again.
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
 //! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one; a symlink is written
@@ -33,15 +42,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ReferenceIndex;
+use super::inverted::{Posting, WordIndex};
+use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
+use super::{ReferenceIndex, SearchOptions};
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
 use crate::hash::{Hash, HashKind, PdqHashes};
 
-/// The index file format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The index file format version this build writes (it also reads version 2).
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this build reads.
+const OLDEST_READ: u32 = 2;
 /// More keypoints than any configuration extracts: a larger count is damage, not data.
 const MAX_KEYPOINTS: u32 = 1 << 16;
 const MAGIC: &[u8; 8] = b"KNOCKIDX";
@@ -173,6 +186,13 @@ impl ReferenceIndex {
             }
             put_fingerprint(&mut out, &r.fingerprint);
         }
+        match self.stored_word_index() {
+            Some(words) => {
+                out.push(1);
+                put_words(&mut out, words);
+            }
+            None => out.push(0),
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&(out.len() as u64).to_le_bytes());
         out.extend_from_slice(&crc.to_le_bytes());
@@ -190,7 +210,7 @@ impl ReferenceIndex {
             return err(ErrorKind::IndexTruncated("no format version".into()));
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
             return err(ErrorKind::IndexVersion { found: version, supported: FORMAT_VERSION });
         }
         if bytes.len() < 16 + FOOTER || &bytes[bytes.len() - 4..] != END_MAGIC {
@@ -238,6 +258,17 @@ impl ReferenceIndex {
             // `add` hands out `next_id`: point it at the stored id so the reference keeps it.
             index.next_id = id;
             index.insert(path, fingerprint, metadata);
+        }
+        if version >= 3 {
+            match r.array::<1>()?[0] {
+                0 => {}
+                1 => {
+                    let words = r.words(index.len())?;
+                    // Set once, on an index that has none yet.
+                    let _ = index.words.set(words);
+                }
+                flag => return err(ErrorKind::IndexCorrupt(format!("bad word-index flag {flag}"))),
+            }
         }
         if r.at != r.bytes.len() {
             return err(ErrorKind::IndexCorrupt(format!(
@@ -386,6 +417,40 @@ fn validate_record(f: &Fingerprint, config: &FingerprintConfig) -> Result<()> {
     Ok(())
 }
 
+impl ReferenceIndex {
+    /// The word index a save stores: the one in hand if trained, else one trained now when searches will use it
+    /// (more references than are verified one by one, with local features).
+    fn stored_word_index(&self) -> Option<&WordIndex> {
+        if let Some(words) = self.words.get() {
+            return Some(words);
+        }
+        let searched = self.len() > SearchOptions::default().verify_all_up_to;
+        (searched && self.references.iter().any(|r| r.fingerprint.local.is_some())).then(|| self.word_index())
+    }
+}
+
+fn put_words(out: &mut Vec<u8>, words: &WordIndex) {
+    let (vocabulary, postings) = words.parts();
+    out.extend_from_slice(&(vocabulary.children.len() as u32).to_le_bytes());
+    for (centroid, &(first, count)) in vocabulary.centroids.iter().zip(&vocabulary.children) {
+        for w in centroid {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&first.to_le_bytes());
+        // At most 16 children (`Vocabulary::from_tree` checks on reading).
+        out.push(count as u8);
+    }
+    for bits in &vocabulary.signature_bits {
+        out.extend_from_slice(bits);
+    }
+    for list in postings {
+        out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        for p in list {
+            out.extend_from_slice(&p.to_bytes());
+        }
+    }
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -464,6 +529,42 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// Bytes left to read.
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    /// A stored word index for `references` references, checked (tree shape, one posting list per word,
+    /// positions in range). Counts are bounded by the bytes left before anything is allocated for them.
+    fn words(&mut self, references: usize) -> Result<WordIndex> {
+        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
+        const NODE: usize = 32 + 4 + 1;
+        let nodes = self.u32()? as usize;
+        if nodes > self.left() / NODE {
+            return Err(corrupt(format!("{nodes} nodes in {} bytes", self.left())));
+        }
+        let mut centroids = Vec::with_capacity(nodes);
+        let mut children = Vec::with_capacity(nodes);
+        for _ in 0..nodes {
+            centroids.push([self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
+            let first = self.u32()?;
+            children.push((first, u32::from(self.array::<1>()?[0])));
+        }
+        let leaves = children.iter().filter(|c| c.1 == 0).count();
+        if leaves > self.left() / SIGNATURE_BITS {
+            return Err(corrupt(format!("{leaves} words in {} bytes", self.left())));
+        }
+        let signature_bits = (0..leaves).map(|_| self.array::<SIGNATURE_BITS>()).collect::<Result<Vec<_>>>()?;
+        let vocabulary = Vocabulary::from_tree(centroids, children, signature_bits).map_err(corrupt)?;
+        let mut postings = Vec::with_capacity(leaves);
+        for _ in 0..leaves {
+            let n = self.u32()? as usize;
+            let bytes = self.take(n.checked_mul(7).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
+            postings.push(bytes.chunks_exact(7).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 7]))).collect());
+        }
+        WordIndex::from_parts(vocabulary, postings, references).map_err(corrupt)
     }
 
     fn string(&mut self) -> Result<String> {

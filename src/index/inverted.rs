@@ -67,6 +67,15 @@ impl Posting {
     fn level(self) -> u32 {
         self.packed() >> (SIGNATURE_BITS + 5)
     }
+
+    /// The stored form (any 7 bytes are a valid posting; the reference position is checked against the index).
+    pub(crate) fn to_bytes(self) -> [u8; 7] {
+        self.0
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 7]) -> Posting {
+        Posting(bytes)
+    }
 }
 
 /// How the shortlist is searched. The defaults were chosen on the catalog-scale benchmark.
@@ -433,6 +442,43 @@ impl WordIndex {
     /// about how many of the listing's descriptors meet the reference's in rare words, turned and scaled alike.
     pub fn shortlist(&self, listing: &LocalFeatures, k: usize) -> Vec<(usize, f32)> {
         self.inverted.shortlist(&self.vocabulary, listing, k, &QueryConfig::default())
+    }
+
+    /// The vocabulary and the posting lists (one per word), to store.
+    pub(crate) fn parts(&self) -> (&Vocabulary, &[Vec<Posting>]) {
+        (&self.vocabulary, &self.inverted.postings)
+    }
+
+    /// A word index from stored parts for `references` references, checked: one posting list per word, each in
+    /// reference order, every position below `references`.
+    pub(crate) fn from_parts(
+        vocabulary: Vocabulary,
+        postings: Vec<Vec<Posting>>,
+        references: usize,
+    ) -> Result<WordIndex, String> {
+        if postings.len() != vocabulary.words as usize {
+            return Err(format!("{} posting lists for {} words", postings.len(), vocabulary.words));
+        }
+        if references > MAX_REFERENCES {
+            return Err(format!("{references} references"));
+        }
+        let mut document_frequency = Vec::with_capacity(postings.len());
+        for (w, list) in postings.iter().enumerate() {
+            let mut df = 0;
+            let mut last = None;
+            for p in list {
+                let r = p.reference();
+                if r as usize >= references || last.is_some_and(|l| r < l) {
+                    return Err(format!("word {w}: posting for reference {r} out of order or range"));
+                }
+                if last != Some(r) {
+                    df += 1;
+                }
+                last = Some(r);
+            }
+            document_frequency.push(df);
+        }
+        Ok(WordIndex { vocabulary, inverted: InvertedFile { postings, document_frequency, references } })
     }
 
     /// Heap bytes held: the vocabulary and the postings (7 bytes per reference descriptor).

@@ -259,9 +259,9 @@ impl ReferenceIndex {
     ///
     /// Search every listing against every shard and keep the best `top_k` hits by score (ties by reference id):
     /// scores are per pair, so a hit scores the same in its shard as in the whole index. A shard verifies at
-    /// least the candidates the whole index would among its references (the hash candidates of a catalog up to
-    /// [`SearchOptions::exhaustive_up_to`] are the best few of each shard, a superset), and each shard trains its
-    /// own visual vocabulary from its own references.
+    /// least the hash candidates the whole index would among its references (in a catalog up to
+    /// [`SearchOptions::exhaustive_up_to`], the best few of each shard: a superset), and every shard files its
+    /// references under the whole catalog's visual vocabulary, so each reference gets the same words.
     ///
     /// ```
     /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
@@ -304,9 +304,21 @@ impl ReferenceIndex {
             shard.next_id = r.id;
             shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone());
         }
+        // One vocabulary for all: trained on the whole catalog, so a reference's words, and so its shortlist
+        // score, are the same in its shard as in the whole (document frequencies are the shard's: a round-robin
+        // sample of the catalog, so about the same share of every word).
+        let searched = self.len() > SearchOptions::default().verify_all_up_to;
+        let vocabulary = (searched && self.references.iter().any(|r| r.fingerprint.local.is_some()))
+            .then(|| self.word_index().emptied());
         for shard in &mut shards {
             // Ids added to a shard later stay unique across the catalog only if every shard starts past them all.
             shard.next_id = self.next_id;
+            if let Some(vocabulary) = &vocabulary {
+                let mut words = vocabulary.clone();
+                words.extend(shard.references.iter().map(|r| r.fingerprint.local.as_deref()));
+                words.shrink_to_fit();
+                let _ = shard.words.set(words);
+            }
         }
         Ok(shards)
     }

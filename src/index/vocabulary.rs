@@ -102,6 +102,49 @@ impl Vocabulary {
         v
     }
 
+    /// A vocabulary from its stored tree (node 0 the root, every node's children contiguous and numbered after
+    /// all nodes of lower levels, as [`Vocabulary::train`] lays them out), checked to be exactly such a tree:
+    /// words are the leaves in node order, and each needs its signature bits.
+    pub(crate) fn from_tree(
+        centroids: Vec<Descriptor>,
+        children: Vec<(u32, u32)>,
+        signature_bits: Vec<[u8; SIGNATURE_BITS]>,
+    ) -> Result<Vocabulary, String> {
+        if centroids.is_empty() || centroids.len() != children.len() {
+            return Err(format!("{} centroids for {} nodes", centroids.len(), children.len()));
+        }
+        // Breadth-first layout: the children of node i start where those of the nodes before it ended, and every
+        // node but the root is some earlier node's child. That makes it a tree (no cycle, no shared child).
+        let mut next = 1u32;
+        let mut word = Vec::with_capacity(children.len());
+        let mut words = 0u32;
+        for (i, &(first, count)) in children.iter().enumerate() {
+            if i > 0 && i as u32 >= next {
+                return Err(format!("node {i} is nobody's child"));
+            }
+            if count as usize > BRANCHING {
+                return Err(format!("node {i} has {count} children"));
+            }
+            if count == 0 {
+                word.push(words);
+                words += 1;
+            } else {
+                if first != next {
+                    return Err(format!("node {i}'s children start at {first}, expected {next}"));
+                }
+                word.push(u32::MAX);
+                next += count;
+            }
+        }
+        if next as usize != children.len() {
+            return Err(format!("{} nodes, the tree has {next}", children.len()));
+        }
+        if signature_bits.len() != words as usize {
+            return Err(format!("{} signatures for {words} words", signature_bits.len()));
+        }
+        Ok(Vocabulary { centroids, children, word, words, signature_bits })
+    }
+
     /// The word of `d`: the leaf reached by always descending to the nearest child.
     pub(crate) fn word_of(&self, d: &Descriptor) -> u32 {
         let mut node = 0usize;

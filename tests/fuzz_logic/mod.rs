@@ -62,6 +62,10 @@ pub fn index(data: &[u8]) {
     }
     if let Ok(index) = ReferenceIndex::open(&path) {
         let _ = index.search(listing(), &SearchOptions::default());
+        // The stored word index too (small indexes are verified in full and never reach it in a search).
+        if let Some(local) = listing().local.as_deref() {
+            let _ = index.word_index().shortlist(local, 10);
+        }
     }
 }
 
