@@ -96,8 +96,8 @@ pub fn run_config(scanner: &Scanner, index_name: Option<&str>) -> String {
     .to_string()
 }
 
-/// One result row as a JSON object with the result schema's field names (nulls included), for line-oriented
-/// consumers (the worker's `lines` protocol).
+/// One result row as a JSON object with the result schema's field names and types (nulls included; `config` a
+/// string of JSON, as in the column), for line-oriented consumers (the worker's `lines` protocol).
 pub(crate) fn row_json(row: &Row, path: &str, config: &str) -> Value {
     let mut object = Map::new();
     let mut put = |name: &str, value: Value| {
@@ -124,8 +124,8 @@ pub(crate) fn row_json(row: &Row, path: &str, config: &str) -> Value {
     put("error", json!(row.error));
     put("error_kind", json!(row.error_kind.map(|k| k.as_str())));
     put("path", json!(path));
-    // The configuration as the JSON it is, not a string of it.
-    put("config", serde_json::from_str(config).unwrap_or(Value::Null));
+    // A string, as in the Arrow column: consumers of either read the same types.
+    put("config", json!(config));
     Value::Object(object)
 }
 
