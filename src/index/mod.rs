@@ -263,6 +263,9 @@ impl ReferenceIndex {
     /// [`SearchOptions::exhaustive_up_to`], the best few of each shard: a superset), and every shard files its
     /// references under the whole catalog's visual vocabulary, so each reference gets the same words.
     ///
+    /// A reference added to a shard later gets an id past every id of the whole catalog, but shards do not know
+    /// of each other's additions: grow the whole catalog and split it again rather than adding to several shards.
+    ///
     /// ```
     /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
     ///
@@ -311,7 +314,7 @@ impl ReferenceIndex {
         let vocabulary = (searched && self.references.iter().any(|r| r.fingerprint.local.is_some()))
             .then(|| self.word_index().emptied());
         for shard in &mut shards {
-            // Ids added to a shard later stay unique across the catalog only if every shard starts past them all.
+            // A reference added to the shard later gets an id past the whole catalog's.
             shard.next_id = self.next_id;
             if let Some(vocabulary) = &vocabulary {
                 let mut words = vocabulary.clone();

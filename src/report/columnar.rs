@@ -121,8 +121,8 @@ pub(crate) fn row_json(row: &Row, path: &str, config: &str) -> Value {
     put("rotation_degrees", json!(row.rotation_degrees));
     put("reference_region", json!(row.reference_region));
     put("listing_region", json!(row.listing_region));
-    put("error", json!(row.error));
-    put("error_kind", json!(row.error_kind.map(|k| k.as_str())));
+    put("error", json!(row.error_text()));
+    put("error_kind", json!(row.error.map(|(kind, _)| kind.as_str())));
     put("path", json!(path));
     // A string, as in the Arrow column: consumers of either read the same types.
     put("config", json!(config));
@@ -220,8 +220,8 @@ impl ResultBatchBuilder {
         self.rotation_degrees.append_option(row.rotation_degrees);
         self.reference_region.append_option(row.reference_region.as_deref());
         self.listing_region.append_option(row.listing_region.as_deref());
-        self.error.append_option(row.error.as_deref());
-        self.error_kind.append_option(row.error_kind.map(|k| k.as_str()));
+        self.error.append_option(row.error_text());
+        self.error_kind.append_option(row.error.map(|(kind, _)| kind.as_str()));
         self.path.append_value(path);
         self.config_column.append_value(&self.config);
     }

@@ -143,14 +143,20 @@ pub(crate) struct Row<'a> {
     pub rotation_degrees: Option<f32>,
     pub reference_region: Option<String>,
     pub listing_region: Option<String>,
+    /// The failure's kind and message.
+    pub error: Option<(ErrorCode, &'a str)>,
+}
+
+impl Row<'_> {
     /// The failure as the CSV report words it: `kind: message`.
-    pub error: Option<String>,
-    pub error_kind: Option<ErrorCode>,
+    pub fn error_text(&self) -> Option<String> {
+        self.error.map(|(kind, message)| format!("{kind}: {message}"))
+    }
 }
 
 /// The rows of one listing: one per hit, or one for a listing with no hit or that failed.
-pub(crate) fn rows(report: &ListingReport) -> Vec<Row<'_>> {
-    let alone = |error_kind: Option<ErrorCode>, error: Option<String>| Row {
+pub(crate) fn rows<'a>(report: &'a ListingReport) -> Vec<Row<'a>> {
+    let alone = |error: Option<(ErrorCode, &'a str)>| Row {
         query: &report.query,
         reference: None,
         score: 0.0,
@@ -170,11 +176,10 @@ pub(crate) fn rows(report: &ListingReport) -> Vec<Row<'_>> {
         reference_region: None,
         listing_region: None,
         error,
-        error_kind,
     };
     match &report.outcome {
-        Outcome::Failed { error_kind, error } => vec![alone(Some(*error_kind), Some(format!("{error_kind}: {error}")))],
-        Outcome::Searched { hits } if hits.is_empty() => vec![alone(None, None)],
+        Outcome::Failed { error_kind, error } => vec![alone(Some((*error_kind, error.as_str())))],
+        Outcome::Searched { hits } if hits.is_empty() => vec![alone(None)],
         Outcome::Searched { hits } => hits
             .iter()
             .enumerate()
@@ -203,7 +208,6 @@ pub(crate) fn rows(report: &ListingReport) -> Vec<Row<'_>> {
                     reference_region: e.local.as_ref().map(|l| rect_text(&l.reference_region)),
                     listing_region: e.local.as_ref().map(|l| rect_text(&l.listing_region)),
                     error: None,
-                    error_kind: None,
                 }
             })
             .collect(),
@@ -235,7 +239,7 @@ fn csv_fields(row: &Row) -> Vec<String> {
         row.rotation_degrees.map(|d| format!("{d:.1}")).unwrap_or_default(),
         opt(&row.reference_region),
         opt(&row.listing_region),
-        opt(&row.error),
+        row.error_text().unwrap_or_default(),
     ]
 }
 
