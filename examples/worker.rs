@@ -13,7 +13,8 @@
 //! CSV report's (`query` is the path as given), then `error_kind`, `path` and `config` (the run's configuration,
 //! JSON). A record that is not a photo, or a line that is not `PATH<TAB>BASE64`, gets a failure row and the stream
 //! goes on. `--threads N`: threads for this process (default: all cores; run one worker per core with
-//! `--threads 1`). A summary line goes to stderr at the end. Exit status 0 at the end of the input, 1 if the index
+//! `--threads 1`). On stderr: the time to open the index (and build its search tables), and a summary line at the
+//! end. Exit status 0 at the end of the input, 1 if the index
 //! cannot be opened or the input is not the protocol (every result before it is written and the output stream
 //! closed properly), 2 for a usage error.
 
@@ -68,9 +69,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .build_global()
             .context("cannot start the thread pool")?;
     }
+    let start = std::time::Instant::now();
     let index = ReferenceIndex::open(&args.index).with_context(|| format!("--index {}", args.index.display()))?;
-    // Train the search structures now, not on the first listing: the first batch's latency stays a batch's.
+    // Build the search structures now, not on the first listing: the first batch's latency stays a batch's.
     index.prepare();
+    eprintln!(
+        "worker: opened {} ({} references) in {:.2} s",
+        args.index.display(),
+        index.len(),
+        start.elapsed().as_secs_f64()
+    );
     let mut options = ScanOptions::default();
     options.search.top_k = usize::from(args.top);
     let scanner = Scanner::new(index, options);

@@ -144,7 +144,7 @@ fn contents<'a>(batch: &'a RecordBatch, name: &str) -> Result<Contents<'a>> {
 
 /// Serves the Arrow protocol: record batches of (`path`, `content`) from `input`, one result batch per input
 /// batch to `output`, each flushed. Rows carry `config` (see [`columnar::run_config`]). Returns at the end of the
-/// input stream.
+/// input stream; an input of no bytes at all is an empty stream (no listings).
 ///
 /// # Errors
 /// [`ErrorKind::Protocol`] if the input is not an Arrow IPC stream or a batch lacks the columns (the output
@@ -154,10 +154,18 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
     let start = Instant::now();
     let mut summary = WorkerSummary::default();
     let mut writer = StreamWriter::try_new(output, &columnar::schema()).map_err(write_error)?;
-    let reader = StreamReader::try_new(input, None).map_err(|e| protocol(format!("not an Arrow IPC stream: {e}")));
+    let mut input = std::io::BufReader::new(input);
+    // No bytes at all is no listings (a producer with nothing to send may close the pipe without a schema).
+    let empty = input.fill_buf().map_err(|e| Error::new(ErrorKind::Io(e)))?.is_empty();
+    let reader = match empty {
+        true => Ok(None),
+        false => {
+            StreamReader::try_new(input, None).map(Some).map_err(|e| protocol(format!("not an Arrow IPC stream: {e}")))
+        }
+    };
     let outcome = reader.and_then(|reader| {
         let mut builder = ResultBatchBuilder::new(config);
-        for batch in reader {
+        for batch in reader.into_iter().flatten() {
             let batch = batch.map_err(|e| protocol(format!("unreadable batch: {e}")))?;
             let (paths, bytes) = (names(&batch, "path")?, contents(&batch, "content")?);
             let rows = 0..batch.num_rows();

@@ -198,6 +198,12 @@ fn bad_records_are_failure_rows_and_the_stream_goes_on() {
 #[test]
 fn input_that_is_not_the_protocol_is_a_typed_error_after_the_results_before_it() {
     let scanner = Scanner::new(index_of_refs(), one_hit());
+    // No bytes at all: no listings, and a well-formed empty stream out.
+    let mut output = Vec::new();
+    let summary = worker::serve_arrow(&scanner, b"".as_slice(), &mut output, "{}").unwrap();
+    assert_eq!(summary.listings, 0);
+    assert!(read_stream(&output).is_empty());
+
     // Not an Arrow stream at all.
     let mut output = Vec::new();
     let err = worker::serve_arrow(&scanner, b"path,content\n".as_slice(), &mut output, "{}").unwrap_err();
