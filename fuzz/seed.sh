@@ -14,3 +14,7 @@ mkdir -p "$root/fuzz/corpus/index"
 for version in v2 v3; do
     head -c -16 "$root/testdata/index/refs-$version.idx" > "$root/fuzz/corpus/index/refs-$version"
 done
+# The worker target: the kept regression inputs (an Arrow stream of our photos; the stable smoke test in
+# tests/fuzz_smoke.rs builds its seeds in code).
+mkdir -p "$root/fuzz/corpus/worker"
+cp "$root"/testdata/fuzz/worker/* "$root/fuzz/corpus/worker/"

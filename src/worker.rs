@@ -159,20 +159,27 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
     let empty = input.fill_buf().map_err(|e| Error::new(ErrorKind::Io(e)))?.is_empty();
     let reader = match empty {
         true => Ok(None),
-        false => {
-            StreamReader::try_new(input, None).map(Some).map_err(|e| protocol(format!("not an Arrow IPC stream: {e}")))
-        }
+        false => guarded(|| {
+            StreamReader::try_new(input, None).map_err(|e| protocol(format!("not an Arrow IPC stream: {e}")))
+        })
+        .map(Some),
     };
-    let outcome = reader.and_then(|reader| {
+    let outcome = reader.and_then(|mut reader| {
         let mut builder = ResultBatchBuilder::new(config);
-        for batch in reader.into_iter().flatten() {
-            let batch = batch.map_err(|e| protocol(format!("unreadable batch: {e}")))?;
-            let (paths, bytes) = (names(&batch, "path")?, contents(&batch, "content")?);
-            let rows = 0..batch.num_rows();
-            let listing_paths: Vec<String> =
-                rows.clone().map(|i| paths.get(i).unwrap_or_default().to_string()).collect();
-            let inputs =
-                rows.map(|i| ScanInput::Bytes { name: listing_paths[i].clone(), bytes: bytes.get(i).to_vec() });
+        loop {
+            let Some(reader) = reader.as_mut() else { break };
+            let next = guarded(|| reader.next().transpose().map_err(|e| protocol(format!("unreadable batch: {e}"))))?;
+            let Some(batch) = next else { break };
+            let (listing_paths, inputs) = guarded(|| {
+                let (paths, bytes) = (names(&batch, "path")?, contents(&batch, "content")?);
+                let rows = 0..batch.num_rows();
+                let listing_paths: Vec<String> =
+                    rows.clone().map(|i| paths.get(i).unwrap_or_default().to_string()).collect();
+                let inputs: Vec<ScanInput> = rows
+                    .map(|i| ScanInput::Bytes { name: listing_paths[i].clone(), bytes: bytes.get(i).to_vec() })
+                    .collect();
+                Ok((listing_paths, inputs))
+            })?;
             // Reports come back in input order, one per input.
             let mut listing_paths = listing_paths.iter();
             scan_into(scanner, inputs, &mut summary, |report| {
@@ -191,6 +198,23 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
     finished?;
     summary.elapsed = start.elapsed();
     Ok(summary)
+}
+
+/// Runs `f`, turning a panic into [`ErrorKind::Protocol`]: the Arrow reader trusts the offsets and lengths a
+/// stream declares and panics on some that are out of range (found by fuzzing), which must end the stream with a
+/// typed error, not abort the worker. The reader is not used again after a panic.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(protocol(format!("unreadable stream: {message}")))
+        }
+    }
 }
 
 /// Serves the line protocol: `PATH<TAB>BASE64` lines from `input` (for `RDD.pipe` and shell pipes), one JSON

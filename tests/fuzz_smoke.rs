@@ -112,3 +112,46 @@ fn scan_target_survives_seeds_and_mutations() {
     let seeds = seeds("scan", &["formats", "bad"], 60_000);
     run(fuzz_logic::scan, &seeds, 500, 0x5EED_0003);
 }
+
+/// Seeds for the worker target: an Arrow stream of two photos and garbage (mode byte 0), the same as lines (1).
+#[cfg(feature = "arrow")]
+fn worker_seeds() -> Vec<Vec<u8>> {
+    use std::sync::Arc;
+
+    use arrow_array::{BinaryArray, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use base64::Engine;
+
+    let photos: Vec<(String, Vec<u8>)> = ["refs/rocket.jpg", "formats/chelsea-alpha.png", "bad/truncated.jpg"]
+        .iter()
+        .filter_map(|p| Some((p.to_string(), std::fs::read(common::testdata(p)).ok()?)))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, true),
+        Field::new("content", DataType::Binary, true),
+    ]));
+    let paths = StringArray::from(photos.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>());
+    let contents = BinaryArray::from(photos.iter().map(|(_, c)| c.as_slice()).collect::<Vec<_>>());
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(paths), Arc::new(contents)]).unwrap();
+    let mut arrow = vec![0u8];
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut arrow, &schema).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    drop(writer);
+    let mut lines = vec![1u8];
+    for (path, content) in &photos {
+        lines.extend_from_slice(path.as_bytes());
+        lines.push(b'\t');
+        lines.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(content).as_bytes());
+        lines.push(b'\n');
+    }
+    let mut seeds = vec![arrow, lines];
+    seeds.extend(self::seeds("worker", &[], 0));
+    seeds
+}
+
+#[cfg(feature = "arrow")]
+#[test]
+fn worker_target_survives_seeds_and_mutations() {
+    run(fuzz_logic::worker, &worker_seeds(), 6000, 0x5EED_0004);
+}

@@ -228,6 +228,14 @@ fn input_that_is_not_the_protocol_is_a_typed_error_after_the_results_before_it()
     // batch's results were written first and the output stream is complete.
     assert_eq!(keys(&read_stream(&output)).len(), 2);
 
+    // Offsets out of range, which made the Arrow reader panic (found by fuzzing; the first byte is the fuzz
+    // target's protocol choice): a typed error, and the output stream still complete.
+    let input = std::fs::read(testdata("fuzz/worker/panic-offset.arrow")).unwrap();
+    let mut output = Vec::new();
+    let err = worker::serve_arrow(&scanner, &input[1..], &mut output, "{}").unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Protocol(_)), "{err}");
+    read_stream(&output);
+
     // Truncated mid-batch.
     let mut output = Vec::new();
     let err = worker::serve_arrow(&scanner, &good[..good.len() / 2], &mut output, "{}").unwrap_err();

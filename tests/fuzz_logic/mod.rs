@@ -69,6 +69,27 @@ pub fn index(data: &[u8]) {
     }
 }
 
+/// The worker protocol (feature `arrow`): the first byte picks Arrow IPC (even) or lines (odd), the rest is the
+/// stream a worker reads, served against the reference index of `testdata/refs` (hashes only: the protocol is
+/// the target, not the features).
+#[cfg(feature = "arrow")]
+pub fn worker(data: &[u8]) {
+    static SCANNER: OnceLock<Scanner> = OnceLock::new();
+    let scanner = SCANNER.get_or_init(|| {
+        let mut config = config();
+        config.local = None;
+        let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
+        Scanner::new(index, ScanOptions::default())
+    });
+    let Some((&mode, stream)) = data.split_first() else { return };
+    let mut out = Vec::new();
+    let _ = if mode % 2 == 0 {
+        knockoff::worker::serve_arrow(scanner, stream, &mut out, "{}")
+    } else {
+        knockoff::worker::serve_lines(scanner, stream, &mut out, "{}")
+    };
+}
+
 /// The worker/scan path: `data` written as a file in a listing folder (its first byte picks the name: with a photo
 /// extension, with another, or none) and scanned against the reference index of `testdata/refs`.
 pub fn scan(data: &[u8]) {
