@@ -118,8 +118,8 @@ pub enum ErrorKind {
     /// A folder to scan does not exist or is not a folder.
     #[error("not a folder")]
     NotAFolder,
-    /// Input to the worker protocol (module `worker`, feature `arrow`) is malformed: a stream that is not Arrow IPC, a batch
-    /// without the `path` and `content` columns, a line that is not `PATH<TAB>BASE64`.
+    /// Input to the worker protocol (module `worker`, feature `arrow`) is malformed: a stream that is not Arrow
+    /// IPC, a batch without the `path` and `content` columns, a line that is not `PATH<TAB>BASE64`.
     #[error("malformed worker input: {0}")]
     Protocol(String),
     /// A hash string was not valid hex of the right length for its kind.
