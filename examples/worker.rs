@@ -70,7 +70,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .context("cannot start the thread pool")?;
     }
     let start = std::time::Instant::now();
-    let index = ReferenceIndex::open(&args.index).with_context(|| format!("--index {}", args.index.display()))?;
+    // The error names the path itself: "--index: PATH: not a knockoff index file".
+    let index = ReferenceIndex::open(&args.index).context("--index")?;
     // Build the search structures now, not on the first listing: the first batch's latency stays a batch's.
     index.prepare();
     eprintln!(
@@ -92,6 +93,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     stdout.flush().context("cannot write to stdout")?;
     let summary = summary?;
-    eprintln!("worker: {} listings, {} failures, {:.1} listings/s", summary.listings, summary.failures, summary.rate());
+    eprintln!(
+        "worker: {} listings, {} failures, {:.1} listings/s (wall time, waiting for input included)",
+        summary.listings,
+        summary.failures,
+        summary.rate()
+    );
     Ok(())
 }

@@ -245,11 +245,16 @@ fn read_limited(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>> {
 /// GIF (first frame), BMP or TIFF, sniffed from the bytes.
 ///
 /// # Errors
-/// [`ErrorKind::Empty`], [`ErrorKind::UnknownFormat`], [`ErrorKind::TooLarge`] (from the header, before
-/// decoding), [`ErrorKind::Decode`] (truncated or corrupt), [`ErrorKind::DecoderPanic`].
+/// [`ErrorKind::Empty`], [`ErrorKind::FileTooLarge`] (more bytes than [`Limits::max_file_bytes`]: the same
+/// photo as a file would be refused), [`ErrorKind::UnknownFormat`], [`ErrorKind::TooLarge`] (from the header,
+/// before decoding), [`ErrorKind::Decode`] (truncated or corrupt), [`ErrorKind::DecoderPanic`].
 pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<Photo> {
     if bytes.is_empty() {
         return Err(Error::new(ErrorKind::Empty));
+    }
+    let limit = options.limits.max_file_bytes;
+    if bytes.len() as u64 > limit {
+        return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit }));
     }
     let format = sniff(bytes)?;
     match catch_unwind(AssertUnwindSafe(|| decode_sniffed(bytes, format, options))) {

@@ -170,9 +170,17 @@ fn the_worker_gives_every_record_the_rows_a_scan_of_the_file_gives() {
 
 #[test]
 fn bad_records_are_failure_rows_and_the_stream_goes_on() {
-    let scanner = Scanner::new(index_of_refs(), one_hit());
+    // A 1 MiB file-size limit, so that an oversized record is cheap to make.
+    let mut config = FingerprintConfig::default();
+    config.limits.max_file_bytes = 1 << 20;
+    let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
+    let scanner = Scanner::new(index, one_hit());
     let photo = std::fs::read(testdata("listings").join("rocket-recompressed.jpg")).unwrap();
+    // Over the file-size limit: refused from its length, as the same photo as a file would be.
+    let mut oversized = photo.clone();
+    oversized.resize((1 << 20) + 1, 0);
     let records = vec![
+        (Some("oversized".to_string()), Some(oversized)),
         (Some("null-content".to_string()), None),
         (None, Some(photo.clone())),
         (Some("garbage".to_string()), Some(b"not a photo".to_vec())),
@@ -180,13 +188,14 @@ fn bad_records_are_failure_rows_and_the_stream_goes_on() {
     ];
     let mut output = Vec::new();
     let summary = worker::serve_arrow(&scanner, arrow_stream(&records, 2).as_slice(), &mut output, "{}").unwrap();
-    assert_eq!((summary.listings, summary.failures), (4, 2));
+    assert_eq!((summary.listings, summary.failures), (5, 3));
     let rows = keys(&read_stream(&output));
     let by_query: Vec<(&str, &str, Option<&str>)> =
         rows.iter().map(|k| (k.0.as_str(), k.3.as_str(), k.5.as_deref())).collect();
     assert_eq!(
         by_query,
         [
+            ("oversized", "no_match", Some("file_too_large")),
             ("null-content", "no_match", Some("empty")),
             ("", "match", None),
             ("garbage", "no_match", Some("unknown_format")),
