@@ -259,14 +259,7 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<Photo> {
     let format = sniff(bytes)?;
     match catch_unwind(AssertUnwindSafe(|| decode_sniffed(bytes, format, options))) {
         Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(Error::new(ErrorKind::DecoderPanic(message)))
-        }
+        Err(payload) => Err(Error::new(ErrorKind::DecoderPanic(crate::error::panic_message(&*payload)))),
     }
 }
 

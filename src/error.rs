@@ -345,5 +345,14 @@ impl std::error::Error for Error {
     }
 }
 
+/// The message of a caught panic (`panic!` gives a `&str` or a `String`), for the errors that report one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 /// `Result` with knockoff's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -166,8 +166,7 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
     };
     let outcome = reader.and_then(|mut reader| {
         let mut builder = ResultBatchBuilder::new(config);
-        loop {
-            let Some(reader) = reader.as_mut() else { break };
+        while let Some(reader) = reader.as_mut() {
             let next = guarded(|| reader.next().transpose().map_err(|e| protocol(format!("unreadable batch: {e}"))))?;
             let Some(batch) = next else { break };
             let (listing_paths, inputs) = guarded(|| {
@@ -206,14 +205,7 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
 fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(protocol(format!("unreadable stream: {message}")))
-        }
+        Err(payload) => Err(protocol(format!("unreadable stream: {}", crate::error::panic_message(&*payload)))),
     }
 }
 
