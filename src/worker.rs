@@ -169,20 +169,18 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
         while let Some(reader) = reader.as_mut() {
             let next = guarded(|| reader.next().transpose().map_err(|e| protocol(format!("unreadable batch: {e}"))))?;
             let Some(batch) = next else { break };
-            let (listing_paths, inputs) = guarded(|| {
+            let inputs = guarded(|| {
                 let (paths, bytes) = (names(&batch, "path")?, contents(&batch, "content")?);
-                let rows = 0..batch.num_rows();
-                let listing_paths: Vec<String> =
-                    rows.clone().map(|i| paths.get(i).unwrap_or_default().to_string()).collect();
-                let inputs: Vec<ScanInput> = rows
-                    .map(|i| ScanInput::Bytes { name: listing_paths[i].clone(), bytes: bytes.get(i).to_vec() })
-                    .collect();
-                Ok((listing_paths, inputs))
+                Ok((0..batch.num_rows())
+                    .map(|i| ScanInput::Bytes {
+                        name: paths.get(i).unwrap_or_default().to_string(),
+                        bytes: bytes.get(i).to_vec(),
+                    })
+                    .collect::<Vec<_>>())
             })?;
-            // Reports come back in input order, one per input.
-            let mut listing_paths = listing_paths.iter();
+            // A report's query is its input's name, the path as given: the `path` column too.
             scan_into(scanner, inputs, &mut summary, |report| {
-                builder.push(report, listing_paths.next().map_or("", String::as_str));
+                builder.push(report, &report.query);
                 Ok(())
             })?;
             summary.batches += 1;

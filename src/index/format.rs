@@ -42,9 +42,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::ReferenceIndex;
 use super::inverted::{Posting, WordIndex};
 use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
-use super::{ReferenceIndex, SearchOptions};
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::features::{Keypoint, LocalFeatures};
@@ -424,8 +424,7 @@ impl ReferenceIndex {
         if let Some(words) = self.words.get() {
             return Some(words);
         }
-        let searched = self.len() > SearchOptions::default().verify_all_up_to;
-        (searched && self.references.iter().any(|r| r.fingerprint.local.is_some())).then(|| self.word_index())
+        self.searches_words().then(|| self.word_index())
     }
 }
 

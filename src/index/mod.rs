@@ -310,9 +310,7 @@ impl ReferenceIndex {
         // One vocabulary for all: trained on the whole catalog, so a reference's words, and so its shortlist
         // score, are the same in its shard as in the whole (document frequencies are the shard's: a round-robin
         // sample of the catalog, so about the same share of every word).
-        let searched = self.len() > SearchOptions::default().verify_all_up_to;
-        let vocabulary = (searched && self.references.iter().any(|r| r.fingerprint.local.is_some()))
-            .then(|| self.word_index().emptied());
+        let vocabulary = self.searches_words().then(|| self.word_index().emptied());
         for shard in &mut shards {
             // A reference added to the shard later gets an id past the whole catalog's.
             shard.next_id = self.next_id;
@@ -594,11 +592,16 @@ impl ReferenceIndex {
     /// multi-index tables, and the vocabulary and inverted file when local verification will need them.
     pub fn prepare(&self) {
         self.tables();
-        if self.len() > SearchOptions::default().verify_all_up_to
-            && self.references.iter().any(|r| r.fingerprint.local.is_some())
-        {
+        if self.searches_words() {
             self.word_index();
         }
+    }
+
+    /// Whether searches with the default options go through the word index: local features, and more references
+    /// than are verified one by one. What `prepare` builds, a save stores and shards share.
+    fn searches_words(&self) -> bool {
+        self.len() > SearchOptions::default().verify_all_up_to
+            && self.references.iter().any(|r| r.fingerprint.local.is_some())
     }
 }
 
