@@ -12,14 +12,10 @@ use std::process::{Command, Output, Stdio};
 
 use common::testdata;
 
+/// An example with backtraces enabled, so that the tests can check none is shown.
 fn example(name: &str) -> Command {
-    // Tests run from target/<profile>/deps; the examples are built into target/<profile>/examples.
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is not built: run `cargo test` or `cargo build --examples` first", path.display());
-    let mut command = Command::new(path);
-    command.current_dir(env!("CARGO_MANIFEST_DIR")).env("RUST_BACKTRACE", "1");
+    let mut command = common::example(name);
+    command.env("RUST_BACKTRACE", "1");
     command
 }
 

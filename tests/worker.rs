@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -15,7 +15,7 @@ use arrow_array::{Array, BinaryArray, Float32Array, Int32Array, Int64Array, Reco
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
-use common::testdata;
+use common::{example, testdata};
 use knockoff::report::CsvReport;
 use knockoff::report::columnar::{ParquetReport, run_config, schema};
 use knockoff::{
@@ -412,16 +412,6 @@ fn splitting_refuses_what_cannot_be_a_shard_set() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The example binaries: `worker` over a pipe, `scan --format parquet`, `index --shards`.
-
-fn example(name: &str) -> Command {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is not built: run `cargo test --all-features` first", path.display());
-    let mut command = Command::new(path);
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
 
 #[test]
 fn the_worker_binary_serves_a_pipe_and_shards_are_written() {

@@ -31,3 +31,16 @@ pub fn relative(path: &Path) -> String {
 
 /// The photo sets the golden vectors cover.
 pub const GOLDEN_SETS: [&str; 5] = ["refs", "listings", "large", "formats", "small"];
+
+/// A built example binary as a command, run from the repository root. Panics if it is not built: `cargo test`
+/// builds the examples its features allow (`--all-features` for all of them).
+pub fn example(name: &str) -> std::process::Command {
+    // Tests run from target/<profile>/deps; the examples are built into target/<profile>/examples.
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is not built: run `cargo test` or `cargo build --examples` first", path.display());
+    let mut command = std::process::Command::new(path);
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
