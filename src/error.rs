@@ -340,8 +340,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        // The kind's text is already part of our Display, so the chain continues with the kind's own source.
-        std::error::Error::source(&self.kind)
+        // The kind's text is already part of our Display, and so is its source's (`cannot read: {0}`): the chain
+        // continues below both, or a `{:#}` chain (anyhow) prints the OS message twice.
+        std::error::Error::source(&self.kind).and_then(std::error::Error::source)
     }
 }
 

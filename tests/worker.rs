@@ -447,6 +447,13 @@ fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("worker: {} listings, 3 failures", files.len())), "{stderr}");
 
+    // An index that is not there: exit status 1, and the path and the system's reason, each said once.
+    let output = example("worker").args(["--index", "/no/such/catalog.idx"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("/no/such/catalog.idx").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+
     // Garbage on stdin: exit status 1, a message, and a well-formed empty stream on stdout.
     let mut child = example("worker")
         .args(["--index", dir.join("catalog-2-of-2.idx").to_str().unwrap()])
