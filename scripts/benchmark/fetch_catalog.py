@@ -106,6 +106,7 @@ def fetch(package: str, debs: Path, unpacked: Path, members: tuple[str, ...] = (
     version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=True)
     target = unpacked / deb.stem
     if not target.exists():
+        unpacked.mkdir(parents=True, exist_ok=True)  # dpkg-deb -x creates the target, not its parents
         subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
     archives = sorted(target.rglob("*.pk3")) + sorted(target.rglob("*.zip"))
     for path in archives:  # game data archives (zip): textures inside; only the `members` wanted
