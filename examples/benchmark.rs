@@ -9,8 +9,9 @@
 //! references of DATA/catalog_order.txt (written by `make_benchmark`) is indexed with [`ReferenceIndex::build`],
 //! and the listings that belong to that size (the positives whose reference is in it, and every negative) are
 //! scanned with a [`Scanner`] under the `scan` example's defaults (default search options, best reference only).
-//! Writes DATA/results/knockoff-N.csv (`listing,reference,score`: each listing's best reference and score, empty
-//! and 0 when nothing was found) and DATA/results/knockoff-N-retrieval-loss.csv, and prints timings.
+//! Writes DATA/results/knockoff-N.csv (`listing,reference,score,verdict`: each listing's best reference, score and
+//! verdict, empty, 0 and `no_match` when nothing was found), DATA/results/knockoff-N-retrieval-loss.csv and the
+//! index (DATA/results/index-N.idx, for the `calibrate` example), and prints timings.
 //!
 //! Retrieval loss: a positive listing whose search did not return its true reference first, although
 //! [`compare_with`] of the true reference and the listing (fingerprinted as a scan does) says `match` and scores
@@ -78,8 +79,10 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let fingerprinter = Fingerprinter::for_references(knockoff::FingerprintConfig::default());
         let (index, report) = ReferenceIndex::build(&folder, &fingerprinter, |_| {});
-        let index = std::sync::Arc::new(index);
         let index_seconds = start.elapsed().as_secs_f64();
+        // Kept for the `calibrate` example, which models unrelated pairs' scores at this size.
+        index.save(results.join(format!("index-{n}.idx")))?;
+        let index = std::sync::Arc::new(index);
         for failure in &report.failures {
             eprintln!("reference skipped: {failure}");
         }
@@ -95,18 +98,20 @@ fn main() -> anyhow::Result<()> {
             scanned.par_iter().map(|t| scanner.scan_file(&listings, &listings.join(&t.listing))).collect();
         let scan_seconds = start.elapsed().as_secs_f64();
 
-        let mut csv = String::from("listing,reference,score\n");
+        let mut csv = String::from("listing,reference,score,verdict\n");
         let mut best: BTreeMap<&str, (String, f32)> = BTreeMap::new();
         for (t, r) in scanned.iter().zip(&reports) {
-            let (reference, score) = match &r.outcome {
-                Outcome::Searched { hits } if !hits.is_empty() => (hits[0].reference.clone(), hits[0].score),
+            let (reference, score, verdict) = match &r.outcome {
+                Outcome::Searched { hits } if !hits.is_empty() => {
+                    (hits[0].reference.clone(), hits[0].score, hits[0].verdict)
+                }
                 Outcome::Failed { error, .. } => {
                     eprintln!("{}: {error}", t.listing);
-                    (String::new(), 0.0)
+                    (String::new(), 0.0, Verdict::NoMatch)
                 }
-                _ => (String::new(), 0.0),
+                _ => (String::new(), 0.0, Verdict::NoMatch),
             };
-            let _ = writeln!(csv, "{},{},{:.6}", t.listing, reference, score);
+            let _ = writeln!(csv, "{},{},{:.6},{}", t.listing, reference, score, verdict.as_str());
             best.insert(&t.listing, (reference, score));
         }
         std::fs::write(results.join(format!("knockoff-{n}.csv")), csv)?;
@@ -118,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             index.references().iter().enumerate().map(|(i, r)| (r.path.as_str(), i)).collect();
         let missed: Vec<&&Truth> =
             scanned.iter().filter(|t| !t.reference.is_empty() && best[t.listing.as_str()].0 != t.reference).collect();
-        let thresholds = options.search.thresholds;
+        let thresholds = index.thresholds_for(&options.search);
         let lost: Vec<String> = missed
             .par_iter()
             .filter_map(|t| {

@@ -18,6 +18,10 @@
 //!   catalog of size N is the first N lines, so the copied references are in every size of at least `--copies`;
 //!   a smaller size (8) keeps only the first N copied references and their listings.
 //!
+//! Negatives are made only of photos the catalog does not already hold: every held-out tile, neighbour and
+//! background is first searched against the whole catalog, and those whose best reference is a `match` are left
+//! out (listed in `excluded.csv`; see `screen`).
+//!
 //! The copied references are a seeded sample of the catalog's photographs (not of the painted textures that only
 //! fill it, `kind` `painted` in the manifest); every one gets every edit of [`edits`]. Negatives:
 //! `--negatives` held-out tiles under every edit, plus up to `--hard` neighbours and `--hard` product shots on white.
@@ -77,6 +81,61 @@ fn stable_hash(text: &str, seed: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Leaves out of the negatives' material (held-out tiles, neighbours, backgrounds) every photo whose content the
+/// catalog already holds. The pool's near-duplicate removal compares whole pictures, but the texture packs share
+/// parts and variants (the same well in two racing games, a wall with and without cracks, the tile next door of a
+/// seamless texture, the other frame of a stereo pair): listings made of those are copies or re-shoots, not
+/// negatives, and they would set every zero-false-positive threshold. Each photo is searched against the whole
+/// catalog (a wide shortlist) and left out when its best reference is a `match` under the default pairwise
+/// thresholds, as it is or as a product shot on white; they are listed in DATA/excluded.csv (`path,reference,score`) for inspection.
+fn screen(
+    data: &Path,
+    heldout: Vec<String>,
+    neighbours: Vec<String>,
+    backgrounds: Vec<String>,
+) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<String>)> {
+    use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, SearchOptions, Thresholds, Verdict};
+
+    let start = Instant::now();
+    let (index, _) = ReferenceIndex::build(
+        data.join("catalog"),
+        &Fingerprinter::for_references(FingerprintConfig::default()),
+        |_| {},
+    );
+    let listings = Fingerprinter::for_listings(*index.config());
+    let options = SearchOptions::default().with_top_k(1).with_shortlist(50).with_thresholds(Thresholds::default());
+    let all: Vec<&String> = heldout.iter().chain(&neighbours).chain(&backgrounds).collect();
+    // Each photo as it is and as a product shot on white (how the `white` negatives show it: the white canvas
+    // can reveal a likeness the photo's own surroundings hid).
+    let found: BTreeMap<String, (String, f32)> = all
+        .par_iter()
+        .filter_map(|path| {
+            let photo = image::open(data.join(path)).ok()?;
+            let white = image::DynamicImage::ImageRgb8(product_on_white(&photo.to_rgb8(), 800));
+            [photo, white].iter().find_map(|image| {
+                let fingerprint = listings.fingerprint_image(image).ok()?;
+                let best = index.search(&fingerprint, &options).into_iter().next()?;
+                (best.similarity.verdict == Verdict::Match)
+                    .then(|| (path.to_string(), (index.references()[best.index].path.clone(), best.similarity.score)))
+            })
+        })
+        .collect();
+    let mut csv = String::from("path,reference,score\n");
+    for (path, (reference, score)) in &found {
+        let _ = writeln!(csv, "{path},{reference},{score:.6}");
+    }
+    std::fs::write(data.join("excluded.csv"), csv)?;
+    eprintln!(
+        "screened {} photos against the catalog of {} in {:.1} s: {} left out (excluded.csv)",
+        all.len(),
+        index.len(),
+        start.elapsed().as_secs_f64(),
+        found.len()
+    );
+    let keep = |v: Vec<String>| v.into_iter().filter(|p| !found.contains_key(p)).collect();
+    Ok((keep(heldout), keep(neighbours), keep(backgrounds)))
+}
+
 fn seeded_order(mut items: Vec<String>, seed: u64) -> Vec<String> {
     items.sort_by_key(|p| (stable_hash(p, seed), p.clone()));
     items
@@ -132,6 +191,8 @@ fn main() -> anyhow::Result<()> {
     // Negatives and fillers are photographs, like the copies.
     let photos = |r: &str| -> Vec<String> { role(r).into_iter().filter(|p| !painted.contains(p)).collect() };
     let (heldout, neighbours, backgrounds) = (photos("heldout"), photos("neighbour"), photos("background"));
+    // What a negative is made of must not be in the catalog already (see `screen`).
+    let (heldout, neighbours, backgrounds) = screen(&data, heldout, neighbours, backgrounds)?;
     if catalog.len() < copies || heldout.len() < 9 || backgrounds.is_empty() {
         bail!(
             "the pool is too small: {} catalog, {} held-out tiles, {} backgrounds",

@@ -226,7 +226,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         let sources = HtmlSources {
             queries: &queries,
             catalog: scanner.index().catalog_root(),
-            thresholds: options.search.thresholds,
             limits: scanner.index().config().limits,
         };
         let mut out = open(&path)?;
@@ -246,6 +245,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         summary.skipped.len(),
         summary.rate(),
         rayon::current_num_threads()
+    );
+    let t = summary.thresholds;
+    eprintln!(
+        "thresholds for {}: match from {:.2} (hashes alone {:.2}), review from {:.2} (hashes alone {:.2}, \
+         contradicted by local features {:.2}); expected false matches: {:.3}% of listings ({:.2} in this scan)",
+        plural(scanner.index().catalog_len(), "reference"),
+        t.match_score,
+        t.hash_match_score,
+        t.review_score,
+        t.hash_review_score,
+        t.contradicted_review_score,
+        100.0 * summary.false_match_rate,
+        summary.expected_false_matches()
     );
     Ok(())
 }

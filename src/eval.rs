@@ -18,7 +18,7 @@ use crate::decode::{DecodeOptions, decode_path};
 use crate::edits::{Edit, EditKit, product_on_white, recoloured_template};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
-use crate::similarity::{self, Thresholds};
+use crate::similarity::{self, Thresholds, Verdict};
 
 /// The photos and edits of a benchmark run.
 pub struct Corpus {
@@ -343,11 +343,16 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
 
     let score = METHODS.len() - 1;
     let local = METHODS.len() - 2;
+    // The verdict of each query's best reference, judged as the library judges it (by the kind of evidence too).
+    let verdicts: Vec<Verdict> = queries
+        .par_iter()
+        .zip(&best[score])
+        .map(|((_, fp), b)| similarity::compare_with(&references[b.0], fp, thresholds).verdict)
+        .collect();
+    let called = |i: usize, at_least: Verdict| verdicts[i] <= at_least;
     let pdq = 4;
-    let calibrated = Thresholds {
-        match_score: round_up(threshold_at(score, 0.001).max(0.5)),
-        review_score: round_up(threshold_at(score, 0.01).max(0.4)),
-    };
+    let calibrated =
+        Thresholds::new(round_up(threshold_at(score, 0.001).max(0.5)), round_up(threshold_at(score, 0.01).max(0.4)));
     let pdq_t0 = threshold_at(pdq, 0.0);
     let (score_t0, local_t0) = (threshold_at(score, 0.0), threshold_at(local, 0.0));
     let per_edit = corpus
@@ -362,7 +367,11 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
             };
             EditRecall {
                 edit: edit.clone(),
-                match_recall: share(score, thresholds.match_score),
+                match_recall: of_edit
+                    .iter()
+                    .filter(|&&i| queries[i].0.reference == Some(best[score][i].0) && called(i, Verdict::Match))
+                    .count() as f32
+                    / of_edit.len().max(1) as f32,
                 score_recall_at_fpr_0: share(score, score_t0),
                 local_recall_at_fpr_0: share(local, local_t0),
                 pdq_recall_at_fpr_0: share(pdq, pdq_t0),
@@ -370,23 +379,20 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         })
         .collect();
 
-    let flagged = |t: f32| {
+    let flagged = |at_least: Verdict| {
         let (mut right, mut wrong) = (0usize, 0usize);
-        for ((q, _), b) in queries.iter().zip(&best[score]) {
-            if b.1 >= t {
+        for (i, ((q, _), b)) in queries.iter().zip(&best[score]).enumerate() {
+            if called(i, at_least) {
                 if q.reference == Some(b.0) { right += 1 } else { wrong += 1 }
             }
         }
         let precision = right as f32 / (right + wrong).max(1) as f32;
         (precision, right as f32 / positives.max(1) as f32, wrong)
     };
-    let (match_precision, match_recall, _) = flagged(thresholds.match_score);
-    let (flagged_precision, flagged_recall, _) = flagged(thresholds.review_score);
-    let negatives_in_review = queries
-        .iter()
-        .zip(&best[score])
-        .filter(|((q, _), b)| !is_positive(q) && b.1 >= thresholds.review_score && b.1 < thresholds.match_score)
-        .count();
+    let (match_precision, match_recall, _) = flagged(Verdict::Match);
+    let (flagged_precision, flagged_recall, _) = flagged(Verdict::Review);
+    let negatives_in_review =
+        (0..queries.len()).filter(|&i| !is_positive(&queries[i].0) && verdicts[i] == Verdict::Review).count();
 
     let mut worst_negatives: Vec<(String, String, f32, String)> = queries
         .iter()

@@ -274,7 +274,7 @@ fn similarity_from_two(p: &Correspondence, q: &Correspondence, config: &RansacCo
     Some(Transform::similarity(ar, ai, bx, by))
 }
 
-fn agrees(k: &Correspondence, rotation: f64, scale: f64, config: &RansacConfig) -> bool {
+pub(crate) fn agrees(k: &Correspondence, rotation: f64, scale: f64, config: &RansacConfig) -> bool {
     let ratio = k.scale / scale;
     wrap_angle(k.rotation - rotation).abs() <= config.max_rotation_error
         && ratio <= config.max_scale_error

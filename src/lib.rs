@@ -51,6 +51,7 @@
 //! - [`geometry`]: similarity transforms and homographies, RANSAC, decomposition.
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
+//! - [`calibration`]: false-verdict rates per listing, and thresholds that follow the catalog size.
 //! - `evidence` (feature `report`, on by default): the evidence picture (matches, outline, labels) for takedown
 //!   requests.
 //! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word
@@ -85,6 +86,7 @@ macro_rules! setters {
 }
 pub(crate) use setters;
 
+pub mod calibration;
 pub mod colour;
 pub mod decode;
 #[cfg(feature = "bench-tools")]
@@ -107,6 +109,7 @@ pub mod walk;
 #[cfg(feature = "arrow")]
 pub mod worker;
 
+pub use calibration::Calibration;
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
 pub use error::{Error, ErrorCode, ErrorKind, Result};

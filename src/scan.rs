@@ -18,11 +18,12 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::fingerprint::Fingerprinter;
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
 use crate::progress::{Counter, Progress};
-use crate::similarity::{Evidence, Verdict};
+use crate::similarity::{Evidence, Thresholds, Verdict};
 use crate::walk::{Skipped, WalkOptions};
 
 /// How to scan. Build with [`Default`] and the `with_` setters:
@@ -188,12 +189,26 @@ pub struct ScanSummary {
     pub cancelled: bool,
     /// Wall time.
     pub elapsed: Duration,
+    /// The verdict thresholds the scan used (by default those for the catalog's size, see [`Thresholds::for_catalog`]).
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// The predicted share of listings that get a false `match` under those thresholds against this catalog (see
+    /// [`crate::calibration`]): at most about 0.001 with the catalog's own thresholds, whatever its size (less in
+    /// small catalogs, where the pairwise defaults are stricter than the rate needs).
+    #[serde(default)]
+    pub false_match_rate: f64,
 }
 
 impl ScanSummary {
     /// Files read per second (fingerprinted or failed; skipped paths do not count).
     pub fn rate(&self) -> f64 {
         self.scanned as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// How many of this scan's `match` verdicts are expected to be false: the predicted rate times the listings
+    /// searched.
+    pub fn expected_false_matches(&self) -> f64 {
+        self.false_match_rate * self.scanned.saturating_sub(self.failures) as f64
     }
 }
 
@@ -241,6 +256,17 @@ impl Scanner {
     /// The options.
     pub fn options(&self) -> &ScanOptions {
         &self.options
+    }
+
+    /// The verdict thresholds the scans use: [`SearchOptions::thresholds`](crate::SearchOptions::thresholds) when
+    /// set, otherwise those for the catalog's size.
+    pub fn thresholds(&self) -> Thresholds {
+        self.index.thresholds_for(&self.options.search)
+    }
+
+    /// The predicted share of listings that get a false `match` under [`Self::thresholds`] against this catalog.
+    pub fn false_match_rate(&self) -> f64 {
+        Calibration::default().false_match_rate(&self.thresholds(), self.index.catalog_len())
     }
 
     /// Scans every photo under `folder` (recursively, symlink-loop safe; which files, see [`ScanOptions::walk`]; the
@@ -335,7 +361,12 @@ impl Scanner {
     ) -> Result<ScanSummary> {
         let total = inputs.len() + failures.len();
         let counter = Counter::new(total);
-        let mut summary = ScanSummary { files: total, ..ScanSummary::default() };
+        let mut summary = ScanSummary {
+            files: total,
+            thresholds: self.thresholds(),
+            false_match_rate: self.false_match_rate(),
+            ..ScanSummary::default()
+        };
         let mut record = |report: ListingReport, summary: &mut ScanSummary| -> Result<()> {
             summary.scanned += 1;
             match (&report.outcome, report.verdict()) {

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use common::testdata;
 use knockoff::report::{HtmlSources, write_html};
-use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner, Thresholds};
+use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner};
 
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
@@ -44,12 +44,7 @@ fn the_report_renders_in_headless_chromium() {
     let html = dir.join("report.html");
     let mut out = std::fs::File::create(&html).unwrap();
     let listings = testdata("listings");
-    let sources = HtmlSources {
-        queries: &listings,
-        catalog: catalog.as_deref(),
-        thresholds: Thresholds::default(),
-        limits: knockoff::Limits::default(),
-    };
+    let sources = HtmlSources { queries: &listings, catalog: catalog.as_deref(), limits: knockoff::Limits::default() };
     write_html(&mut out, &reports, &summary, sources).unwrap();
     drop(out);
 

@@ -168,12 +168,7 @@ fn html_report_is_self_contained_with_cards_and_failures() {
         &mut html,
         &reports,
         &summary,
-        HtmlSources {
-            queries: &folder,
-            catalog: index.catalog_root(),
-            thresholds: knockoff::Thresholds::default(),
-            limits: index.config().limits,
-        },
+        HtmlSources { queries: &folder, catalog: index.catalog_root(), limits: index.config().limits },
     )
     .unwrap();
     let html = String::from_utf8(html).unwrap();
@@ -190,7 +185,10 @@ fn html_report_is_self_contained_with_cards_and_failures() {
     // A summary of verdicts and the thresholds at the top; the no-match listings listed too, collapsed; captions
     // that break only where they must.
     assert!(html.contains("17 match</span>") && html.contains("4 no match</span>") && html.contains("6 failed</span>"));
-    assert!(html.contains("<b>match</b> at a score of 0.50") && html.contains("<b>review</b> from 0.42"));
+    assert!(html.contains("verified matches scoring 0.50 or more") && html.contains("(from 0.42 and 0.42;"));
+    // The expected false-match rate for this catalog, and what it means for this scan.
+    assert!(html.contains("listings is expected to get a false <b>match</b> (0.00 of the 21 listings searched here)"));
+    assert!(summary.false_match_rate > 0.0 && summary.false_match_rate < 0.001, "{}", summary.false_match_rate);
     assert!(html.contains("<details><summary><h2>No match (4)</h2>") && html.contains("unrelated-retina.jpg"));
     assert!(!html.contains("break-all"));
     // One order everywhere: the authentic photo first, as in the evidence picture.
@@ -205,23 +203,14 @@ fn html_report_says_why_a_photo_is_missing() {
     let index = refs_index();
     let (reports, summary) = scan_all(&index, &testdata("listings"));
     let mut html = Vec::new();
-    let sources = HtmlSources {
-        queries: &testdata("listings"),
-        catalog: None,
-        thresholds: knockoff::Thresholds::default(),
-        limits: knockoff::Limits::default(),
-    };
+    let sources = HtmlSources { queries: &testdata("listings"), catalog: None, limits: knockoff::Limits::default() };
     write_html(&mut html, &reports, &summary, sources).unwrap();
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("photo not available: the index does not record where the catalog is"), "no reason given");
     let moved = std::path::Path::new("/nonexistent/catalog");
     let mut html = Vec::new();
-    let sources = HtmlSources {
-        queries: &testdata("listings"),
-        catalog: Some(moved),
-        thresholds: knockoff::Thresholds::default(),
-        limits: knockoff::Limits::default(),
-    };
+    let sources =
+        HtmlSources { queries: &testdata("listings"), catalog: Some(moved), limits: knockoff::Limits::default() };
     write_html(&mut html, &reports, &summary, sources).unwrap();
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("/nonexistent/catalog/coffee.jpg not found"), "no reason given");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::matcher::{MatchConfig, match_descriptors};
 use super::{Keypoint, LocalFeatures};
 use crate::geometry::{
-    Correspondence, Decomposition, Point, RansacConfig, Transform, ransac_homography, ransac_similarity,
+    Correspondence, Decomposition, Point, RansacConfig, Transform, agrees, ransac_homography, ransac_similarity,
 };
 
 /// How two photos' local features are verified.
@@ -86,6 +86,14 @@ pub struct LocalEvidence {
     /// reference. Empty when none.
     #[serde(default)]
     pub overlays: Vec<Rect>,
+    /// The inliers' median distance from where the transform puts them, in units of their tolerance (0 to 1; the
+    /// tolerance grows with the keypoint's size). A copy's inliers sit tight.
+    #[serde(default)]
+    pub residual: f32,
+    /// Matches that miss the transform by one to four tolerances while agreeing with its rotation and scale: right
+    /// matches displaced by parallax or motion, the mark of another shot of the same scene rather than a copy.
+    #[serde(default)]
+    pub near_misses: usize,
     /// The inlier pairs, best matches first (at most 64): reference point, listing point.
     pub inlier_pairs: Vec<(Point, Point)>,
 }
@@ -144,7 +152,7 @@ pub fn verify(
     if fit.inliers.len() < 4 {
         return None;
     }
-    Some(fit.evidence(reference, reference_size, listing, listing_size))
+    Some(fit.evidence(reference, reference_size, listing, listing_size, &config.ransac))
 }
 
 struct Fit {
@@ -178,6 +186,7 @@ impl Fit {
         (rw, rh): (u32, u32),
         listing: &LocalFeatures,
         (lw, lh): (u32, u32),
+        ransac: &RansacConfig,
     ) -> LocalEvidence {
         // Back from the fitting frame (listing mirrored) to listing pixels.
         let unmirror = |t: &Transform| if self.mirror { Transform::MIRROR.after(t) } else { *t };
@@ -233,6 +242,7 @@ impl Fit {
         };
         let (brightness_shift, contrast_ratio, saturation_ratio) =
             patch_changes(inliers.iter().map(|&i| pair(i)).map(|(r, l)| (r.colour, l.colour)));
+        let (residual, near_misses) = self.residuals(reference, listing, ransac);
         let inlier_pairs = inliers
             .iter()
             .take(64)
@@ -263,10 +273,46 @@ impl Fit {
             contrast_ratio,
             saturation_ratio,
             overlays,
+            residual,
+            near_misses,
             inlier_pairs,
         }
     }
+
+    /// How tightly the matches follow the transform: the inliers' median miss (in tolerances, 0 to 1), and the
+    /// matches that miss it by `NEAR_MISS` tolerances or less but agree with its rotation and scale. A copy is one
+    /// photo under one transform: its right matches land where the transform says, within the keypoints' own
+    /// imprecision, and its wrong ones anywhere. Another shot of the same scene has parallax (points at other depths
+    /// shift by other amounts) and things that moved: right matches that land near, not on, the prediction.
+    fn residuals(&self, reference: &LocalFeatures, listing: &LocalFeatures, ransac: &RansacConfig) -> (f32, usize) {
+        let fitted = self.homography.as_ref().map_or(&self.similarity, |(h, _)| h);
+        let (ar, ai) = (self.similarity.m[0], self.similarity.m[3]);
+        let (rotation, scale) = (ai.atan2(ar), (ar * ar + ai * ai).sqrt());
+        let mut misses: Vec<f64> = Vec::new();
+        let mut near_misses = 0;
+        for m in &self.matches {
+            let c = correspondence(
+                &reference.keypoints[m.reference as usize],
+                &listing.keypoints[m.listing as usize],
+                self.mirror,
+            );
+            let Some(p) = fitted.apply(c.reference) else { continue };
+            let miss = (p.0 - c.listing.0).hypot(p.1 - c.listing.1) / c.tolerance;
+            if miss <= 1.0 {
+                misses.push(miss);
+            } else if miss <= NEAR_MISS && agrees(&c, rotation, scale, ransac) {
+                near_misses += 1;
+            }
+        }
+        misses.sort_by(f64::total_cmp);
+        let median = misses.get(misses.len() / 2).copied().unwrap_or(0.0);
+        (median as f32, near_misses)
+    }
 }
+
+/// Matches missing the fitted transform by more than their tolerance and up to this many tolerances count as near
+/// misses ([`LocalEvidence::near_misses`]).
+const NEAR_MISS: f64 = 4.0;
 
 /// Bounding box of `points` clipped to `[0, w] x [0, h]` (empty at the origin if nothing is left).
 fn clipped_bounds(points: &[Point], w: f64, h: f64) -> Rect {

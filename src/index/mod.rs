@@ -65,8 +65,9 @@ pub struct SearchOptions {
     pub candidate_radius: u32,
     /// Candidate search method. Default [`SearchMethod::Auto`].
     pub method: SearchMethod,
-    /// Verdict thresholds.
-    pub thresholds: Thresholds,
+    /// Verdict thresholds; `None` (the default): the index's own, [`ReferenceIndex::thresholds`], which follow
+    /// the catalog's size so that false verdicts per listing stay rare however large it grows.
+    pub thresholds: Option<Thresholds>,
 }
 
 impl Default for SearchOptions {
@@ -79,7 +80,7 @@ impl Default for SearchOptions {
             shortlist: 10,
             candidate_radius: 47,
             method: SearchMethod::Auto,
-            thresholds: Thresholds::default(),
+            thresholds: None,
         }
     }
 }
@@ -99,9 +100,16 @@ crate::setters!(SearchOptions {
     candidate_radius: u32 => with_candidate_radius,
     /// Sets [`SearchOptions::method`].
     method: SearchMethod => with_method,
-    /// Sets [`SearchOptions::thresholds`].
-    thresholds: Thresholds => with_thresholds,
 });
+
+impl SearchOptions {
+    /// Sets [`SearchOptions::thresholds`]: these, whatever the catalog's size.
+    #[must_use]
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = Some(thresholds);
+        self
+    }
+}
 
 /// No metadata, for [`ReferenceIndex::add`]: `index.add(path, fingerprint, NO_METADATA)`.
 pub const NO_METADATA: [(&str, &str); 0] = [];
@@ -245,6 +253,22 @@ impl ReferenceIndex {
     /// file, and [`ReferenceIndex::open`] prefers that when it exists.
     pub fn set_catalog_root(&mut self, root: Option<std::path::PathBuf>) {
         self.catalog_root = root;
+    }
+
+    /// References in the whole catalog: this index's, or all shards' together for a shard.
+    pub fn catalog_len(&self) -> usize {
+        self.shard.map_or(self.len(), |s| usize::try_from(s.catalog_references).unwrap_or(usize::MAX))
+    }
+
+    /// The verdict thresholds for this catalog's size ([`Thresholds::for_catalog`] of [`Self::catalog_len`]): what
+    /// a search uses unless [`SearchOptions::thresholds`] says otherwise.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds::for_catalog(self.catalog_len())
+    }
+
+    /// The thresholds a search under `options` uses.
+    pub fn thresholds_for(&self, options: &SearchOptions) -> Thresholds {
+        options.thresholds.unwrap_or_else(|| self.thresholds())
     }
 
     /// Which part of a sharded catalog this index holds (`None` for a whole catalog).
@@ -495,6 +519,7 @@ impl ReferenceIndex {
     /// from the descriptors (every reference in catalogs up to `verify_all_up_to`, the visual-word shortlist
     /// beyond). Each candidate is then compared in full, local verification included.
     pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Vec<Ranked> {
+        let thresholds = self.thresholds_for(options);
         let mut candidates: Vec<usize> = if self.len() <= options.exhaustive_up_to {
             let mut scored: Vec<(f32, usize)> =
                 self.references.par_iter().enumerate().map(|(i, r)| (hash_score(&r.fingerprint, listing), i)).collect();
@@ -508,7 +533,11 @@ impl ReferenceIndex {
                 .take_while(|(rank, (s, _))| {
                     *rank < options.top_k
                         || (*rank < keep && *s >= HASH_CANDIDATE_FLOOR)
-                        || *s >= options.thresholds.review_score
+                        || *s
+                            >= thresholds
+                                .review_score
+                                .min(thresholds.hash_review_score)
+                                .min(thresholds.contradicted_review_score)
                 })
                 .map(|(_, &(_, i))| i)
                 .collect()
@@ -529,7 +558,7 @@ impl ReferenceIndex {
             .par_iter()
             .map(|&position| Ranked {
                 index: position,
-                similarity: compare_with(&self.references[position].fingerprint, listing, &options.thresholds),
+                similarity: compare_with(&self.references[position].fingerprint, listing, &thresholds),
             })
             .collect();
         ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));

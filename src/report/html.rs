@@ -9,7 +9,7 @@ use super::alterations_text;
 use crate::decode::{DecodeOptions, decode_path};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
-use crate::similarity::{Thresholds, Verdict};
+use crate::similarity::Verdict;
 
 /// Where the photos of a report are, to inline their thumbnails.
 #[derive(Clone, Copy, Debug)]
@@ -18,11 +18,34 @@ pub struct HtmlSources<'a> {
     pub queries: &'a Path,
     /// The catalog folder (reference paths are relative to it), if known.
     pub catalog: Option<&'a Path>,
-    /// The thresholds the scan used, explained at the top of the report.
-    pub thresholds: Thresholds,
     /// The limits the photos are decoded under: the scan's (`index.config().limits`), so that the report never
     /// decodes what the scan refused, nor with more memory.
     pub limits: crate::decode::Limits,
+}
+
+/// Verified inliers (at full coverage) whose local score reaches `score`: `n / (n + 8) = score`.
+fn inliers_for(score: f32) -> f32 {
+    8.0 * score / (1.0 - score).max(1e-3)
+}
+
+/// A share as readers take it in: "1 in 1,000 listings".
+fn share_text(share: f64) -> String {
+    if share.is_nan() || share <= 0.0 {
+        return "no listing".into();
+    }
+    format!("about 1 in {} listings", thousands((1.0 / share).round() as u64))
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Writes the analyst's HTML report: one self-contained file (styles and thumbnails inlined). At the top, a
@@ -66,7 +89,7 @@ pub fn write_html(
             Outcome::Searched { .. } => None,
         })
         .collect();
-    let thresholds = sources.thresholds;
+    let thresholds = summary.thresholds;
 
     write!(out, "{}", HTML_HEAD)?;
     writeln!(
@@ -76,11 +99,14 @@ pub fn write_html(
          <span class=\"pill no_match\">{} no match</span> <span class=\"pill failed\">{} failed</span> \
          of {} listings scanned in {:.1} s ({:.1} images/s){}.</p>\
          <p class=explain>The <b>score</b> (0 to 1) says how much of the authentic photo the listing reproduces: the \
-         better of its perceptual-hash likeness and its geometrically verified local matches (a copy needs 8 \
-         verified matches). <b>match</b> at a score of {:.2} or more: the listing copies the authentic photo, strong \
-         enough for a takedown request; <b>review</b> from {:.2}: an analyst should look; below: no copy as far as \
-         the evidence goes. Each card shows the authentic photo on the left and the listing on the right, as does \
-         its evidence picture.</p></header>",
+         better of its perceptual-hash likeness and its geometrically verified local matches. <b>match</b>: the \
+         listing copies the authentic photo, strong enough for a takedown request: verified matches scoring {:.2} or \
+         more (about {:.0} verified matches), or hash likeness alone scoring {:.2} or more where local features had \
+         nothing to check; <b>review</b>: an analyst should look (from {:.2} and {:.2}; hash likeness that the \
+         local features contradict is never more than review, from {:.2}); below: no copy as far as the evidence goes. \
+         The thresholds follow the catalog's size: at these, {} is expected to get a false <b>match</b> \
+         ({:.2} of the {} listings searched here). Each card shows the authentic photo on the left and \
+         the listing on the right, as does its evidence picture.</p></header>",
         matches.len(),
         reviews.len(),
         no_matches.len(),
@@ -90,7 +116,14 @@ pub fn write_html(
         summary.rate(),
         if summary.cancelled { "; <b>cancelled before the end</b>" } else { "" },
         thresholds.match_score,
+        inliers_for(thresholds.match_score),
+        thresholds.hash_match_score,
         thresholds.review_score,
+        thresholds.hash_review_score,
+        thresholds.contradicted_review_score,
+        share_text(summary.false_match_rate),
+        summary.expected_false_matches(),
+        summary.scanned - summary.failures,
     )?;
     if matches.is_empty() {
         writeln!(out, "<p class=none>No listing copies a reference.</p>")?;

@@ -1,0 +1,157 @@
+//! Verdicts that stay right as the catalog grows (issue 10): thresholds follow the catalog's size, hash likeness
+//! that local features contradict is never a `match`, and another shot of a scene is not a copy.
+
+mod common;
+
+use common::testdata;
+use image::{DynamicImage, Rgb, RgbImage};
+use knockoff::calibration::Calibration;
+use knockoff::{
+    Alteration, FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner, SearchOptions, Thresholds,
+    Verdict, compare_with,
+};
+
+fn fingerprinters() -> (Fingerprinter, Fingerprinter) {
+    let config = FingerprintConfig::default();
+    (Fingerprinter::for_references(config), Fingerprinter::for_listings(config))
+}
+
+fn load(path: &str) -> RgbImage {
+    image::open(testdata(path)).unwrap().to_rgb8()
+}
+
+/// `photo` as a product shot: its centre in an ellipse on a white square of `side` pixels.
+fn product_on_white(photo: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = photo.dimensions();
+    let crop = w.min(h);
+    let square = image::imageops::crop_imm(photo, (w - crop) / 2, (h - crop) / 2, crop, crop).to_image();
+    let inner = side * 7 / 10;
+    let object = image::imageops::resize(&square, inner, inner, image::imageops::FilterType::Triangle);
+    let (offset, r) = ((side - inner) / 2, inner as f32 / 2.0);
+    RgbImage::from_fn(side, side, |x, y| {
+        let (u, v) = (x as f32 - side as f32 / 2.0, y as f32 - side as f32 / 2.0);
+        let inside = (u / r).powi(2) + (v / (0.8 * r)).powi(2) < 1.0;
+        if inside { *object.get_pixel(x - offset, y - offset) } else { Rgb([255, 255, 255]) }
+    })
+}
+
+/// A dark disc on white: a flat product shot, nothing for local features.
+fn disc_on_white(side: u32) -> RgbImage {
+    let c = side as f32 / 2.0;
+    RgbImage::from_fn(side, side, |x, y| {
+        let (dx, dy) = (x as f32 - c, y as f32 - c);
+        if (dx * dx + dy * dy).sqrt() < side as f32 * 0.35 { Rgb([20, 20, 24]) } else { Rgb([255, 255, 255]) }
+    })
+}
+
+#[test]
+fn thresholds_follow_the_catalog_size() {
+    let small = Thresholds::for_catalog(8);
+    let large = Thresholds::for_catalog(1_000_000);
+    assert_eq!(small, Thresholds::default(), "a small catalog keeps the pairwise calibration");
+    assert!(large.hash_match_score > small.hash_match_score + 0.05, "{large:?}");
+    assert!(large.match_score >= small.match_score);
+    // The rate they keep is the one asked for, at every size.
+    let calibration = Calibration::default();
+    for n in [1_000, 5_000, 100_000, 1_000_000] {
+        let rate = calibration.false_match_rate(&Thresholds::for_catalog(n), n);
+        assert!(rate <= 0.001 * 1.001, "{n} references: {rate}");
+    }
+    // Thresholds kept fixed while the catalog grows let false matches grow with it.
+    let fixed = Thresholds::default();
+    assert!(calibration.false_match_rate(&fixed, 1_000_000) > 10.0 * calibration.false_match_rate(&fixed, 1_000));
+}
+
+#[test]
+fn a_search_judges_by_the_whole_catalog_unless_told_otherwise() {
+    let (references, listings) = fingerprinters();
+    let (index, _) = ReferenceIndex::build(testdata("refs"), &references, |_| {});
+    assert_eq!(index.thresholds(), Thresholds::for_catalog(index.len()));
+    // A shard judges as the whole catalog does: its listings meet every shard's references.
+    for shard in index.split(3).unwrap() {
+        assert_eq!(shard.catalog_len(), index.len());
+        assert_eq!(shard.thresholds(), index.thresholds());
+    }
+    // Thresholds set by the user are used as they are.
+    let copy = listings.fingerprint_path(testdata("listings/coffee-mirrored.jpg")).unwrap();
+    let strict = SearchOptions::default().with_thresholds(Thresholds::new(1.5, 1.5)); // beyond any score
+    assert_eq!(index.search(&copy, &SearchOptions::default())[0].similarity.verdict, Verdict::Match);
+    assert_eq!(index.search(&copy, &strict)[0].similarity.verdict, Verdict::NoMatch);
+    // A scan reports the thresholds it used and the false-match rate they predict for this catalog.
+    let scanner = Scanner::new(index, ScanOptions::default());
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let summary = scanner.scan(testdata("listings"), &cancel, |_| {}, |_| Ok(())).unwrap();
+    assert_eq!(summary.thresholds, scanner.thresholds());
+    assert!(summary.false_match_rate > 0.0 && summary.false_match_rate <= 0.001 * 1.001, "{summary:?}");
+}
+
+#[test]
+fn hash_likeness_that_local_features_contradict_is_never_a_match() {
+    // Unrelated products on the same white canvas: a textured one, and a flat dark disc. The hashes see two dark
+    // rounds on white; local features find hundreds of keypoints on the one and nothing to match on the other.
+    let (references, listings) = fingerprinters();
+    let reference = references.fingerprint_image(&DynamicImage::ImageRgb8(disc_on_white(800))).unwrap();
+    for photo in ["refs/coffee.jpg", "refs/coins.jpg", "refs/rocket.jpg"] {
+        let shot = product_on_white(&load(photo), 800);
+        let listing = listings.fingerprint_image(&DynamicImage::ImageRgb8(shot)).unwrap();
+        // Under thresholds low enough for the hash likeness alone to be a match, were it not contradicted.
+        let lenient = Thresholds::new(0.2, 0.1);
+        let s = compare_with(&reference, &listing, &lenient);
+        assert!(s.evidence.hashes_contradicted, "{photo}: {:?}", s.evidence);
+        assert!(s.evidence.hash_score >= lenient.match_score, "{photo}: the hashes alone look alike: {}", s.score);
+        assert_eq!(s.verdict, Verdict::Review, "{photo}: {}", s.score);
+    }
+    // A copy of the flat shot itself (nothing for local features on either side) is still a match by its hashes.
+    let copy = listings.fingerprint_image(&DynamicImage::ImageRgb8(disc_on_white(640))).unwrap();
+    let s = compare_with(&reference, &copy, &Thresholds::for_catalog(5_000));
+    assert!(!s.evidence.hashes_contradicted);
+    assert_eq!(s.verdict, Verdict::Match, "{}", s.score);
+}
+
+/// `photo` seen again from a little to the side: every point shifts sideways by an amount that follows a smooth
+/// depth map (near the middle, far at the edges), which no single transform explains: parallax. Sampled
+/// bilinearly.
+fn another_viewpoint(photo: &RgbImage, amount: f32) -> RgbImage {
+    let (w, h) = photo.dimensions();
+    let at = |x: f32, y: f32, c: usize| -> f32 {
+        let (x, y) = (x.clamp(0.0, w as f32 - 1.001), y.clamp(0.0, h as f32 - 1.001));
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |dx: u32, dy: u32| f32::from(photo.get_pixel(x0 + dx, y0 + dy)[c]);
+        (p(0, 0) * (1.0 - fx) + p(1, 0) * fx) * (1.0 - fy) + (p(0, 1) * (1.0 - fx) + p(1, 1) * fx) * fy
+    };
+    RgbImage::from_fn(w, h, |x, y| {
+        let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
+        let depth = (std::f32::consts::PI * u).sin() * (std::f32::consts::PI * v).sin();
+        let sx = x as f32 + amount * depth;
+        Rgb([0, 1, 2].map(|c| at(sx, y as f32, c).round() as u8))
+    })
+}
+
+#[test]
+fn another_shot_of_the_scene_is_review_and_a_copy_stays_a_copy() {
+    let (references, listings) = fingerprinters();
+    let thresholds = Thresholds::for_catalog(5_000);
+    for name in ["coffee", "chelsea", "astronaut"] {
+        let photo = load(&format!("refs/{name}.jpg"));
+        let reference = references.fingerprint_image(&DynamicImage::ImageRgb8(photo.clone())).unwrap();
+        let shot = listings.fingerprint_image(&DynamicImage::ImageRgb8(another_viewpoint(&photo, 24.0))).unwrap();
+        let s = compare_with(&reference, &shot, &thresholds);
+        assert_eq!(s.verdict, Verdict::Review, "{name}: {} {:?}", s.score, s.evidence.local);
+        assert!(
+            s.evidence.alterations.iter().any(|a| matches!(a, Alteration::AnotherShot { .. })),
+            "{name}: {:?}",
+            s.evidence.alterations
+        );
+        assert!(s.score < thresholds.match_score, "ranked below copies: {}", s.score);
+    }
+    // Copies under a global transform stay copies: the bundled edited listings.
+    for listing in ["coffee-mirrored.jpg", "astronaut-rotated10.jpg", "chelsea-pasted.jpg", "rocket-recompressed.jpg"] {
+        let name = listing.split('-').next().unwrap();
+        let reference = references.fingerprint_path(testdata(&format!("refs/{name}.jpg"))).unwrap();
+        let copy = listings.fingerprint_path(testdata(&format!("listings/{listing}"))).unwrap();
+        let s = compare_with(&reference, &copy, &thresholds);
+        assert_eq!(s.verdict, Verdict::Match, "{listing}: {}", s.score);
+        assert!(!s.evidence.alterations.iter().any(|a| matches!(a, Alteration::AnotherShot { .. })), "{listing}");
+    }
+}
