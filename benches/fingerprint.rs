@@ -54,6 +54,17 @@ fn benches(c: &mut Criterion) {
     group
         .bench_function("knockoff_with_local_features", |b| b.iter(|| with_local.fingerprint_bytes(black_box(&bytes))));
     group.finish();
+
+    // A listing's fingerprint: local features on an 800-px image (the default, for small copies) against 640 px
+    // (the references' size, the default before).
+    let listing = Fingerprinter::for_listings(FingerprintConfig::default());
+    let mut at_640 = FingerprintConfig::default();
+    at_640.local = at_640.local.map(|l| l.with_listing_working_size(640));
+    let listing_640 = Fingerprinter::for_listings(at_640);
+    let mut group = c.benchmark_group("listing_1600x1200_jpeg");
+    group.bench_function("local_features_at_800", |b| b.iter(|| listing.fingerprint_bytes(black_box(&bytes))));
+    group.bench_function("local_features_at_640", |b| b.iter(|| listing_640.fingerprint_bytes(black_box(&bytes))));
+    group.finish();
 }
 
 criterion_group! {

@@ -2,8 +2,11 @@
 //! retrieval loss (see `scripts/benchmark/README.md` for the whole pipeline).
 //!
 //! ```text
-//! cargo run --release --example benchmark -- [--data target/benchmark] [--sizes 8,1000,all]
+//! cargo run --release --example benchmark -- [--data target/benchmark] [--sizes 8,1000,all] [--listing-working-size PX]
 //! ```
+//!
+//! `--listing-working-size` sets [`knockoff::LocalConfig::listing_working_size`] (the image listings' keypoints are
+//! found on; default 800) for experiments on small copies.
 //!
 //! For each size N (a number, or `all` for the whole catalog): a folder DATA/sizes/N/ of symlinks to the first N
 //! references of DATA/catalog_order.txt (written by `make_benchmark`) is indexed with [`ReferenceIndex::build`],
@@ -35,13 +38,21 @@ struct Truth {
 
 fn main() -> anyhow::Result<()> {
     let (mut data, mut sizes) = (PathBuf::from("target/benchmark"), "8,1000,all".to_string());
+    let mut config = knockoff::FingerprintConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--data" => data = PathBuf::from(value()?),
             "--sizes" => sizes = value()?,
-            other => bail!("unexpected argument {other:?}; usage: benchmark [--data DIR] [--sizes 8,1000,all]"),
+            "--listing-working-size" => {
+                let size = value()?.parse()?;
+                config.local = config.local.map(|l| l.with_listing_working_size(size));
+            }
+            other => bail!(
+                "unexpected argument {other:?}; usage: benchmark [--data DIR] [--sizes 8,1000,all] \
+                 [--listing-working-size PX]"
+            ),
         }
     }
     let order: Vec<String> = std::fs::read_to_string(data.join("catalog_order.txt"))
@@ -77,7 +88,7 @@ fn main() -> anyhow::Result<()> {
             std::os::unix::fs::symlink(target, &link)?;
         }
         let start = Instant::now();
-        let fingerprinter = Fingerprinter::for_references(knockoff::FingerprintConfig::default());
+        let fingerprinter = Fingerprinter::for_references(config);
         let (index, report) = ReferenceIndex::build(&folder, &fingerprinter, |_| {});
         let index_seconds = start.elapsed().as_secs_f64();
         // Kept for the `calibrate` example, which models unrelated pairs' scores at this size.

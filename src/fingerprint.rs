@@ -77,6 +77,7 @@ impl FingerprintConfig {
             check_range("local.working_size", local.working_size, 16, 8192)?;
             check_range("local.budget", local.budget, 1, MAX_KEYPOINTS)?;
             check_range("local.listing_budget", local.listing_budget, 1, MAX_KEYPOINTS)?;
+            check_range("local.listing_working_size", local.listing_working_size, 16, 8192)?;
             check_range("local.levels", local.levels, 1, 16)?;
             check_range("local.grid_cell", local.grid_cell, 4, 1024)?;
             check_range("local.fast_threshold", local.fast_threshold, 1, 255)?;
@@ -93,7 +94,8 @@ impl FingerprintConfig {
     /// larger keypoint budget of [`LocalConfig::listing_budget`] (the copy may fill only part of a listing).
     /// Scans use it; hashes are unaffected.
     pub fn for_listings(&self) -> Self {
-        let local = self.local.map(|l| LocalConfig { budget: l.listing_budget, ..l });
+        let local =
+            self.local.map(|l| LocalConfig { budget: l.listing_budget, working_size: l.listing_working_size, ..l });
         FingerprintConfig { local, ..*self }
     }
 }
@@ -147,6 +149,8 @@ crate::setters!(LocalConfig {
     budget: usize => with_budget,
     /// Sets [`LocalConfig::listing_budget`].
     listing_budget: usize => with_listing_budget,
+    /// Sets [`LocalConfig::listing_working_size`].
+    listing_working_size: u32 => with_listing_working_size,
     /// Sets [`LocalConfig::levels`].
     levels: usize => with_levels,
     /// Sets [`LocalConfig::scale_factor`].
