@@ -441,9 +441,11 @@ const RESIDUAL_UNIT: f32 = 0.5;
 /// ... must reach this, with at least `ANOTHER_SHOT_NEAR_MISSES` near misses. On the re-shoot benchmark
 /// (`examples/reshoots.rs`), 989 verified copies (33 edits of 30 photos: JPEG 20, perspective, rotations, crops,
 /// collages) reach at most 0.94 (listings' keypoints found at 640, 800 or 1,024 pixels); the stereo pairs and
-/// frames of a moving camera that verify, 1.8 (at 1,024) to 3.2.
+/// frames of a moving camera that verify, 1.8 (at 1,024) to 3.2, with 5 to 22 near misses. One copy of the
+/// accuracy benchmark (rotated 15°, cropped, JPEG 30: jittery keypoints) reaches 1.40 on 3 near misses, hence the
+/// minimum of 5.
 const ANOTHER_SHOT: f32 = 1.4;
-const ANOTHER_SHOT_NEAR_MISSES: usize = 3;
+const ANOTHER_SHOT_NEAR_MISSES: usize = 5;
 /// The score of another shot is held here, within `review` under the default thresholds and below any `match`
 /// threshold, so that ranking by score puts copies first (its verdict is `review` whatever the thresholds).
 const ANOTHER_SHOT_SCORE: f32 = 0.45;

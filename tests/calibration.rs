@@ -155,3 +155,30 @@ fn another_shot_of_the_scene_is_review_and_a_copy_stays_a_copy() {
         assert!(!s.evidence.alterations.iter().any(|a| matches!(a, Alteration::AnotherShot { .. })), "{listing}");
     }
 }
+
+/// No copy under any of the accuracy benchmark's edits (heavy JPEG, rotations, perspective, crops, collages) is
+/// mistaken for another shot of the scene.
+#[cfg(feature = "bench-tools")]
+#[test]
+fn no_edit_makes_a_copy_look_like_another_shot() {
+    use knockoff::edits::{Edit, EditKit};
+
+    let (references, listings) = fingerprinters();
+    let font =
+        ab_glyph::FontArc::try_from_vec(std::fs::read(testdata("fonts/DejaVuSansMono-Bold.ttf")).unwrap()).unwrap();
+    let others = ["refs/coins.jpg", "refs/chelsea.jpg", "refs/astronaut.jpg"].map(load).to_vec();
+    let kit = EditKit { font, others };
+    for name in ["rocket", "coffee"] {
+        let photo = load(&format!("refs/{name}.jpg"));
+        let reference = references.fingerprint_image(&DynamicImage::ImageRgb8(photo.clone())).unwrap();
+        for (edit, op) in Edit::catalogue() {
+            let copy = listings.fingerprint_image(&DynamicImage::ImageRgb8(op.apply(&photo, &kit))).unwrap();
+            let s = compare_with(&reference, &copy, &Thresholds::default());
+            assert!(
+                !s.evidence.alterations.iter().any(|a| matches!(a, Alteration::AnotherShot { .. })),
+                "{name}, {edit}: {:?}",
+                s.evidence.local.as_ref().map(|l| (l.inliers, l.near_misses, l.residual))
+            );
+        }
+    }
+}
