@@ -17,7 +17,8 @@
 //! `--features arrow`; default `scan-report.parquet`) has the CSV's columns typed (null for an empty field), then
 //! `error_kind`, `path` (the listing's full path) and `config` (the run's configuration, JSON); it is complete when
 //! the scan ends (Parquet's footer comes last). A progress bar shows on
-//! stderr when it is a terminal; a one-line summary ends the run. With any argument, `--refs` and `--queries` are
+//! stderr when it is a terminal; a one-line summary, then the verdict thresholds and the false-match rate per listing
+//! they predict, end the run. With any argument, `--refs` and `--queries` are
 //! both required. `--catalog-root DIR` says where the catalog's photos are now, for the HTML report's pictures.
 //! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options). A closed output pipe
 //! ends the run quietly.
@@ -249,14 +250,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     let t = summary.thresholds;
     eprintln!(
         "thresholds for {}: match from {:.2} (hashes alone {:.2}), review from {:.2} (hashes alone {:.2}, \
-         contradicted by local features {:.2}); expected false matches: {:.3}% of listings ({:.2} in this scan)",
+         contradicted by local features {:.2}); expected false matches: {} ({:.2} in this scan)",
         plural(scanner.index().catalog_len(), "reference"),
         t.match_score,
         t.hash_match_score,
         t.review_score,
         t.hash_review_score,
         t.contradicted_review_score,
-        100.0 * summary.false_match_rate,
+        knockoff::report::rate_text(summary.false_match_rate),
         summary.expected_false_matches()
     );
     Ok(())

@@ -4,13 +4,14 @@
 //! A listing searched against N references is N chances for a false match: a threshold chosen on pairs admits
 //! about N times more false matches per listing against N references. So thresholds follow the catalog size. The
 //! score of unrelated pairs is modelled above its bulk as an exponential tail per kind of evidence (a [`Tail`]):
-//! the hashes' likeness when no geometry was verified, and the verified geometry. The probability that a listing
+//! the verified geometry, the hashes' likeness where local features do not contradict it, and where they do (see
+//! [`Thresholds`]). The probability that a listing
 //! gets a false verdict against N references is then `1 - (1 - p(t))^N`, and [`Calibration::thresholds`] solves it
 //! for the rate wanted: at most 0.1% of listings falsely `match`, at most 1% falsely `review`.
 //!
 //! The default model was fitted on the catalog-scale benchmark's negatives (`scripts/benchmark/`, the `calibrate`
 //! example prints a fit from any such run): unrelated photos, re-edited the ways copies are, product shots on white
-//! and photos of the same scene's other regions, against every reference of a 5,109-photo catalog. A catalog of
+//! and photos of the same scene's other regions, against every reference of a 5,098-photo catalog. A catalog of
 //! another kind (many near-identical product shots, say) can have a heavier tail: refit it with that example and
 //! pass the result, or set [`Thresholds`] by hand.
 

@@ -336,6 +336,12 @@ fn parquet_output_reads_back_as_the_csv_rows() {
     let config: serde_json::Value = serde_json::from_str(config.value(0)).unwrap();
     assert_eq!(config["index"]["references"], 6);
     assert_eq!(config["search"]["top_k"], 2);
+    // The verdicts' basis: the thresholds in force for this catalog and the false-match rate they predict.
+    assert_eq!(
+        config["thresholds"]["match_score"],
+        serde_json::json!(knockoff::Thresholds::for_catalog(6).match_score)
+    );
+    assert!(config["false_match_rate"].as_f64().is_some_and(|r| r > 0.0 && r <= 0.001));
 }
 
 /// The best `top` hits per listing over several shards' reports: score first, then reference id.

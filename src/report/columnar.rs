@@ -79,7 +79,8 @@ pub fn schema() -> SchemaRef {
 }
 
 /// The run's configuration as one line of JSON, for the `config` column: the crate version, the index (its
-/// reference count, shard, fingerprint configuration) and the search options, so every row says what made it.
+/// reference count, shard, fingerprint configuration), the search options, the verdict thresholds in force and the
+/// false-match rate per listing they predict, so every row says what made it.
 /// `index_name` is how the index is known to the user (its file name, say).
 pub fn run_config(scanner: &Scanner, index_name: Option<&str>) -> String {
     let index = scanner.index();
@@ -92,6 +93,10 @@ pub fn run_config(scanner: &Scanner, index_name: Option<&str>) -> String {
             "fingerprint": index.config(),
         },
         "search": scanner.options().search,
+        // The verdicts' basis: the thresholds in force (the catalog's own unless set) and the false-match rate per
+        // listing they predict.
+        "thresholds": scanner.thresholds(),
+        "false_match_rate": scanner.false_match_rate(),
     })
     .to_string()
 }

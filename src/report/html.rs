@@ -28,26 +28,6 @@ fn inliers_for(score: f32) -> f32 {
     8.0 * score / (1.0 - score).max(1e-3)
 }
 
-/// A share as readers take it in: "1 in 1,000 listings".
-fn share_text(share: f64) -> String {
-    if share.is_nan() || share <= 0.0 {
-        return "no listing".into();
-    }
-    format!("about 1 in {} listings", thousands((1.0 / share).round() as u64))
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Writes the analyst's HTML report: one self-contained file (styles and thumbnails inlined). At the top, a
 /// summary of the verdicts, the thresholds and what the score means; then a card per `match` listing (the
 /// authentic photo and the listing side by side, in that order as in the evidence picture, the score, the verdict,
@@ -121,7 +101,7 @@ pub fn write_html(
         thresholds.review_score,
         thresholds.hash_review_score,
         thresholds.contradicted_review_score,
-        share_text(summary.false_match_rate),
+        super::rate_text(summary.false_match_rate),
         summary.expected_false_matches(),
         summary.scanned - summary.failures,
     )?;

@@ -253,6 +253,26 @@ pub fn alterations_text(evidence: &Evidence) -> String {
     evidence.alterations.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; ")
 }
 
+/// A rate per listing as readers take it in: "about 1 in 1,000 listings" ("no listing" for 0).
+///
+/// ```
+/// assert_eq!(knockoff::report::rate_text(0.001), "about 1 in 1,000 listings");
+/// ```
+pub fn rate_text(share: f64) -> String {
+    if share.is_nan() || share <= 0.0 {
+        return "no listing".into();
+    }
+    let digits = ((1.0 / share).round() as u64).to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("about 1 in {grouped} listings")
+}
+
 fn csv_field(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
