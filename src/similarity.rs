@@ -158,6 +158,10 @@ impl Thresholds {
 
     /// The verdict for a pair whose score is made of `parts`.
     fn judge(&self, parts: &Parts) -> Verdict {
+        // Another shot of the scene is worth an analyst's look whatever it scores, never a takedown.
+        if parts.another_shot {
+            return Verdict::Review;
+        }
         let geometry = self.verdict(parts.local);
         let hashes = if parts.contradicted {
             if parts.hash >= self.contradicted_review_score { Verdict::Review } else { Verdict::NoMatch }
@@ -383,16 +387,14 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
     let hue_distance = reference.colour.hue_distance(&listing.colour);
     let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance);
     let local = verify_local(reference, listing);
-    let local_score = local.as_ref().map_or(0.0, local_score);
-    let parts = parts(reference, listing, hash_score, local_score);
-    let another_shot = local.as_ref().is_some_and(|l| local_score >= LOCAL_TRUSTED && is_another_shot(l));
-    let score = if another_shot { parts.score().min(ANOTHER_SHOT_SCORE) } else { parts.score() };
+    let parts = parts(reference, listing, hash_score, local.as_ref());
+    let (local_score, score) = (parts.local, parts.score());
     // One source of truth for what was done: the verified geometry when it is trusted, PDQ when it is close
     // enough to be evidence on its own, otherwise nothing (an unrelated photo has no alterations).
     let (alterations, orientation) = match &local {
         Some(l) if local_score >= LOCAL_TRUSTED => {
             let mut alterations = local_alterations(reference, listing, l);
-            if another_shot {
+            if parts.another_shot {
                 alterations.insert(0, Alteration::AnotherShot { near_misses: l.near_misses, inliers: l.inliers });
             }
             (alterations, geometry_dihedral(l))
@@ -417,20 +419,12 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
         hashes_contradicted: parts.contradicted,
         alterations,
     };
-    // Another shot of the scene is worth an analyst's look whatever it scores, never a takedown.
-    let verdict = if another_shot { Verdict::Review } else { thresholds.judge(&parts) };
-    Similarity { score, verdict, evidence }
+    Similarity { score, verdict: thresholds.judge(&parts), evidence }
 }
 
 /// The score alone, without building the evidence (the same value as [`compare`]'s).
 pub fn score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
-    let local = verify_local(reference, listing);
-    let local_score = local.as_ref().map_or(0.0, local_score);
-    let score = parts(reference, listing, hash_score(reference, listing), local_score).score();
-    match &local {
-        Some(l) if local_score >= LOCAL_TRUSTED && is_another_shot(l) => score.min(ANOTHER_SHOT_SCORE),
-        _ => score,
-    }
+    parts(reference, listing, hash_score(reference, listing), verify_local(reference, listing).as_ref()).score()
 }
 
 /// Another shot of the scene is told from a copy by how loosely its matches follow the fitted transform: the near
@@ -463,30 +457,37 @@ const CONTRADICTION_KEYPOINTS: usize = 150;
 /// The hash score's weight when local features had plenty to match and found nothing.
 const CONTRADICTED_WEIGHT: f32 = 0.9;
 
-/// What a score is made of: the hashes' part, the local part, and whether the geometry contradicts the hashes.
+/// What a score is made of: the hashes' part, the local part, whether the geometry contradicts the hashes, and
+/// whether it shows another shot of the scene.
 struct Parts {
     hash: f32,
     local: f32,
     contradicted: bool,
+    another_shot: bool,
 }
 
 impl Parts {
-    /// The better of the hash part and the local part.
+    /// The better of the hash part and the local part; another shot of the scene is held at
+    /// `ANOTHER_SHOT_SCORE`.
     fn score(&self) -> f32 {
-        self.hash.max(self.local)
+        let score = self.hash.max(self.local);
+        if self.another_shot { score.min(ANOTHER_SHOT_SCORE) } else { score }
     }
 }
 
 /// The two parts of the score. When either photo is rich in keypoints and none match geometrically, the hashes'
 /// likeness is more likely layout than copying (two products on the same white canvas): it counts a little less,
 /// and it is marked contradicted (at most `Review`, see [`Thresholds`]). A copy of a detailed photo keeps keypoints
-/// to match, and a copy of a flat shot has few on either side, so it keeps its hash score.
-fn parts(reference: &Fingerprint, listing: &Fingerprint, hash_score: f32, local_score: f32) -> Parts {
+/// to match, and a copy of a flat shot has few on either side, so it keeps its hash score. Trusted geometry that
+/// follows no single transform closely is another shot of the scene ([`Alteration::AnotherShot`]).
+fn parts(reference: &Fingerprint, listing: &Fingerprint, hash_score: f32, local: Option<&LocalEvidence>) -> Parts {
+    let local_score = local.map_or(0.0, local_score);
     let keypoints = |f: &Fingerprint| f.local.as_ref().map_or(0, |l| l.len());
     let rich = keypoints(reference).max(keypoints(listing)) >= CONTRADICTION_KEYPOINTS;
     let contradicted = rich && local_score < 0.1;
     let hash = if contradicted { hash_score * CONTRADICTED_WEIGHT } else { hash_score };
-    Parts { hash, local: local_score, contradicted }
+    let another_shot = local.is_some_and(|l| local_score >= LOCAL_TRUSTED && is_another_shot(l));
+    Parts { hash, local: local_score, contradicted, another_shot }
 }
 
 /// The hashes' and colour's part of the score alone: ~100 ns, what picking candidates among many references
@@ -538,6 +539,13 @@ const LOCAL_HUE_NONE: f32 = 100.0;
 fn verify_local(reference: &Fingerprint, listing: &Fingerprint) -> Option<LocalEvidence> {
     let (r, l) = (reference.local.as_deref()?, listing.local.as_deref()?);
     verify(r, (reference.width, reference.height), l, (listing.width, listing.height), &VerifyConfig::default())
+}
+
+/// Verified inliers (at full coverage, no hue shift) whose local score reaches `score`: the inverse of
+/// [`local_score`], for reports that say what a threshold asks.
+#[cfg(feature = "report")]
+pub(crate) fn inliers_for_local_score(score: f32) -> f32 {
+    LOCAL_HALF * score / (1.0 - score).max(1e-3)
 }
 
 /// The local evidence as a score in [0, 1].

@@ -20,22 +20,8 @@ fn load(path: &str) -> RgbImage {
     image::open(testdata(path)).unwrap().to_rgb8()
 }
 
-/// `photo` as a product shot: its centre in an ellipse on a white square of `side` pixels.
-fn product_on_white(photo: &RgbImage, side: u32) -> RgbImage {
-    let (w, h) = photo.dimensions();
-    let crop = w.min(h);
-    let square = image::imageops::crop_imm(photo, (w - crop) / 2, (h - crop) / 2, crop, crop).to_image();
-    let inner = side * 7 / 10;
-    let object = image::imageops::resize(&square, inner, inner, image::imageops::FilterType::Triangle);
-    let (offset, r) = ((side - inner) / 2, inner as f32 / 2.0);
-    RgbImage::from_fn(side, side, |x, y| {
-        let (u, v) = (x as f32 - side as f32 / 2.0, y as f32 - side as f32 / 2.0);
-        let inside = (u / r).powi(2) + (v / (0.8 * r)).powi(2) < 1.0;
-        if inside { *object.get_pixel(x - offset, y - offset) } else { Rgb([255, 255, 255]) }
-    })
-}
-
 /// A dark disc on white: a flat product shot, nothing for local features.
+#[cfg(feature = "bench-tools")]
 fn disc_on_white(side: u32) -> RgbImage {
     let c = side as f32 / 2.0;
     RgbImage::from_fn(side, side, |x, y| {
@@ -85,8 +71,11 @@ fn a_search_judges_by_the_whole_catalog_unless_told_otherwise() {
     assert!(summary.false_match_rate > 0.0 && summary.false_match_rate <= 0.001 * 1.001, "{summary:?}");
 }
 
+#[cfg(feature = "bench-tools")]
 #[test]
 fn hash_likeness_that_local_features_contradict_is_never_a_match() {
+    use knockoff::edits::product_on_white;
+
     // Unrelated products on the same white canvas: a textured one, and a flat dark disc. The hashes see two dark
     // rounds on white; local features find hundreds of keypoints on the one and nothing to match on the other.
     let (references, listings) = fingerprinters();

@@ -146,7 +146,7 @@ pub fn verify(
         }
         let homography = ransac_homography(&correspondences, &inliers, frame, &config.ransac)
             .filter(|(_, h)| h.len() >= inliers.len() + (inliers.len() / 10).max(3));
-        best = Some(Fit { mirror, matches, similarity, inliers, homography });
+        best = Some(Fit { mirror, matches, correspondences, similarity, inliers, homography });
     }
     let fit = best?;
     if fit.inliers.len() < 4 {
@@ -158,6 +158,8 @@ pub fn verify(
 struct Fit {
     mirror: bool,
     matches: Vec<super::Match>,
+    /// The matches as RANSAC saw them (in the fitting frame: the listing mirrored back when `mirror`).
+    correspondences: Vec<Correspondence>,
     similarity: Transform,
     inliers: Vec<usize>,
     homography: Option<(Transform, Vec<usize>)>,
@@ -242,7 +244,7 @@ impl Fit {
         };
         let (brightness_shift, contrast_ratio, saturation_ratio) =
             patch_changes(inliers.iter().map(|&i| pair(i)).map(|(r, l)| (r.colour, l.colour)));
-        let (residual, near_misses) = self.residuals(reference, listing, ransac);
+        let (residual, near_misses) = self.residuals(ransac);
         let inlier_pairs = inliers
             .iter()
             .take(64)
@@ -284,23 +286,18 @@ impl Fit {
     /// photo under one transform: its right matches land where the transform says, within the keypoints' own
     /// imprecision, and its wrong ones anywhere. Another shot of the same scene has parallax (points at other depths
     /// shift by other amounts) and things that moved: right matches that land near, not on, the prediction.
-    fn residuals(&self, reference: &LocalFeatures, listing: &LocalFeatures, ransac: &RansacConfig) -> (f32, usize) {
+    fn residuals(&self, ransac: &RansacConfig) -> (f32, usize) {
         let fitted = self.homography.as_ref().map_or(&self.similarity, |(h, _)| h);
         let (ar, ai) = (self.similarity.m[0], self.similarity.m[3]);
         let (rotation, scale) = (ai.atan2(ar), (ar * ar + ai * ai).sqrt());
         let mut misses: Vec<f64> = Vec::new();
         let mut near_misses = 0;
-        for m in &self.matches {
-            let c = correspondence(
-                &reference.keypoints[m.reference as usize],
-                &listing.keypoints[m.listing as usize],
-                self.mirror,
-            );
+        for c in &self.correspondences {
             let Some(p) = fitted.apply(c.reference) else { continue };
             let miss = (p.0 - c.listing.0).hypot(p.1 - c.listing.1) / c.tolerance;
             if miss <= 1.0 {
                 misses.push(miss);
-            } else if miss <= NEAR_MISS && agrees(&c, rotation, scale, ransac) {
+            } else if miss <= NEAR_MISS && agrees(c, rotation, scale, ransac) {
                 near_misses += 1;
             }
         }

@@ -23,11 +23,6 @@ pub struct HtmlSources<'a> {
     pub limits: crate::decode::Limits,
 }
 
-/// Verified inliers (at full coverage) whose local score reaches `score`: `n / (n + 8) = score`.
-fn inliers_for(score: f32) -> f32 {
-    8.0 * score / (1.0 - score).max(1e-3)
-}
-
 /// Writes the analyst's HTML report: one self-contained file (styles and thumbnails inlined). At the top, a
 /// summary of the verdicts, the thresholds and what the score means; then a card per `match` listing (the
 /// authentic photo and the listing side by side, in that order as in the evidence picture, the score, the verdict,
@@ -96,7 +91,7 @@ pub fn write_html(
         summary.rate(),
         if summary.cancelled { "; <b>cancelled before the end</b>" } else { "" },
         thresholds.match_score,
-        inliers_for(thresholds.match_score),
+        crate::similarity::inliers_for_local_score(thresholds.match_score),
         thresholds.hash_match_score,
         thresholds.review_score,
         thresholds.hash_review_score,
