@@ -99,7 +99,7 @@ fn decode_target_survives_seeds_and_mutations() {
 #[test]
 fn index_target_survives_seeds_and_mutations() {
     let mut seeds = Vec::new();
-    for fixture in ["index/refs-v2.idx", "index/refs-v3.idx"] {
+    for fixture in ["index/refs-v2.idx", "index/refs-v3.idx", "index/refs-v4.idx"] {
         let idx = std::fs::read(common::testdata(fixture)).unwrap();
         seeds.push(idx[..idx.len() - 16].to_vec());
     }

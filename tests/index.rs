@@ -208,7 +208,7 @@ fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
 /// its version fails here.
 #[test]
 fn committed_fixture_of_the_current_format_opens() {
-    let fixture = testdata("index/refs-v3.idx");
+    let fixture = testdata("index/refs-v4.idx");
     let mut current = refs_index();
     current.retrain_vocabulary();
     if std::env::var_os("KNOCKOFF_BLESS").is_some() {
@@ -232,6 +232,20 @@ fn committed_fixture_of_the_current_format_opens() {
 #[test]
 fn a_version_2_index_is_migrated() {
     let index = ReferenceIndex::open_expecting(testdata("index/refs-v2.idx"), &FingerprintConfig::default()).unwrap();
+    let mut current = refs_index();
+    assert_eq!(index.references().len(), current.len());
+    for (stored, now) in index.references().iter().zip(current.references()) {
+        assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
+    }
+    current.retrain_vocabulary();
+    assert_eq!(index.word_index(), current.word_index());
+}
+
+/// A version 3 file (postings without their keypoint numbers) still opens, with the same references, and its
+/// stored vocabulary files them again: the same word index as this build makes.
+#[test]
+fn a_version_3_index_is_migrated() {
+    let index = ReferenceIndex::open_expecting(testdata("index/refs-v3.idx"), &FingerprintConfig::default()).unwrap();
     let mut current = refs_index();
     assert_eq!(index.references().len(), current.len());
     for (stored, now) in index.references().iter().zip(current.references()) {

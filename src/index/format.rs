@@ -1,8 +1,8 @@
-//! The index file format, version 3.
+//! The index file format, version 4.
 //!
 //! ```text
 //! "KNOCKIDX"                      8 bytes, magic
-//! format version                  u32 little-endian (this file: 3; independent of the crate version)
+//! format version                  u32 little-endian (this file: 4; independent of the crate version)
 //! header length H                 u32
 //! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
 //!                                 folder, reference count, next id, shard, the crate version that wrote it
@@ -11,7 +11,7 @@
 //!                                 first search that needs it)
 //! word index                      nodes u32, nodes x (centroid 4 x u64, first child u32, child count u8);
 //!                                 per word (the leaves in node order): 24 signature bit numbers u8;
-//!                                 per word: postings u32, postings x 7 bytes
+//!                                 per word: postings u32, postings x 8 bytes
 //! payload length                  u64: bytes before this footer
 //! CRC-32 (IEEE)                   u32 of every byte before this footer
 //! "KIDX"                          4 bytes, end magic
@@ -25,8 +25,10 @@
 //!
 //! The word index is stored so that opening a large catalog does not train a vocabulary and file every
 //! descriptor again (minutes at a million references); it is written for catalogs large enough to search
-//! through it and whenever it was trained. Version 2 (the same without the word index) is read and migrated:
-//! its word index is trained on first use. Version 1 (no local features) is refused with
+//! through it and whenever it was trained. Older versions are read and migrated: version 3 stored postings
+//! without their keypoint numbers (7 bytes), so its vocabulary is kept and the references are filed again on
+//! opening (seconds for thousands of references); version 2 (no word index) gets its word index trained on first
+//! use. Version 1 (no local features) is refused with
 //! [`ErrorKind::IndexVersion`]: its fingerprints are of an older algorithm version anyway, so the catalog has to
 //! be indexed again.
 //!
@@ -51,8 +53,8 @@ use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
 use crate::hash::{Hash, HashKind, PdqHashes};
 
-/// The index file format version this build writes (it also reads version 2).
-pub const FORMAT_VERSION: u32 = 3;
+/// The index file format version this build writes (it also reads versions 2 and 3).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build reads.
 const OLDEST_READ: u32 = 2;
 /// More keypoints than any configuration extracts: a larger count is damage, not data.
@@ -262,6 +264,14 @@ impl ReferenceIndex {
         if version >= 3 {
             match r.array::<1>()?[0] {
                 0 => {}
+                1 if version == 3 => {
+                    let vocabulary = r.vocabulary()?;
+                    r.skip_postings(vocabulary.words as usize, 7)?;
+                    let mut words = WordIndex::from_vocabulary(vocabulary);
+                    words.extend(index.references.iter().map(|r| r.fingerprint.local.as_deref()));
+                    words.shrink_to_fit();
+                    let _ = index.words.set(words);
+                }
                 1 => {
                     let words = r.words(index.len())?;
                     // Set once, on an index that has none yet.
@@ -539,6 +549,29 @@ impl<'a> Reader<'a> {
     /// positions in range). Counts are bounded by the bytes left before anything is allocated for them.
     fn words(&mut self, references: usize) -> Result<WordIndex> {
         let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
+        let vocabulary = self.vocabulary()?;
+        let mut postings = Vec::with_capacity(vocabulary.words as usize);
+        for _ in 0..vocabulary.words {
+            let n = self.u32()? as usize;
+            let bytes = self.take(n.checked_mul(8).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
+            postings.push(bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8]))).collect());
+        }
+        WordIndex::from_parts(vocabulary, postings, references).map_err(corrupt)
+    }
+
+    /// Passes over `words` posting lists of `size`-byte postings (an older version's, filed again on opening).
+    fn skip_postings(&mut self, words: usize, size: usize) -> Result<()> {
+        for _ in 0..words {
+            let n = self.u32()? as usize;
+            let bytes = n.checked_mul(size);
+            self.take(bytes.ok_or_else(|| Error::new(ErrorKind::IndexCorrupt(format!("{n} postings"))))?)?;
+        }
+        Ok(())
+    }
+
+    /// A stored vocabulary tree, checked.
+    fn vocabulary(&mut self) -> Result<Vocabulary> {
+        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
         const NODE: usize = 32 + 4 + 1;
         let nodes = self.u32()? as usize;
         if nodes > self.left() / NODE {
@@ -556,14 +589,7 @@ impl<'a> Reader<'a> {
             return Err(corrupt(format!("{leaves} words in {} bytes", self.left())));
         }
         let signature_bits = (0..leaves).map(|_| self.array::<SIGNATURE_BITS>()).collect::<Result<Vec<_>>>()?;
-        let vocabulary = Vocabulary::from_tree(centroids, children, signature_bits).map_err(corrupt)?;
-        let mut postings = Vec::with_capacity(leaves);
-        for _ in 0..leaves {
-            let n = self.u32()? as usize;
-            let bytes = self.take(n.checked_mul(7).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
-            postings.push(bytes.chunks_exact(7).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 7]))).collect());
-        }
-        WordIndex::from_parts(vocabulary, postings, references).map_err(corrupt)
+        Vocabulary::from_tree(centroids, children, signature_bits).map_err(corrupt)
     }
 
     fn string(&mut self) -> Result<String> {

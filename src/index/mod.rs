@@ -57,8 +57,8 @@ pub struct SearchOptions {
     /// larger ones verify the visual-word shortlist. Default 32.
     pub verify_all_up_to: usize,
     /// Size of the visual-word shortlist: the references whose descriptors the listing's own meet most often in
-    /// the inverted file, turned and scaled alike, verified even when their hashes are far (crops, collages,
-    /// pasted copies). Default 10.
+    /// the inverted file, turned, scaled and placed alike, verified even when their hashes are far (crops,
+    /// collages, pasted copies). Default 10.
     pub shortlist: usize,
     /// PDQ distance (best dihedral variant) within which a reference is a candidate in large catalogs. A reference
     /// farther than 47 bits cannot reach the default review score. Default 47.
@@ -548,7 +548,10 @@ impl ReferenceIndex {
             if self.len() <= options.verify_all_up_to {
                 candidates = (0..self.len()).collect();
             } else {
-                let shortlist = self.word_index().shortlist(local, options.shortlist);
+                let keypoints = |position: usize| {
+                    self.references.get(position)?.fingerprint.local.as_deref().map(|l| l.keypoints.as_slice())
+                };
+                let shortlist = self.word_index().shortlist_placed(local, options.shortlist, &keypoints);
                 candidates.extend(shortlist.into_iter().map(|(position, _)| position));
             }
         }
