@@ -15,6 +15,9 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("extract_640x480");
     group.bench_function("knockoff", |b| b.iter(|| extract(&photo, (640, 480), &config)));
+    // The pyramid before small copies asked for 12 levels.
+    let eight_levels = config.with_levels(8);
+    group.bench_function("knockoff_8_levels", |b| b.iter(|| extract(&photo, (640, 480), &eight_levels)));
     let grey = imageops::grayscale(&photo);
     group.bench_function("imageproc_oriented_fast_brief", |b| {
         b.iter(|| {

@@ -44,7 +44,11 @@ pub struct LocalConfig {
     /// [`FingerprintConfig::for_listings`]: crate::FingerprintConfig::for_listings
     #[serde(default = "default_listing_working_size")]
     pub listing_working_size: u32,
-    /// Pyramid levels. Default 8.
+    /// Pyramid levels. Default 12 (scale range 7.4x): the coarse levels are what a copy shown at a third of its
+    /// size matches. On the catalog benchmark, 12 levels rather than 8 matched copies pasted at 30% pairwise 72% of
+    /// the time instead of 41% (with JPEG 30, 59% instead of 25%) and 3x3 collages 93% instead of 81%, for 4 points
+    /// fewer crops at 55%; extraction took no longer (the extra levels are small, and the budget is spread thinner
+    /// over the large ones).
     pub levels: usize,
     /// Scale between pyramid levels. Default 1.2.
     pub scale_factor: f32,
@@ -72,7 +76,7 @@ impl Default for LocalConfig {
             budget: 500,
             listing_budget: 1000,
             listing_working_size: default_listing_working_size(),
-            levels: 8,
+            levels: 12,
             scale_factor: 1.2,
             fast_threshold: 20,
             min_fast_threshold: 7,
