@@ -439,7 +439,7 @@ impl ReferenceIndex {
 }
 
 fn put_words(out: &mut Vec<u8>, words: &WordIndex) {
-    let (vocabulary, postings) = words.parts();
+    let (vocabulary, inverted) = words.parts();
     out.extend_from_slice(&(vocabulary.children.len() as u32).to_le_bytes());
     for (centroid, &(first, count)) in vocabulary.centroids.iter().zip(&vocabulary.children) {
         for w in centroid {
@@ -452,7 +452,8 @@ fn put_words(out: &mut Vec<u8>, words: &WordIndex) {
     for bits in &vocabulary.signature_bits {
         out.extend_from_slice(bits);
     }
-    for list in postings {
+    for w in 0..vocabulary.words as usize {
+        let list = inverted.list(w);
         out.extend_from_slice(&(list.len() as u32).to_le_bytes());
         for p in list {
             out.extend_from_slice(&p.to_bytes());
@@ -550,13 +551,15 @@ impl<'a> Reader<'a> {
     fn words(&mut self, references: usize) -> Result<WordIndex> {
         let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
         let vocabulary = self.vocabulary()?;
-        let mut postings = Vec::with_capacity(vocabulary.words as usize);
+        let mut counts = Vec::with_capacity(vocabulary.words as usize);
+        let mut postings = Vec::new();
         for _ in 0..vocabulary.words {
-            let n = self.u32()? as usize;
-            let bytes = self.take(n.checked_mul(8).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
-            postings.push(bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8]))).collect());
+            let n = self.u32()?;
+            let bytes = self.take((n as usize).checked_mul(8).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
+            counts.push(n);
+            postings.extend(bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8]))));
         }
-        WordIndex::from_parts(vocabulary, postings, references).map_err(corrupt)
+        WordIndex::from_parts(vocabulary, &counts, postings, references).map_err(corrupt)
     }
 
     /// Passes over `words` posting lists of `size`-byte postings (an older version's, filed again on opening).
