@@ -52,11 +52,27 @@ fn permutations() -> Vec<[u8; 256]> {
         .collect()
 }
 
-fn synthetic_reference(pool: &[(Descriptor, Keypoint)], permutations: &[[u8; 256]], rng: &mut Rng) -> LocalFeatures {
+/// 64 keypoint layouts of 500 real keypoints each (positions, sizes, orientations, levels), which synthetic
+/// references share: the placement check needs every reference's keypoints at hand, and a million references'
+/// own would take 10 GB.
+fn layouts(pool: &[(Descriptor, Keypoint)]) -> Vec<Vec<Keypoint>> {
+    let mut rng = Rng(0x1a70_0575);
+    (0..64).map(|_| (0..PER_REFERENCE).map(|_| pool[(rng.next() % pool.len() as u64) as usize].1).collect()).collect()
+}
+
+/// A synthetic reference: 500 real descriptors, shuffled by one permutation and a few bits flipped, on one of
+/// the `layouts` (whose number it returns with it).
+fn synthetic_reference(
+    pool: &[(Descriptor, Keypoint)],
+    permutations: &[[u8; 256]],
+    layouts: &[Vec<Keypoint>],
+    rng: &mut Rng,
+) -> (LocalFeatures, u8) {
     let permutation = &permutations[(rng.next() % permutations.len() as u64) as usize];
+    let layout = (rng.next() % layouts.len() as u64) as u8;
     let mut f = LocalFeatures::default();
-    for _ in 0..PER_REFERENCE {
-        let (a, kp) = pool[(rng.next() % pool.len() as u64) as usize];
+    for kp in layouts[usize::from(layout)].iter().copied() {
+        let (a, _) = pool[(rng.next() % pool.len() as u64) as usize];
         let mut d = [0u64; 4];
         for (bit, &to) in permutation.iter().enumerate() {
             let value = (a[bit / 64] >> (bit % 64)) & 1;
@@ -69,7 +85,7 @@ fn synthetic_reference(pool: &[(Descriptor, Keypoint)], permutations: &[[u8; 256
         f.descriptors.push(d);
         f.keypoints.push(kp);
     }
-    f
+    (f, layout)
 }
 
 fn benches(c: &mut Criterion) {
@@ -83,6 +99,7 @@ fn benches(c: &mut Criterion) {
         }
     }
     let permutations = permutations();
+    let layouts = layouts(&pool);
     let real = features_of(&testdata.join("refs"), &references);
     let queries: Vec<(String, LocalFeatures)> = features_of(&testdata.join("listings"), &listings)
         .into_iter()
@@ -102,7 +119,7 @@ fn benches(c: &mut Criterion) {
         let sample_refs = size.min(8_000);
         let mut sample: Vec<Descriptor> = Vec::with_capacity(sample_refs * PER_REFERENCE);
         for _ in 0..sample_refs {
-            sample.extend(synthetic_reference(&pool, &permutations, &mut rng).descriptors);
+            sample.extend(synthetic_reference(&pool, &permutations, &layouts, &mut rng).0.descriptors);
         }
         let mut words = WordIndex::train_on_sample(&sample, size * PER_REFERENCE);
         drop(sample);
@@ -110,15 +127,22 @@ fn benches(c: &mut Criterion) {
         // The real references sit at evenly spread positions; everything else is synthetic.
         let stride = size / real.len();
         let mut planted = Vec::new();
+        // Each reference's layout; u8::MAX for the planted real ones.
+        let mut layout_of: Vec<u8> = Vec::with_capacity(size);
         let mut position = 0;
         while position < size {
             let chunk: Vec<Option<LocalFeatures>> = (position..(position + 10_000).min(size))
                 .map(|p| match (p % stride == 0).then(|| real.get(p / stride)).flatten() {
                     Some((name, f)) => {
                         planted.push((name.clone(), p));
+                        layout_of.push(u8::MAX);
                         Some(f.clone())
                     }
-                    None => Some(synthetic_reference(&pool, &permutations, &mut rng)),
+                    None => {
+                        let (f, layout) = synthetic_reference(&pool, &permutations, &layouts, &mut rng);
+                        layout_of.push(layout);
+                        Some(f)
+                    }
                 })
                 .collect();
             words.extend(chunk.iter().map(|f| f.as_ref()));
@@ -132,31 +156,51 @@ fn benches(c: &mut Criterion) {
             (start.elapsed() - trained).as_secs_f64(),
             words.memory_bytes() / size
         );
-        // How often the listing's own reference tops the shortlist (a copy's name starts with its reference's).
-        let found = queries
-            .iter()
-            .filter(|(name, q)| {
-                let top = words.shortlist(q, 10);
-                planted.iter().any(|(r, p)| {
-                    name.starts_with(r.trim_end_matches(".jpg").trim_end_matches(".png"))
-                        && top.iter().any(|t| t.0 == *p)
+        let keypoints = |p: usize| match layout_of.get(p).copied()? {
+            u8::MAX => planted.iter().position(|(_, at)| *at == p).map(|i| real[i].1.keypoints.as_slice()),
+            layout => layouts.get(usize::from(layout)).map(Vec::as_slice),
+        };
+        // How often the listing's own reference is shortlisted (a copy's name starts with its reference's).
+        let found = |placed: bool| {
+            queries
+                .iter()
+                .filter(|(name, q)| {
+                    let top = if placed { words.shortlist_placed(q, 10, &keypoints) } else { words.shortlist(q, 10) };
+                    planted.iter().any(|(r, p)| {
+                        name.starts_with(r.trim_end_matches(".jpg").trim_end_matches(".png"))
+                            && top.iter().any(|t| t.0 == *p)
+                    })
                 })
-            })
-            .count();
-        eprintln!("{size} references: {found} of {} testdata copies shortlisted in the top 10", queries.len());
-        let t = Instant::now();
-        for (_, q) in &queries {
-            black_box(words.shortlist(q, 10));
-        }
+                .count()
+        };
         eprintln!(
-            "{size} references: {:.2} ms per listing (plain loop)",
-            t.elapsed().as_secs_f64() * 1e3 / queries.len() as f64
+            "{size} references: testdata copies shortlisted in the top 10: {} of {} by votes, {} with the placement check",
+            found(false),
+            queries.len(),
+            found(true)
         );
+        for placed in [false, true] {
+            let t = Instant::now();
+            for (_, q) in &queries {
+                black_box(if placed { words.shortlist_placed(q, 10, &keypoints) } else { words.shortlist(q, 10) });
+            }
+            eprintln!(
+                "{size} references: {:.2} ms per listing {} (plain loop)",
+                t.elapsed().as_secs_f64() * 1e3 / queries.len() as f64,
+                if placed { "with the placement check" } else { "by votes" }
+            );
+        }
         let mut q = 0;
         group.bench_function(BenchmarkId::new("per_listing", size), |b| {
             b.iter(|| {
                 q = (q + 1) % queries.len();
                 words.shortlist(black_box(&queries[q].1), 10)
+            })
+        });
+        group.bench_function(BenchmarkId::new("per_listing_placed", size), |b| {
+            b.iter(|| {
+                q = (q + 1) % queries.len();
+                words.shortlist_placed(black_box(&queries[q].1), 10, &keypoints)
             })
         });
     }
