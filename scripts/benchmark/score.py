@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores every method and catalog size of the retrieval benchmark in ONE markdown table.
 
-    python3 scripts/benchmark/score.py [--data target/benchmark] [RESULTS.csv ...]
+    python3 scripts/benchmark/score.py [--data target/benchmark] [--every K] [RESULTS.csv ...]
 
 Reads DATA/truth.csv (`listing,reference,edit,kind`, written by the `make_benchmark` example) and results files
 named METHOD-N.csv (`listing,reference,score`: the method's best reference for each listing and its score, an
@@ -19,6 +19,9 @@ Definitions (every figure in the table follows from these):
 - A positive is found at a threshold when the method's best reference is its true reference AND its score is
   strictly above the threshold. Recall = found / positives (of that edit, or all of them).
 - Top-1: share of positives whose best reference is the true one, whatever the score.
+- `--every K` scores every run on every K-th listing of truth.csv only (the sample `opencv_baseline.py --every K`
+  scans, written as METHOD-N-everyK.csv), so that a method too slow to scan everything is compared on the same
+  listings.
 - Retrieval loss (knockoff only, from METHOD-N-retrieval-loss.csv written by the `benchmark` example): share of
   positives whose search did not return the true reference although the pairwise `compare` of the two says `match`
   and scores higher than what the search returned: copies lost by the candidate search, not by verification.
@@ -46,18 +49,28 @@ def pct(found: int, total: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="target/benchmark", type=Path)
+    parser.add_argument("--every", default=1, type=int, help="score every K-th listing of truth.csv only")
     parser.add_argument("results", nargs="*", type=Path)
     args = parser.parse_args()
     with open(args.data / "truth.csv") as f:
         truth = {row["listing"]: row for row in csv.DictReader(f)}
+    sample = {listing for i, listing in enumerate(truth) if i % args.every == 0}
     files = args.results or sorted(
-        p for p in (args.data / "results").glob("*-*.csv") if re.fullmatch(r"[a-z0-9_]+-\d+\.csv", p.name)
+        p for p in (args.data / "results").glob("*-*.csv") if re.fullmatch(r"[a-z0-9_]+-\d+(-every\d+)?\.csv", p.name)
     )
     runs = []  # (size, method, results)
     for path in files:
-        method, size = path.stem.rsplit("-", 1)
+        name = re.fullmatch(r"([a-z0-9_]+)-(\d+)(?:-every\d+)?", path.stem)
+        if not name:
+            print(f"{path}: not a METHOD-N.csv results file", file=sys.stderr)
+            return 1
+        method, size = name.group(1), name.group(2)
         with open(path) as f:
-            results = {row["listing"]: (row["reference"], float(row["score"] or 0)) for row in csv.DictReader(f)}
+            results = {
+                row["listing"]: (row["reference"], float(row["score"] or 0))
+                for row in csv.DictReader(f)
+                if row["listing"] in sample
+            }
         runs.append((int(size), method, path, results))
     runs.sort(key=lambda r: (r[0], r[1] != "knockoff", r[1]))
     if not runs:
@@ -90,7 +103,7 @@ def main() -> int:
         loss_file = path.with_name(f"{path.stem}-retrieval-loss.csv")
         if loss_file.exists():
             with open(loss_file) as f:
-                lost = sum(1 for _ in csv.DictReader(f))
+                lost = sum(1 for row in csv.DictReader(f) if row["listing"] in sample)
             extra["retrieval loss"][i] = f"{pct(lost, len(positives))} ({lost})"
         else:
             extra["retrieval loss"][i] = "n/a"
