@@ -766,6 +766,22 @@ mod tests {
         f
     }
 
+    /// `d` with 30 of its bits flipped at random: a copy's descriptor after resampling and compression.
+    fn noisy(rng: &mut Rng, d: &Descriptor) -> Descriptor {
+        let mut d = *d;
+        for _ in 0..30 {
+            let b = (rng.next() % 256) as usize;
+            d[b / 64] ^= 1 << (b % 64);
+        }
+        d
+    }
+
+    /// A word index with a vocabulary trained on `references`' descriptors and none of them filed yet.
+    fn trained_on(references: &[LocalFeatures]) -> WordIndex {
+        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
+        WordIndex::train(&all)
+    }
+
     /// A listing: `n` of `reference`'s keypoints turned by `turn` steps, one level smaller, 30 bits of noise, among
     /// `clutter` keypoints of something else.
     fn copy_in_clutter(
@@ -777,11 +793,7 @@ mod tests {
     ) -> LocalFeatures {
         let mut listing = features(rng, clutter);
         for (d, kp) in reference.descriptors.iter().zip(&reference.keypoints).take(n) {
-            let mut d = *d;
-            for _ in 0..30 {
-                let b = (rng.next() % 256) as usize;
-                d[b / 64] ^= 1 << (b % 64);
-            }
+            let mut d = noisy(rng, d);
             let mut kp = *kp;
             kp.angle += 4.0 * std::f32::consts::TAU / 32.0;
             kp.level = kp.level.saturating_add(1).min(7);
@@ -799,8 +811,7 @@ mod tests {
     fn a_copy_among_clutter_tops_the_shortlist_plain_and_mirrored() {
         let mut rng = Rng(42);
         let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
-        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
-        let mut words = WordIndex::train(&all);
+        let mut words = trained_on(&references);
         words.extend(references.iter().map(Some));
         for mirror in [false, true] {
             // 60 of 300 descriptors of reference 123 in a listing of 1000: a small pasted copy.
@@ -824,11 +835,7 @@ mod tests {
         let angle = turn as f32 * std::f32::consts::TAU / 32.0;
         let (sin, cos) = angle.sin_cos();
         for (d, kp) in reference.descriptors.iter().zip(&reference.keypoints).take(n) {
-            let mut d = *d;
-            for _ in 0..30 {
-                let b = (rng.next() % 256) as usize;
-                d[b / 64] ^= 1 << (b % 64);
-            }
+            let mut d = noisy(rng, d);
             let mut kp = *kp;
             let (x, y) = (1.2 * (cos * kp.x - sin * kp.y) + 150.0, 1.2 * (sin * kp.x + cos * kp.y) + 90.0);
             kp.x = x;
@@ -851,8 +858,7 @@ mod tests {
     fn the_spatial_check_ranks_a_small_copy_above_texture_that_shares_more_words() {
         let mut rng = Rng(99);
         let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
-        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
-        let mut words = WordIndex::train(&all);
+        let mut words = trained_on(&references);
         words.extend(references.iter().map(Some));
         let keypoints = |r: usize| references.get(r).map(|f| f.keypoints.as_slice());
         for mirror in [false, true] {
@@ -880,8 +886,7 @@ mod tests {
     fn adding_one_by_one_files_like_extending() {
         let mut rng = Rng(7);
         let references: Vec<LocalFeatures> = (0..20).map(|_| features(&mut rng, 100)).collect();
-        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
-        let mut extended = WordIndex::train(&all);
+        let mut extended = trained_on(&references);
         let mut added = extended.emptied();
         extended.extend(references.iter().map(Some));
         for r in &references {
@@ -895,8 +900,7 @@ mod tests {
     fn packed_lists_hold_and_find_what_growing_ones_do_and_grow_again() {
         let mut rng = Rng(11);
         let references: Vec<LocalFeatures> = (0..40).map(|_| features(&mut rng, 200)).collect();
-        let all: Vec<Descriptor> = references.iter().flat_map(|f| f.descriptors.iter().copied()).collect();
-        let mut growing = WordIndex::train(&all);
+        let mut growing = trained_on(&references);
         growing.extend(references[..30].iter().map(Some));
         let mut packed = growing.clone();
         packed.shrink_to_fit();
