@@ -6,15 +6,15 @@
 //! ```
 //!
 //! Needs a `benchmark` run at size N first (its index DATA/results/index-N.idx). Every positive listing of that
-//! size is fingerprinted as a scan does and shortlisted with [`WordIndex::shortlist_placed`] (with `--votes-only`:
-//! [`WordIndex::shortlist`], turn and scale but no placement check), 40 candidates deep. Prints, per edit, the share
+//! size is fingerprinted as a scan does and shortlisted as a search does, with [`ReferenceIndex::shortlist`] (with
+//! `--votes-only`: [`WordIndex::shortlist`], turn and scale but no placement check), 40 candidates deep. Prints, per edit, the share
 //! of copies whose true reference is among the best 1, 5, 10 (the search's default) and 40, and the time the
 //! shortlist took per listing (wall time per call, with every thread busy).
 //!
 //! This is the figure to watch when changing the word index: retrieval loss (the `benchmark` example) mixes it with
 //! the hash candidates and with verification.
 //!
-//! [`WordIndex::shortlist_placed`]: knockoff::index::WordIndex::shortlist_placed
+//! [`ReferenceIndex::shortlist`]: knockoff::ReferenceIndex::shortlist
 //! [`WordIndex::shortlist`]: knockoff::index::WordIndex::shortlist
 
 use std::collections::BTreeMap;
@@ -58,7 +58,6 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let words = index.word_index();
-    let keypoints = |p: usize| index.references().get(p)?.fingerprint.local.as_deref().map(|l| l.keypoints.as_slice());
     let fingerprinter = Fingerprinter::for_listings(*index.config());
     let depth = DEPTHS[DEPTHS.len() - 1];
     // (edit, rank of the true reference from 1, or 0 if not shortlisted), and the shortlist's time.
@@ -68,11 +67,7 @@ fn main() -> anyhow::Result<()> {
             let fingerprint = fingerprinter.fingerprint_path(data.join("listings").join(listing)).ok()?;
             let local = fingerprint.local.as_deref()?;
             let start = Instant::now();
-            let shortlist = if votes_only {
-                words.shortlist(local, depth)
-            } else {
-                words.shortlist_placed(local, depth, &keypoints)
-            };
+            let shortlist = if votes_only { words.shortlist(local, depth) } else { index.shortlist(local, depth) };
             let took = start.elapsed();
             Some((edit, shortlist.iter().position(|s| s.0 == truth).map_or(0, |p| p + 1), took))
         })

@@ -21,6 +21,7 @@ pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::features::LocalFeatures;
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
 use crate::hash::PdqHashes;
 use crate::progress::{Counter, Progress};
@@ -548,11 +549,7 @@ impl ReferenceIndex {
             if self.len() <= options.verify_all_up_to {
                 candidates = (0..self.len()).collect();
             } else {
-                let keypoints = |position: usize| {
-                    self.references.get(position)?.fingerprint.local.as_deref().map(|l| l.keypoints.as_slice())
-                };
-                let shortlist = self.word_index().shortlist_placed(local, options.shortlist, &keypoints);
-                candidates.extend(shortlist.into_iter().map(|(position, _)| position));
+                candidates.extend(self.shortlist(local, options.shortlist).into_iter().map(|(position, _)| position));
             }
         }
         candidates.sort_unstable();
@@ -586,6 +583,32 @@ impl ReferenceIndex {
             + self.hashes.len() * 32
             + self.tables.get().map_or(0, MultiIndex::memory_bytes)
             + self.words.get().map_or(0, WordIndex::memory_bytes)
+    }
+
+    /// The visual-word shortlist [`search`](Self::search) verifies for a listing's local features in catalogs
+    /// over `verify_all_up_to`: up to `k` reference positions, best first, with their scores
+    /// ([`WordIndex::shortlist_placed`] with these references' keypoints).
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+    ///
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+    /// let (index, _) = ReferenceIndex::build(
+    ///     format!("{dir}/refs"),
+    ///     &Fingerprinter::for_references(FingerprintConfig::default()),
+    ///     |_| {},
+    /// );
+    /// let listing = Fingerprinter::for_listings(*index.config())
+    ///     .fingerprint_path(format!("{dir}/listings/rocket-collage.jpg"))?;
+    /// let shortlist = index.shortlist(listing.local.as_deref().expect("local features"), 3);
+    /// assert_eq!(index.references()[shortlist[0].0].path, "rocket.jpg");
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    pub fn shortlist(&self, listing: &LocalFeatures, k: usize) -> Vec<(usize, f32)> {
+        let keypoints = |position: usize| {
+            self.references.get(position)?.fingerprint.local.as_deref().map(|l| l.keypoints.as_slice())
+        };
+        self.word_index().shortlist_placed(listing, k, &keypoints)
     }
 
     /// The retrieval index for local features, trained and filed on first use.
