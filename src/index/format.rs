@@ -554,8 +554,7 @@ impl<'a> Reader<'a> {
         let mut counts = Vec::with_capacity(vocabulary.words as usize);
         let mut postings = Vec::new();
         for _ in 0..vocabulary.words {
-            let n = self.u32()?;
-            let bytes = self.take((n as usize).checked_mul(8).ok_or_else(|| corrupt(format!("{n} postings")))?)?;
+            let (n, bytes) = self.posting_list(8)?;
             counts.push(n);
             postings.extend(bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8]))));
         }
@@ -565,11 +564,17 @@ impl<'a> Reader<'a> {
     /// Passes over `words` posting lists of `size`-byte postings (an older version's, filed again on opening).
     fn skip_postings(&mut self, words: usize, size: usize) -> Result<()> {
         for _ in 0..words {
-            let n = self.u32()? as usize;
-            let bytes = n.checked_mul(size);
-            self.take(bytes.ok_or_else(|| Error::new(ErrorKind::IndexCorrupt(format!("{n} postings"))))?)?;
+            self.posting_list(size)?;
         }
         Ok(())
+    }
+
+    /// One word's posting list of `size`-byte postings: its count, and their bytes (bounds-checked).
+    fn posting_list(&mut self, size: usize) -> Result<(u32, &'a [u8])> {
+        let n = self.u32()?;
+        let bytes = (n as usize).checked_mul(size);
+        let bytes = bytes.ok_or_else(|| Error::new(ErrorKind::IndexCorrupt(format!("word index: {n} postings"))))?;
+        Ok((n, self.take(bytes)?))
     }
 
     /// A stored vocabulary tree, checked.
