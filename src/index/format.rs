@@ -440,8 +440,9 @@ impl ReferenceIndex {
 
 fn put_words(out: &mut Vec<u8>, words: &WordIndex) {
     let (vocabulary, inverted) = words.parts();
-    out.extend_from_slice(&(vocabulary.children.len() as u32).to_le_bytes());
-    for (centroid, &(first, count)) in vocabulary.centroids.iter().zip(&vocabulary.children) {
+    let tree = vocabulary.tree();
+    out.extend_from_slice(&(tree.len() as u32).to_le_bytes());
+    for (centroid, first, count) in tree {
         for w in centroid {
             out.extend_from_slice(&w.to_le_bytes());
         }
