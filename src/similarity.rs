@@ -156,25 +156,53 @@ impl Thresholds {
         }
     }
 
-    /// The verdict for a pair whose score is made of `parts`.
+    /// The verdict for a pair whose score is made of `parts`: that of its score in the verdict's scale.
     fn judge(&self, parts: &Parts) -> Verdict {
-        // Another shot of the scene is worth an analyst's look whatever it scores, never a takedown.
-        if parts.another_shot {
-            return Verdict::Review;
-        }
-        let geometry = self.verdict(parts.local);
-        let hashes = if parts.contradicted {
-            if parts.hash >= self.contradicted_review_score { Verdict::Review } else { Verdict::NoMatch }
-        } else if parts.hash >= self.hash_match_score {
-            Verdict::Match
-        } else if parts.hash >= self.hash_review_score {
-            Verdict::Review
-        } else {
-            Verdict::NoMatch
-        };
-        // Verdict orders Match first.
-        geometry.min(hashes)
+        self.verdict(self.score(parts))
     }
+
+    /// The score of a pair made of `parts`, in the verdict's scale: whatever the evidence, `match` from
+    /// `match_score` and `review` from `review_score`. Verified geometry's part is used as it is; the hashes' part
+    /// is carried piecewise linearly from its own bars (`hash_match_score`, `hash_review_score`, or for
+    /// contradicted hashes `contradicted_review_score` and never up to `match_score`) onto those; another shot of
+    /// the scene is held in the middle of the review band. So ranking by score ranks by the verdict first: in a
+    /// catalog of 5,000, two products on the same white canvas whose hashes score 0.63 (a `review`, contradicted)
+    /// rank below a copy in a collage with 9 verified inliers (0.53, a `match`), where the raw parts ranked them
+    /// the other way and set the zero-false-positive threshold above a sixth of the copies.
+    fn score(&self, parts: &Parts) -> f32 {
+        let (matched, review) = (self.match_score, self.review_score.min(self.match_score));
+        let hash = if parts.contradicted {
+            // Up to just under `match_score`: contradicted hashes are never a match.
+            let top = review + 0.99 * (matched - review);
+            carry(parts.hash, &[(0.0, 0.0), (self.contradicted_review_score, review), (1.0, top)])
+        } else {
+            let hash_review = self.hash_review_score.min(self.hash_match_score);
+            carry(parts.hash, &[(0.0, 0.0), (hash_review, review), (self.hash_match_score, matched), (1.0, 1.0)])
+        };
+        let score = parts.local.max(hash);
+        if parts.another_shot && score >= review {
+            // Worth an analyst's look whatever it scores, never a takedown.
+            score.min(review + 0.5 * (matched - review))
+        } else {
+            score
+        }
+    }
+}
+
+/// `x` carried along the piecewise linear map through `knots` (increasing in both coordinates; a step where two
+/// knots share their first coordinate).
+fn carry(x: f32, knots: &[(f32, f32)]) -> f32 {
+    let mut y = knots.first().map_or(x, |k| k.1);
+    for pair in knots.windows(2) {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        if x >= x1 {
+            y = y1;
+        } else if x >= x0 {
+            y = if x1 > x0 { y0 + (x - x0) / (x1 - x0) * (y1 - y0) } else { y1 };
+            break;
+        }
+    }
+    y.clamp(0.0, 1.0)
 }
 
 /// An edit the evidence says the listing made to the reference photo.
@@ -336,7 +364,10 @@ pub struct Evidence {
 /// How similar a listing is to a reference, with the evidence and a verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Similarity {
-    /// In [0, 1]; higher is more similar.
+    /// In [0, 1]; higher is more similar. In the verdict's scale: `match` from the thresholds' `match_score` and
+    /// `review` from their `review_score`, whether verified geometry or the hashes make it (see
+    /// [`Thresholds`]), so ranking by score ranks by the verdict first. Under the default thresholds it is the
+    /// better of the hashes' part and the local part.
     pub score: f32,
     /// The verdict under the thresholds used.
     pub verdict: Verdict,
@@ -388,7 +419,7 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
     let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance);
     let local = verify_local(reference, listing);
     let parts = parts(reference, listing, hash_score, local.as_ref());
-    let (local_score, score) = (parts.local, parts.score());
+    let (local_score, score) = (parts.local, thresholds.score(&parts));
     // One source of truth for what was done: the verified geometry when it is trusted, PDQ when it is close
     // enough to be evidence on its own, otherwise nothing (an unrelated photo has no alterations).
     let (alterations, orientation) = match &local {
@@ -424,7 +455,8 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
 
 /// The score alone, without building the evidence (the same value as [`compare`]'s).
 pub fn score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
-    parts(reference, listing, hash_score(reference, listing), verify_local(reference, listing).as_ref()).score()
+    let parts = parts(reference, listing, hash_score(reference, listing), verify_local(reference, listing).as_ref());
+    Thresholds::default().score(&parts)
 }
 
 /// Another shot of the scene is told from a copy by how loosely its matches follow the fitted transform: the near
@@ -440,10 +472,6 @@ const RESIDUAL_UNIT: f32 = 0.5;
 /// minimum of 5.
 const ANOTHER_SHOT: f32 = 1.4;
 const ANOTHER_SHOT_NEAR_MISSES: usize = 5;
-/// The score of another shot is held here, within `review` under the default thresholds and below any `match`
-/// threshold, so that ranking by score puts copies first (its verdict is `review` whatever the thresholds).
-const ANOTHER_SHOT_SCORE: f32 = 0.45;
-
 /// Whether verified geometry is another photograph of the same scene rather than a copy (see
 /// [`Alteration::AnotherShot`]).
 fn is_another_shot(e: &LocalEvidence) -> bool {
@@ -466,14 +494,6 @@ struct Parts {
     another_shot: bool,
 }
 
-impl Parts {
-    /// The better of the hash part and the local part; another shot of the scene is held at
-    /// `ANOTHER_SHOT_SCORE`.
-    fn score(&self) -> f32 {
-        let score = self.hash.max(self.local);
-        if self.another_shot { score.min(ANOTHER_SHOT_SCORE) } else { score }
-    }
-}
 
 /// The two parts of the score. When either photo is rich in keypoints and none match geometrically, the hashes'
 /// likeness is more likely layout than copying (two products on the same white canvas): it counts a little less,

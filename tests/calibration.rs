@@ -71,6 +71,58 @@ fn a_search_judges_by_the_whole_catalog_unless_told_otherwise() {
     assert!(summary.false_match_rate > 0.0 && summary.false_match_rate <= 0.001 * 1.001, "{summary:?}");
 }
 
+/// The score is in the verdict's scale whatever the evidence: a user who ranks or cuts by score (a CSV sorted
+/// by its score column, a benchmark's threshold sweep) gets the verdicts' order, never a hash-only `review` above
+/// a verified `match`.
+#[test]
+fn the_score_ranks_as_the_verdicts_do_at_every_catalog_size() {
+    let (references, listings) = fingerprinters();
+    let fingerprints = |fingerprinter: &Fingerprinter, dir: &str| -> Vec<(String, knockoff::Fingerprint)> {
+        let mut paths: Vec<_> = std::fs::read_dir(testdata(dir)).unwrap().flatten().map(|e| e.path()).collect();
+        paths.sort();
+        paths.iter().map(|p| (p.display().to_string(), fingerprinter.fingerprint_path(p).unwrap())).collect()
+    };
+    let (refs, shots) = (fingerprints(&references, "refs"), fingerprints(&listings, "listings"));
+    let mut kinds = std::collections::BTreeSet::new();
+    // The catalog's own, and bars set by hand far apart (hashes must say much more, or much less, than geometry).
+    let mut all: Vec<(String, Thresholds)> =
+        [8, 5_000, 100_000, 1_000_000].map(|n| (format!("{n} references"), Thresholds::for_catalog(n))).into();
+    all.push(("lenient".into(), Thresholds::new(0.2, 0.1)));
+    let strict_hashes = Thresholds::new(0.3, 0.2).with_hash_match_score(0.9).with_hash_review_score(0.7);
+    all.push(("strict hashes".into(), strict_hashes.with_contradicted_review_score(0.25)));
+    let strict_geometry = Thresholds::new(0.99, 0.98).with_hash_match_score(0.6).with_hash_review_score(0.05);
+    all.push(("strict geometry".into(), strict_geometry.with_contradicted_review_score(0.05)));
+    for (n, t) in all {
+        for (r, reference) in &refs {
+            for (l, listing) in &shots {
+                let s = compare_with(reference, listing, &t);
+                assert_eq!(s.verdict, t.verdict(s.score), "{n}, {r} / {l}: {} {:?}", s.score, t);
+                // What makes the verdict: geometry by its own bars, hashes by theirs; contradicted hashes never
+                // make a match.
+                let e = &s.evidence;
+                let by_geometry = t.verdict(e.local_score);
+                let by_hashes = if e.hashes_contradicted {
+                    if e.hash_score >= t.contradicted_review_score { Verdict::Review } else { Verdict::NoMatch }
+                } else if e.hash_score >= t.hash_match_score {
+                    Verdict::Match
+                } else if e.hash_score >= t.hash_review_score {
+                    Verdict::Review
+                } else {
+                    Verdict::NoMatch
+                };
+                let another_shot = e.alterations.iter().any(|a| matches!(a, Alteration::AnotherShot { .. }));
+                if !another_shot {
+                    assert_eq!(s.verdict, by_geometry.min(by_hashes), "{n}, {r} / {l}: {e:?}");
+                }
+                kinds.insert((s.verdict, e.hashes_contradicted, another_shot));
+            }
+        }
+    }
+    // The pairs cover copies, unrelated photos and hash likeness that local features contradict.
+    assert!(kinds.contains(&(Verdict::Match, false, false)), "{kinds:?}");
+    assert!(kinds.contains(&(Verdict::NoMatch, true, false)), "{kinds:?}");
+}
+
 #[cfg(feature = "bench-tools")]
 #[test]
 fn hash_likeness_that_local_features_contradict_is_never_a_match() {
@@ -89,6 +141,8 @@ fn hash_likeness_that_local_features_contradict_is_never_a_match() {
         assert!(s.evidence.hashes_contradicted, "{photo}: {:?}", s.evidence);
         assert!(s.evidence.hash_score >= lenient.match_score, "{photo}: the hashes alone look alike: {}", s.score);
         assert_eq!(s.verdict, Verdict::Review, "{photo}: {}", s.score);
+        // Ranked with reviews, below any match, though the hashes' raw likeness reaches the match bar.
+        assert!(s.score < lenient.match_score && s.score >= lenient.review_score, "{photo}: {}", s.score);
     }
     // A copy of the flat shot itself (nothing for local features on either side) is still a match by its hashes.
     let copy = listings.fingerprint_image(&DynamicImage::ImageRgb8(disc_on_white(640))).unwrap();
