@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example benchmark -- [--data target/benchmark] [--sizes 8,1000,all] [--listing-working-size PX]
+//!     [--listing-budget N]
 //! ```
 //!
 //! `--listing-working-size` sets [`knockoff::LocalConfig::listing_working_size`] (the image listings' keypoints are
@@ -49,9 +50,13 @@ fn main() -> anyhow::Result<()> {
                 let size = value()?.parse()?;
                 config.local = config.local.map(|l| l.with_listing_working_size(size));
             }
+            "--listing-budget" => {
+                let budget = value()?.parse()?;
+                config.local = config.local.map(|l| l.with_listing_budget(budget));
+            }
             other => bail!(
                 "unexpected argument {other:?}; usage: benchmark [--data DIR] [--sizes 8,1000,all] \
-                 [--listing-working-size PX]"
+                 [--listing-working-size PX] [--listing-budget N]"
             ),
         }
     }
