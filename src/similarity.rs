@@ -494,7 +494,6 @@ struct Parts {
     another_shot: bool,
 }
 
-
 /// The two parts of the score. When either photo is rich in keypoints and none match geometrically, the hashes'
 /// likeness is more likely layout than copying (two products on the same white canvas): it counts a little less,
 /// and it is marked contradicted (at most `Review`, see [`Thresholds`]). A copy of a detailed photo keeps keypoints
@@ -561,16 +560,26 @@ fn verify_local(reference: &Fingerprint, listing: &Fingerprint) -> Option<LocalE
     verify(r, (reference.width, reference.height), l, (listing.width, listing.height), &VerifyConfig::default())
 }
 
-/// Verified inliers (at full coverage, no hue shift) whose local score reaches `score`: the inverse of
+/// Verified inliers of a similarity fit (at full coverage, no hue shift; a homography needs `HOMOGRAPHY_CHARGE`
+/// more) whose local score reaches `score`: the inverse of
 /// [`local_score`], for reports that say what a threshold asks.
 #[cfg(feature = "report")]
 pub(crate) fn inliers_for_local_score(score: f32) -> f32 {
     LOCAL_HALF * score / (1.0 - score).max(1e-3)
 }
 
+/// Inliers a homography fit is charged beyond a similarity fit: its minimal sample is four matches rather than
+/// two, and a sample's own matches are inliers whatever the photos. With few matches, its freedom (eight degrees
+/// rather than four) finds alignments a similarity does not: on the catalog benchmark at 5,099 references, two
+/// different textures cut to the same ellipse on white verified with 9 homography inliers along the rim (a
+/// `match`), while of the 1,639 copies verified there, one used a homography, with more than 10 inliers.
+const HOMOGRAPHY_CHARGE: f32 = 2.0;
+
 /// The local evidence as a score in [0, 1].
 fn local_score(e: &LocalEvidence) -> f32 {
-    let strength = e.inliers as f32 * (e.coverage / COVERAGE_FULL).min(1.0);
+    let charge = if e.homography.is_some() { HOMOGRAPHY_CHARGE } else { 0.0 };
+    let inliers = (e.inliers as f32 - charge).max(0.0);
+    let strength = inliers * (e.coverage / COVERAGE_FULL).min(1.0);
     let hue = e
         .hue_shift_degrees
         .map_or(1.0, |h| 1.0 - ((h.abs() - LOCAL_HUE_FREE) / (LOCAL_HUE_NONE - LOCAL_HUE_FREE)).clamp(0.0, 1.0));
@@ -734,4 +743,30 @@ pub(crate) fn top_k_of(
     ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
     ranked.truncate(k);
     ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FingerprintConfig, Fingerprinter};
+
+    #[test]
+    fn a_homography_needs_two_more_inliers_than_a_similarity() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        let config = FingerprintConfig::default();
+        let reference = Fingerprinter::for_references(config).fingerprint_path(format!("{dir}/refs/coffee.jpg"));
+        let listing = Fingerprinter::for_listings(config).fingerprint_path(format!("{dir}/listings/coffee-crop25.jpg"));
+        let (reference, listing) = (reference.expect("reference"), listing.expect("listing"));
+        let mut e = verify_local(&reference, &listing).expect("a crop verifies");
+        e.coverage = 1.0;
+        e.hue_shift_degrees = None;
+        e.homography = None;
+        e.inliers = 9;
+        let similarity = local_score(&e);
+        e.homography = Some(e.similarity);
+        e.inliers = 11;
+        assert_eq!(local_score(&e), similarity);
+        e.inliers = 9;
+        assert!(local_score(&e) < 0.5 && similarity > 0.5, "9 inliers match only as a similarity");
+    }
 }
