@@ -16,8 +16,10 @@
 //!   negative is also verified against `--sample` references drawn at random (fixed seed).
 //!
 //! Prints both fitted tails (as a `Calibration` to paste), the thresholds they give at several catalog sizes, and,
-//! for thresholds from 0.40 to 0.90, the share of negatives whose best hit scores at least that (observed, from the
-//! benchmark's scan) beside the share predicted by the default model and by the fitted one.
+//! for thresholds from 0.40 to 0.90, the share of negatives whose best pair reaches that with either part of its
+//! score (the hashes' part, the local part: a false `review` under uniform thresholds) beside the share predicted by
+//! the default model and by the fitted one. (The scan's own scores are in its thresholds' scale, which differs by
+//! kind of evidence, so the parts are what a uniform bar compares with.)
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -192,7 +194,9 @@ fn main() -> anyhow::Result<()> {
         100.0 * fitted.false_review_rate(&thresholds, n),
         observed.len()
     );
-    println!("| threshold | negatives whose best hit scores at least it | predicted (default) | predicted (fitted) |");
+    // Each negative's best part over the catalog: its best hash part, or the best local score its search verified.
+    let best_part: Vec<f32> = per_negative.iter().map(|p| p.0.iter().map(|h| h.0).fold(p.2, f32::max)).collect();
+    println!("| threshold | negatives whose best pair reaches it | predicted (default) | predicted (fitted) |");
     println!("|---|---|---|---|");
     for step in 0..=10 {
         let t = 0.40 + 0.05 * step as f32;
@@ -200,7 +204,7 @@ fn main() -> anyhow::Result<()> {
         let uniform = knockoff::Thresholds::new(t, t);
         println!(
             "| {t:.2} | {:.2}% | {:.2}% | {:.2}% |",
-            100.0 * share(&|b| b.0 >= t),
+            100.0 * best_part.iter().filter(|&&b| b >= t).count() as f64 / best_part.len().max(1) as f64,
             100.0 * default.false_review_rate(&uniform, n),
             100.0 * fitted.false_review_rate(&uniform, n)
         );
