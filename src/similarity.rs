@@ -169,7 +169,7 @@ impl Thresholds {
     /// the scene is held in the middle of the review band. So ranking by score ranks by the verdict first: in a
     /// catalog of 5,000, two products on the same white canvas whose hashes score 0.63 (a `review`, contradicted)
     /// rank below a copy in a collage with 9 verified inliers (0.53, a `match`), where the raw parts ranked them
-    /// the other way and set the zero-false-positive threshold above a sixth of the copies.
+    /// above 76 of the catalog benchmark's copies that geometry had matched.
     fn score(&self, parts: &Parts) -> f32 {
         let (matched, review) = (self.match_score, self.review_score.min(self.match_score));
         let hash = if parts.contradicted {
@@ -368,7 +368,8 @@ pub struct Similarity {
     /// In [0, 1]; higher is more similar. In the verdict's scale: `match` from the thresholds' `match_score` and
     /// `review` from their `review_score`, whether verified geometry or the hashes make it (see
     /// [`Thresholds`]), so ranking by score ranks by the verdict first. Under the default thresholds it is the
-    /// better of the hashes' part and the local part.
+    /// better of the hashes' part and the local part, but for hashes that local features contradict and another
+    /// shot of the scene, which are held in the review band.
     pub score: f32,
     /// The verdict under the thresholds used.
     pub verdict: Verdict,
@@ -473,6 +474,7 @@ const RESIDUAL_UNIT: f32 = 0.5;
 /// minimum of 5.
 const ANOTHER_SHOT: f32 = 1.4;
 const ANOTHER_SHOT_NEAR_MISSES: usize = 5;
+
 /// Whether verified geometry is another photograph of the same scene rather than a copy (see
 /// [`Alteration::AnotherShot`]).
 fn is_another_shot(e: &LocalEvidence) -> bool {
