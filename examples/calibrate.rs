@@ -168,28 +168,30 @@ fn main() -> anyhow::Result<()> {
         println!();
     }
 
-    // Observed per listing, from the benchmark's scan at this size: the best hit of every negative.
+    // Observed per listing, from the benchmark's scan at this size: the verdict on every negative's best hit (its
+    // score is in the thresholds' scale, so the single bars below use the parts instead).
     let scan = std::fs::read_to_string(results.join(format!("knockoff-{size}.csv")))
         .with_context(|| format!("knockoff-{size}.csv: run the benchmark example at this size"))?;
-    let best: BTreeMap<&str, (f32, String)> = scan
+    let verdicts: BTreeMap<&str, &str> = scan
         .lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            Some((f[0], (f.get(2)?.parse().ok()?, f.get(3).unwrap_or(&"").to_string())))
+            // A row whose score does not parse is not a scan's row.
+            f.get(2)?.parse::<f32>().ok()?;
+            Some((f[0], f.get(3).copied().unwrap_or("")))
         })
         .collect();
-    let observed: Vec<&(f32, String)> = negatives.iter().filter_map(|q| best.get(q.as_str())).collect();
-    let share = |f: &dyn Fn(&(f32, String)) -> bool| {
-        observed.iter().filter(|b| f(b)).count() as f64 / observed.len().max(1) as f64
-    };
+    let observed: Vec<&str> = negatives.iter().filter_map(|q| verdicts.get(q.as_str()).copied()).collect();
+    let share =
+        |f: &dyn Fn(&str) -> bool| observed.iter().filter(|v| f(v)).count() as f64 / observed.len().max(1) as f64;
     println!(
         "under the index's thresholds ({thresholds:?}): negatives called match {:.3}% (predicted {:.3}% default, \
          {:.3}% fitted), review or match {:.2}% (predicted {:.2}%, {:.2}%), of {}",
-        100.0 * share(&|b| b.1 == Verdict::Match.as_str()),
+        100.0 * share(&|v| v == Verdict::Match.as_str()),
         100.0 * default.false_match_rate(&thresholds, n),
         100.0 * fitted.false_match_rate(&thresholds, n),
-        100.0 * share(&|b| b.1 != Verdict::NoMatch.as_str()),
+        100.0 * share(&|v| v != Verdict::NoMatch.as_str()),
         100.0 * default.false_review_rate(&thresholds, n),
         100.0 * fitted.false_review_rate(&thresholds, n),
         observed.len()
