@@ -96,9 +96,12 @@ fn main() -> anyhow::Result<()> {
         let fingerprinter = Fingerprinter::for_references(config);
         let (index, report) = ReferenceIndex::build(&folder, &fingerprinter, |_| {});
         let index_seconds = start.elapsed().as_secs_f64();
-        // Kept for the `calibrate` example, which models unrelated pairs' scores at this size.
-        index.save(results.join(format!("index-{n}.idx")))?;
-        let index = std::sync::Arc::new(index);
+        // Kept for the `calibrate` example, which models unrelated pairs' scores at this size, and scanned as
+        // `scan --refs INDEX` would: opened, its features left in the file.
+        let saved = results.join(format!("index-{n}.idx"));
+        index.save(&saved)?;
+        drop(index);
+        let index = std::sync::Arc::new(ReferenceIndex::open(&saved)?);
         for failure in &report.failures {
             eprintln!("reference skipped: {failure}");
         }
@@ -143,9 +146,9 @@ fn main() -> anyhow::Result<()> {
         let lost: Vec<String> = missed
             .par_iter()
             .filter_map(|t| {
-                let reference = &index.references()[*by_path.get(t.reference.as_str())?].fingerprint;
+                let reference = index.fingerprint(*by_path.get(t.reference.as_str())?).ok()?;
                 let listing = listing_fingerprinter.fingerprint_path(listings.join(&t.listing)).ok()?;
-                let pair = compare_with(reference, &listing, &thresholds);
+                let pair = compare_with(&reference, &listing, &thresholds);
                 let (found, found_score) = &best[t.listing.as_str()];
                 (pair.verdict == Verdict::Match && pair.score > *found_score).then(|| {
                     format!("{},{},{},{:.6},{},{:.6}", t.listing, t.reference, t.edit, pair.score, found, found_score)

@@ -63,7 +63,9 @@ fn main() -> anyhow::Result<()> {
             .max()
             .context("no index-N.idx: run the benchmark example first")?,
     };
-    let index = ReferenceIndex::open(results.join(format!("index-{size}.idx")))?;
+    let mut index = ReferenceIndex::open(results.join(format!("index-{size}.idx")))?;
+    // Every negative is compared with many references: read their features once.
+    index.load_features()?;
     let n = index.len();
     let negatives: Vec<String> = std::fs::read_to_string(data.join("truth.csv"))?
         .lines()
@@ -107,8 +109,12 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             // What a search verifies: the best local score among its candidates.
-            let searched =
-                index.search(listing, &search).iter().map(|r| r.similarity.evidence.local_score).fold(0.0, f32::max);
+            let searched = index
+                .search(listing, &search)
+                .iter()
+                .flatten()
+                .map(|r| r.similarity.evidence.local_score)
+                .fold(0.0, f32::max);
             (hashes, sampled, searched)
         })
         .collect();

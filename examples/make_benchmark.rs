@@ -114,7 +114,7 @@ fn screen(
             let white = image::DynamicImage::ImageRgb8(product_on_white(&photo.to_rgb8(), 800));
             [photo, white].iter().find_map(|image| {
                 let fingerprint = listings.fingerprint_image(image).ok()?;
-                let best = index.search(&fingerprint, &options).into_iter().next()?;
+                let best = index.search(&fingerprint, &options).ok()?.into_iter().next()?;
                 (best.similarity.verdict == Verdict::Match)
                     .then(|| (path.to_string(), (index.references()[best.index].path.clone(), best.similarity.score)))
             })

@@ -67,7 +67,8 @@ fn main() -> anyhow::Result<()> {
             let fingerprint = fingerprinter.fingerprint_path(data.join("listings").join(listing)).ok()?;
             let local = fingerprint.local.as_deref()?;
             let start = Instant::now();
-            let shortlist = if votes_only { words.shortlist(local, depth) } else { index.shortlist(local, depth) };
+            let shortlist =
+                if votes_only { words.shortlist(local, depth) } else { index.shortlist(local, depth).ok()? };
             let took = start.elapsed();
             Some((edit, shortlist.iter().position(|s| s.0 == truth).map_or(0, |p| p + 1), took))
         })

@@ -9,11 +9,13 @@ for target in decode scan; do
         find "$root/testdata/$dir" -type f -size -200k -exec cp {} "$root/fuzz/corpus/$target/" \;
     done
 done
-# Index inputs are files without their 16-byte footer (the target appends a correct one).
+# Index inputs are files without their checksum and end magic, and before version 5 their length too (the target
+# appends correct ones).
 mkdir -p "$root/fuzz/corpus/index"
-for version in v2 v3; do
+for version in v2 v3 v4; do
     head -c -16 "$root/testdata/index/refs-$version.idx" > "$root/fuzz/corpus/index/refs-$version"
 done
+head -c -8 "$root/testdata/index/refs-v5.idx" > "$root/fuzz/corpus/index/refs-v5"
 # The worker target: the kept regression inputs (an Arrow stream of our photos; the stable smoke test in
 # tests/fuzz_smoke.rs builds its seeds in code).
 mkdir -p "$root/fuzz/corpus/worker"

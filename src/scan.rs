@@ -429,12 +429,13 @@ impl Scanner {
             ScanInput::Path(path) => self.fingerprinter.fingerprint_path(path),
             ScanInput::Bytes { bytes, .. } => self.fingerprinter.fingerprint_bytes(bytes),
         };
-        match fingerprint {
+        // A listing that cannot be read, or whose candidates' features cannot be read from the index file, is a
+        // failure row: the scan goes on.
+        let searched = fingerprint.and_then(|listing| self.index.search(&listing, &self.options.search));
+        match searched {
             Err(error) => failed(query, &error),
-            Ok(listing) => {
-                let hits = self
-                    .index
-                    .search(&listing, &self.options.search)
+            Ok(ranked) => {
+                let hits = ranked
                     .into_iter()
                     .map(|ranked| {
                         let reference = &self.index.references()[ranked.index];

@@ -61,8 +61,8 @@ fn a_search_judges_by_the_whole_catalog_unless_told_otherwise() {
     // Thresholds set by the user are used as they are.
     let copy = listings.fingerprint_path(testdata("listings/coffee-mirrored.jpg")).unwrap();
     let strict = SearchOptions::default().with_thresholds(Thresholds::new(1.5, 1.5)); // beyond any score
-    assert_eq!(index.search(&copy, &SearchOptions::default())[0].similarity.verdict, Verdict::Match);
-    assert_eq!(index.search(&copy, &strict)[0].similarity.verdict, Verdict::NoMatch);
+    assert_eq!(index.search(&copy, &SearchOptions::default()).unwrap()[0].similarity.verdict, Verdict::Match);
+    assert_eq!(index.search(&copy, &strict).unwrap()[0].similarity.verdict, Verdict::NoMatch);
     // A scan reports the thresholds it used and the false-match rate they predict for this catalog.
     let scanner = Scanner::new(index, ScanOptions::default());
     let cancel = std::sync::atomic::AtomicBool::new(false);

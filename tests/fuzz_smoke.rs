@@ -99,9 +99,11 @@ fn decode_target_survives_seeds_and_mutations() {
 #[test]
 fn index_target_survives_seeds_and_mutations() {
     let mut seeds = Vec::new();
-    for fixture in ["index/refs-v2.idx", "index/refs-v3.idx", "index/refs-v4.idx"] {
+    for (fixture, footer) in
+        [("index/refs-v2.idx", 16), ("index/refs-v3.idx", 16), ("index/refs-v4.idx", 16), ("index/refs-v5.idx", 8)]
+    {
         let idx = std::fs::read(common::testdata(fixture)).unwrap();
-        seeds.push(idx[..idx.len() - 16].to_vec());
+        seeds.push(idx[..idx.len() - footer].to_vec());
     }
     seeds.extend(self::seeds("index", &[], 0));
     run(fuzz_logic::index, &seeds, 3000, 0x5EED_0002);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use knockoff::walk::{SkipReason, WalkOptions};
 use knockoff::{
     DecodeOptions, ErrorKind, FingerprintConfig, Fingerprinter, LocalConfig, ReferenceIndex, ScanOptions, Scanner,
+    SearchOptions,
 };
 
 const CHILD_ENV: &str = "KNOCKOFF_HOSTILE_CHILD";
@@ -316,8 +317,10 @@ fn saved(index: &ReferenceIndex, dir: &TempDir, name: &str) -> PathBuf {
     path
 }
 
+/// Features stay in the file until a search reads them; a keypoint out of range is refused then, a typed error
+/// rather than a hang.
 #[test]
-fn a_huge_keypoint_angle_is_refused_when_opening() {
+fn a_huge_keypoint_angle_is_refused_when_read() {
     let dir = TempDir::new("angle");
     let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());
     let mut fingerprint = fingerprinter.fingerprint_path(common::testdata("refs/coffee.jpg")).unwrap();
@@ -325,8 +328,15 @@ fn a_huge_keypoint_angle_is_refused_when_opening() {
     let mut index = ReferenceIndex::new(FingerprintConfig::default());
     index.add("coffee.jpg", fingerprint, knockoff::NO_METADATA).unwrap();
     let path = saved(&index, &dir, "angle.idx");
-    let err = within(20, move || ReferenceIndex::open(&path).unwrap_err());
-    assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
+    let listing = Fingerprinter::for_listings(FingerprintConfig::default());
+    let listing = listing.fingerprint_path(common::testdata("listings/coffee-crop25.jpg")).unwrap();
+    let (read, searched) = within(20, move || {
+        let index = ReferenceIndex::open(&path).unwrap();
+        (index.fingerprint(0).unwrap_err(), index.search(&listing, &SearchOptions::default()).unwrap_err())
+    });
+    for err in [read, searched] {
+        assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
+    }
 }
 
 #[test]

@@ -90,7 +90,20 @@ fn save_and_open_round_trip() {
     let path = temp_path("round-trip.idx");
     index.save(&path).unwrap();
     let opened = ReferenceIndex::open(&path).unwrap();
-    assert_eq!(opened.references(), index.references());
+    // Opening leaves the local features in the file, and reads each as it was saved.
+    assert!(opened.references().iter().all(|r| r.fingerprint.local.is_none()));
+    for (position, reference) in index.references().iter().enumerate() {
+        assert_eq!(*opened.fingerprint(position).unwrap(), reference.fingerprint, "{}", reference.path);
+    }
+    let mut loaded = ReferenceIndex::open(&path).unwrap();
+    loaded.load_features().unwrap();
+    assert_eq!(loaded.references(), index.references());
+    assert!(
+        loaded.memory_bytes() > 10 * opened.memory_bytes(),
+        "{} vs {}",
+        loaded.memory_bytes(),
+        opened.memory_bytes()
+    );
     assert_eq!(opened.config(), index.config());
     assert_eq!(opened.catalog_root(), index.catalog_root());
     assert_eq!(opened.position(id), Some(5));
@@ -103,9 +116,14 @@ fn save_and_open_round_trip() {
         opened.add("new.jpg", index.references()[0].fingerprint.clone(), knockoff::NO_METADATA).unwrap(),
         id + 1
     );
-    // Saving over an existing file replaces it and leaves no temporary file behind.
+    // Saving over the file it was opened from replaces it (its features copied from the old file, which the
+    // index reads until it is dropped) and leaves no temporary file behind.
     opened.save(&path).unwrap();
-    assert_eq!(ReferenceIndex::open(&path).unwrap().len(), 7);
+    let reopened = ReferenceIndex::open(&path).unwrap();
+    assert_eq!(reopened.len(), 7);
+    for position in 0..7 {
+        assert_eq!(reopened.fingerprint(position).unwrap(), opened.fingerprint(position).unwrap());
+    }
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -117,12 +135,20 @@ fn save_and_open_round_trip() {
     assert!(matches!(err.kind(), ErrorKind::Write(_)));
 }
 
-/// Rewrites the footer's checksum so that a deliberately damaged body reaches the parser.
+/// Rewrites the footer's checksum (of the part before the features) so that a deliberately damaged body reaches
+/// the parser.
 fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
-    let body = bytes.len() - 16;
-    let crc = crc32fast::hash(&bytes[..body]);
-    bytes[body + 8..body + 12].copy_from_slice(&crc.to_le_bytes());
+    let n = bytes.len();
+    let main = u64::from_le_bytes(bytes[n - 24..n - 16].try_into().unwrap()) as usize;
+    let crc = crc32fast::hash(&bytes[..main.min(n - 24)]);
+    bytes[n - 8..n - 4].copy_from_slice(&crc.to_le_bytes());
     bytes
+}
+
+/// Where the feature section of a saved file starts.
+fn features_start(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    u64::from_le_bytes(bytes[n - 24..n - 16].try_into().unwrap()) as usize
 }
 
 #[test]
@@ -153,8 +179,34 @@ fn damaged_files_give_typed_errors() {
     }
 
     let mut flipped = good.clone();
-    flipped[good.len() / 2] ^= 0x10;
+    flipped[features_start(&good) / 2] ^= 0x10;
     assert!(matches!(open(&flipped).unwrap_err().kind(), ErrorKind::IndexCorrupt(_)), "{}", kind(&flipped));
+
+    // Damaged features are found when they are read: the search that needs them fails with a typed error that
+    // names the file, and the rest of the index works.
+    let listing =
+        Fingerprinter::for_listings(*index.config()).fingerprint_path(testdata("listings/rocket-collage.jpg"));
+    let listing = listing.unwrap();
+    let rocket = index.references().iter().position(|r| r.path == "rocket.jpg").unwrap();
+    let block = |p: usize| index.references()[p].fingerprint.local.as_ref().map_or(0, |l| l.len() * 52 + 8);
+    let block_start = features_start(&good) + (0..rocket).map(block).sum::<usize>();
+    let block_end = block_start + block(rocket);
+    // A keypoint, a descriptor, the descriptors' checksum.
+    for at in [block_start + 5, block_end - 100, block_end - 2] {
+        let mut damaged = good.clone();
+        damaged[at] ^= 0x01;
+        let opened = open(&damaged).unwrap();
+        let err = opened.search(&listing, &SearchOptions::default()).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
+        assert_eq!(err.path(), Some(path.as_path()));
+        assert!(opened.fingerprint(rocket).is_err());
+        assert!(opened.fingerprint(rocket - 1).is_ok(), "the other references' features still read");
+    }
+    // A file cut short after it was opened: the reads past its end are a typed error too.
+    let opened = open(&good).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(features_start(&good) as u64 + 10).unwrap();
+    let err = opened.search(&listing, &SearchOptions::default()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::IndexTruncated(_)), "{err}");
 
     // Another fingerprint algorithm version in the header.
     let key = b"\"fingerprint_version\":";
@@ -187,17 +239,24 @@ fn parser_survives_every_structural_corruption() {
     // A trained word index is stored: its section is damaged too.
     index.retrain_vocabulary();
     let bytes = index_bytes(&index);
-    let mut errors = 0;
-    for at in 12..bytes.len() - 16 {
+    let (mut errors, mut late) = (0, 0);
+    // Every byte but the footer's CRC and end magic: the features are checked when read, the rest at opening.
+    for at in 12..bytes.len() - 8 {
         for value in [0x00, 0xFF, bytes[at] ^ 0x01] {
             let mut damaged = bytes.clone();
             damaged[at] = value;
             let path = temp_path("fuzz.idx");
             std::fs::write(&path, with_fixed_crc(damaged)).unwrap();
-            errors += usize::from(ReferenceIndex::open(&path).is_err());
+            match ReferenceIndex::open(&path) {
+                Err(_) => errors += 1,
+                Ok(mut opened) => late += usize::from(opened.load_features().is_err()),
+            }
         }
     }
     assert!(errors > 100, "{errors}");
+    // Each feature byte damaged is found on reading (0x00 or 0xFF may leave a byte as it was).
+    let feature_bytes = bytes.len() - 24 - features_start(&bytes);
+    assert!(late >= feature_bytes, "{late} of {feature_bytes}");
 }
 
 fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
@@ -212,7 +271,7 @@ fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
 /// its version fails here.
 #[test]
 fn committed_fixture_of_the_current_format_opens() {
-    let fixture = testdata("index/refs-v4.idx");
+    let fixture = testdata("index/refs-v5.idx");
     let mut current = refs_index();
     current.retrain_vocabulary();
     if std::env::var_os("KNOCKOFF_BLESS").is_some() {
@@ -224,9 +283,9 @@ fn committed_fixture_of_the_current_format_opens() {
     }
     let index = ReferenceIndex::open_expecting(&fixture, &FingerprintConfig::default()).unwrap();
     assert_eq!(index.len(), current.len());
-    for (stored, now) in index.references().iter().zip(current.references()) {
+    for (position, (stored, now)) in index.references().iter().zip(current.references()).enumerate() {
         assert_eq!(stored.path, now.path);
-        assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
+        assert_eq!(*index.fingerprint(position).unwrap(), now.fingerprint, "{}", stored.path);
     }
     assert_eq!(index.word_index(), current.word_index());
 }
@@ -259,6 +318,45 @@ fn a_version_3_index_is_migrated() {
     assert_migrated("index/refs-v3.idx");
 }
 
+/// A version 4 file (features in each record, one checksum for the whole file) still opens, read whole into
+/// memory, with the same references and word index.
+#[test]
+fn a_version_4_index_is_migrated() {
+    assert_migrated("index/refs-v4.idx");
+    // And saving it writes the current format, features left in the file on opening.
+    let mut index = ReferenceIndex::open(testdata("index/refs-v4.idx")).unwrap();
+    assert!(index.references().iter().all(|r| r.fingerprint.local.is_some()));
+    let path = temp_path("migrated-v4.idx");
+    index.save(&path).unwrap();
+    let mut opened = ReferenceIndex::open(&path).unwrap();
+    assert!(opened.references().iter().all(|r| r.fingerprint.local.is_none()));
+    opened.load_features().unwrap();
+    index.set_catalog_root(opened.catalog_root().map(Into::into));
+    assert_eq!(opened.references(), index.references());
+}
+
+/// Shards of an opened index read their features from its file (nothing is loaded to split), and a shard saved
+/// copies them into its own.
+#[test]
+fn an_opened_index_splits_and_its_shards_save_their_features() {
+    let mut index = refs_index();
+    index.retrain_vocabulary();
+    let path = temp_path("to-split.idx");
+    index.save(&path).unwrap();
+    let opened = ReferenceIndex::open(&path).unwrap();
+    let (from_memory, from_file) = (index.split(2).unwrap(), opened.split(2).unwrap());
+    for (k, (a, b)) in from_memory.iter().zip(&from_file).enumerate() {
+        assert_eq!(a.word_index(), b.word_index(), "shard {k}");
+        let saved = temp_path(&format!("shard-{k}.idx"));
+        b.save(&saved).unwrap();
+        let reopened = ReferenceIndex::open(&saved).unwrap();
+        for position in 0..a.len() {
+            assert_eq!(*b.fingerprint(position).unwrap(), a.references()[position].fingerprint);
+            assert_eq!(*reopened.fingerprint(position).unwrap(), a.references()[position].fingerprint);
+        }
+    }
+}
+
 /// The word index is stored, not trained again at open: after a removal (which keeps the vocabulary), the
 /// opened index has the vocabulary it was saved with, not the one its remaining references would train.
 #[test]
@@ -279,7 +377,7 @@ fn the_word_index_is_stored_and_opened_as_it_was() {
     let listing =
         Fingerprinter::for_listings(*index.config()).fingerprint_path(testdata("listings/rocket-collage.jpg")).unwrap();
     let options = SearchOptions::default().with_verify_all_up_to(0).with_verify_top(0).with_top_k(1);
-    let hits = opened.search(&listing, &options);
+    let hits = opened.search(&listing, &options).unwrap();
     assert_eq!(opened.references()[hits[0].index].path, "rocket.jpg");
 }
 
@@ -294,8 +392,8 @@ fn candidate_search_finds_what_exhaustive_search_finds() {
     candidates.exhaustive_up_to = 0;
     for path in common::photos("listings") {
         let listing = f.fingerprint_path(&path).unwrap();
-        let all = index.search(&listing, &exhaustive);
-        let some = index.search(&listing, &candidates);
+        let all = index.search(&listing, &exhaustive).unwrap();
+        let some = index.search(&listing, &candidates).unwrap();
         if let Some(best) = some.first() {
             assert_eq!(best.index, all[0].index, "{}", path.display());
         }
@@ -335,7 +433,7 @@ fn the_word_shortlist_finds_copies_through_removals_and_additions() {
     let collage = listings.fingerprint_path(testdata("listings/rocket-collage.jpg")).unwrap();
     let pasted = listings.fingerprint_path(testdata("listings/chelsea-pasted.jpg")).unwrap();
     let best = |index: &ReferenceIndex, listing: &Fingerprint| {
-        let hits = index.search(listing, &options);
+        let hits = index.search(listing, &options).unwrap();
         index.references()[hits[0].index].path.clone()
     };
     assert_eq!(best(&index, &collage), "rocket.jpg");
@@ -353,7 +451,7 @@ fn the_word_shortlist_finds_copies_through_removals_and_additions() {
     let chelsea = index.references().iter().find(|r| r.path == "chelsea.jpg").unwrap().clone();
     index.remove(chelsea.id).unwrap();
     assert_ne!(
-        index.search(&pasted, &options).first().map(|h| index.references()[h.index].path.clone()),
+        index.search(&pasted, &options).unwrap().first().map(|h| index.references()[h.index].path.clone()),
         Some("chelsea.jpg".into())
     );
     index.add("chelsea.jpg", chelsea.fingerprint, knockoff::NO_METADATA).unwrap();

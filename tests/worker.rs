@@ -380,7 +380,9 @@ fn shards_together_give_the_results_of_the_whole_catalog() {
         let back = ReferenceIndex::open(&path).unwrap();
         let info = back.shard().unwrap();
         assert_eq!((info.number, info.count, info.catalog_references), (k as u32 + 1, 2, 6));
-        assert_eq!(back.references(), shard.references());
+        let mut loaded = ReferenceIndex::open(&path).unwrap();
+        loaded.load_features().unwrap();
+        assert_eq!(loaded.references(), shard.references());
         opened.push(back);
     }
     let top = 3;

@@ -1,8 +1,8 @@
-//! The index file format, version 4.
+//! The index file format, version 5.
 //!
 //! ```text
 //! "KNOCKIDX"                      8 bytes, magic
-//! format version                  u32 little-endian (this file: 4; independent of the crate version)
+//! format version                  u32 little-endian (this file: 5; independent of the crate version)
 //! header length H                 u32
 //! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
 //!                                 folder, reference count, next id, shard, the crate version that wrote it
@@ -12,40 +12,51 @@
 //! word index                      nodes u32, nodes x (centroid 4 x u64, first child u32, child count u8);
 //!                                 per word (the leaves in node order): 24 signature bit numbers u8;
 //!                                 per word: postings u32, postings x 8 bytes
-//! payload length                  u64: bytes before this footer
-//! CRC-32 (IEEE)                   u32 of every byte before this footer
+//! features                        per reference with local features, in reference order: its n keypoints
+//!                                 (x, y, size, angle f32, level u8, colour 3 x u8), their CRC-32 u32, its n
+//!                                 descriptors (4 x u64), their CRC-32 u32
+//! main length M                   u64: bytes before the features
+//! features length                 u64
+//! CRC-32 (IEEE)                   u32 of the first M bytes
 //! "KIDX"                          4 bytes, end magic
 //!
 //! record: id u64, path (u32 length + UTF-8), metadata count u32, each (u32 length + UTF-8) x 2,
 //!         width u32, height u32, aHash u64, dHash u64, pHash u64, content PDQ (8 variants x 4 x u64, quality u8),
 //!         colour 16 x u8, photo-PDQ flag u8 (1: the whole photo's PDQ follows, in the same layout),
-//!         local-features flag u8 (1: they follow: count n u32, n x keypoint (x, y, size, angle f32, level u8,
-//!         colour 3 x u8), n x descriptor (4 x u64))
+//!         local-features flag u8 (1: the reference has local features: their count n u32 follows, the
+//!         features themselves are in the feature section)
 //! ```
 //!
-//! The word index is stored so that opening a large catalog does not train a vocabulary and file every
-//! descriptor again (minutes at a million references); it is written for catalogs large enough to search
-//! through it and whenever it was trained. Older versions are read and migrated: version 3 stored postings
-//! without their keypoint numbers (7 bytes), so its vocabulary is kept and the references are filed again on
-//! opening (seconds for thousands of references); version 2 (no word index) gets its word index trained on first
-//! use. Version 1 (no local features) is refused with
-//! [`ErrorKind::IndexVersion`]: its fingerprints are of an older algorithm version anyway, so the catalog has to
-//! be indexed again.
+//! Opening reads and checks the first M bytes (what a search needs in memory: hashes, paths, the word index) and
+//! leaves the features in the file, where a search reads the blocks it needs, each checked against its own CRC
+//! ([`stored`](super::stored)): the features are nine tenths of the file, and a scan that held them all would
+//! need 26 KB of memory per reference. The word index is stored so that opening a large catalog does not train a
+//! vocabulary and file every descriptor again (minutes at a million references); it is written for catalogs
+//! large enough to search through it and whenever it was trained.
+//!
+//! Older versions are read whole, into memory, and migrated: version 4 kept the features in each record (with
+//! one CRC for the whole file); version 3 stored postings without their keypoint numbers (7 bytes), so its
+//! vocabulary is kept and the references are filed again on opening (seconds for thousands of references);
+//! version 2 (no word index) gets its word index trained on first use. Version 1 (no local features) is refused
+//! with [`ErrorKind::IndexVersion`]: its fingerprints are of an older algorithm version anyway, so the catalog
+//! has to be indexed again.
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
 //! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one; a symlink is written
 //! through, and a target that is not a regular file is refused. Opening checks magic,
-//! version, length and checksum before parsing anything, and every read is bounds-checked: a damaged file is a
+//! version, lengths and checksum before parsing anything, and every read is bounds-checked: a damaged file is a
 //! typed error, never a panic.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::ReferenceIndex;
 use super::inverted::{Posting, WordIndex};
+use super::stored::{Span, StoredFeatures};
 use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
@@ -53,15 +64,18 @@ use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
 use crate::hash::{Hash, HashKind, PdqHashes};
 
-/// The index file format version this build writes (it also reads versions 2 and 3).
-pub const FORMAT_VERSION: u32 = 4;
+/// The index file format version this build writes (it also reads versions 2 to 4).
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this build reads.
 const OLDEST_READ: u32 = 2;
 /// More keypoints than any configuration extracts: a larger count is damage, not data.
 const MAX_KEYPOINTS: u32 = 1 << 16;
 const MAGIC: &[u8; 8] = b"KNOCKIDX";
 const END_MAGIC: &[u8; 4] = b"KIDX";
+/// Footer bytes of versions 2 to 4 (length, CRC, end magic) and of version 5 (main length, features length, CRC,
+/// end magic).
 const FOOTER: usize = 16;
+const FOOTER_V5: u64 = 24;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -94,28 +108,34 @@ impl ReferenceIndex {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let target = save_target(path).map_err(|e| e.with_path(path))?;
-        let bytes = self.encode(self.catalog_root.as_deref().and_then(|root| relative_root(root, path)));
+        let relative = self.catalog_root.as_deref().and_then(|root| relative_root(root, path));
         let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
         remove_stale_temps(&target, &file_name);
         let temp = target.with_file_name(format!("{}{}", temp_prefix(&file_name), std::process::id()));
-        let write = || -> std::io::Result<()> {
+        let failed = |e: std::io::Error| Error::new(ErrorKind::Write(e)).with_path(path);
+        let write = || -> Result<()> {
             // Never through whatever sits at the temporary name (a leftover of ours, or a planted symlink).
             let _ = std::fs::remove_file(&temp);
-            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
+            let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(failed)?;
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            self.write_to(&mut out, relative).map_err(|e| match e.path() {
+                // A stored feature block that cannot be read names the index it comes from.
+                Some(_) => e,
+                None => e.with_path(path),
+            })?;
+            let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+            file.sync_all().map_err(failed)?;
             drop(file);
-            std::fs::rename(&temp, &target)?;
+            std::fs::rename(&temp, &target).map_err(failed)?;
             // Make the rename itself durable.
             #[cfg(unix)]
             if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
+                File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
             }
             Ok(())
         };
-        write().map_err(|e| {
+        write().inspect_err(|_| {
             let _ = std::fs::remove_file(&temp);
-            Error::new(ErrorKind::Write(e)).with_path(path)
         })
     }
 
@@ -132,8 +152,7 @@ impl ReferenceIndex {
     /// algorithms. Errors carry the path.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = read_index_file(path).map_err(|e| e.with_path(path))?;
-        let (mut index, relative) = Self::decode(&bytes).map_err(|e| e.with_path(path))?;
+        let (mut index, relative) = Self::read(path).map_err(|e| e.with_path(path))?;
         // The absolute path recorded at build time, unless it is gone (the catalog was moved, or the index comes
         // from another machine) and the catalog is found where it was relative to the index file.
         if !index.catalog_root.as_ref().is_some_and(|root| root.is_dir()) {
@@ -159,8 +178,11 @@ impl ReferenceIndex {
         Ok(index)
     }
 
-    /// The file's bytes, with the catalog folder relative to the file's folder when known.
-    fn encode(&self, catalog_root_relative: Option<String>) -> Vec<u8> {
+    /// Writes the file, with the catalog folder relative to the file's folder when known: the main part (through
+    /// a running CRC), then the feature blocks (from memory, or copied from the file this index was opened from,
+    /// each checked on the way), then the footer. Streamed: a million references never sit in one buffer.
+    fn write_to(&self, out: &mut impl Write, catalog_root_relative: Option<String>) -> Result<()> {
+        let write = |e: std::io::Error| Error::new(ErrorKind::Write(e));
         let header = Header {
             fingerprint_config: self.config,
             fingerprint_version: FINGERPRINT_VERSION,
@@ -173,36 +195,115 @@ impl ReferenceIndex {
         };
         // Serialising plain data to a Vec cannot fail.
         let header = serde_json::to_vec(&header).unwrap_or_default();
-        let mut out = Vec::with_capacity(64 + header.len() + self.references.len() * 360);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        for r in &self.references {
-            out.extend_from_slice(&r.id.to_le_bytes());
-            put_str(&mut out, &r.path);
-            out.extend_from_slice(&(r.metadata.len() as u32).to_le_bytes());
+        let mut main = Summed { out: &mut *out, crc: crc32fast::Hasher::new(), len: 0 };
+        let mut buffer = Vec::with_capacity(64 + header.len());
+        buffer.extend_from_slice(MAGIC);
+        buffer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        buffer.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        buffer.extend_from_slice(&header);
+        main.write_all(&buffer).map_err(write)?;
+        let mut features_len = 0;
+        for (position, r) in self.references.iter().enumerate() {
+            buffer.clear();
+            buffer.extend_from_slice(&r.id.to_le_bytes());
+            put_str(&mut buffer, &r.path);
+            buffer.extend_from_slice(&(r.metadata.len() as u32).to_le_bytes());
             for (k, v) in &r.metadata {
-                put_str(&mut out, k);
-                put_str(&mut out, v);
+                put_str(&mut buffer, k);
+                put_str(&mut buffer, v);
             }
-            put_fingerprint(&mut out, &r.fingerprint);
+            put_fingerprint(&mut buffer, &r.fingerprint);
+            match self.keypoint_count(position) {
+                Some(n) => {
+                    buffer.push(1);
+                    buffer.extend_from_slice(&n.to_le_bytes());
+                    features_len += Span::len(n);
+                }
+                None => buffer.push(0),
+            }
+            main.write_all(&buffer).map_err(write)?;
         }
         match self.stored_word_index() {
             Some(words) => {
-                out.push(1);
-                put_words(&mut out, words);
+                main.write_all(&[1]).map_err(write)?;
+                put_words(&mut main, words).map_err(write)?;
             }
-            None => out.push(0),
+            None => main.write_all(&[0]).map_err(write)?,
         }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&(out.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(END_MAGIC);
-        out
+        let (main_len, crc) = (main.len, main.crc.finalize());
+        for (position, r) in self.references.iter().enumerate() {
+            match (&r.fingerprint.local, self.span(position)) {
+                (Some(local), _) => {
+                    buffer.clear();
+                    put_block(&mut buffer, local);
+                    out.write_all(&buffer).map_err(write)?;
+                }
+                (None, Some((stored, span))) => out.write_all(&stored.block(span)?).map_err(write)?,
+                (None, None) => {}
+            }
+        }
+        let mut footer = Vec::with_capacity(FOOTER_V5 as usize);
+        footer.extend_from_slice(&main_len.to_le_bytes());
+        footer.extend_from_slice(&features_len.to_le_bytes());
+        footer.extend_from_slice(&crc.to_le_bytes());
+        footer.extend_from_slice(END_MAGIC);
+        out.write_all(&footer).map_err(write)
     }
 
-    /// The index in `bytes`, and its catalog folder relative to the file's folder if recorded.
+    /// Reads the index file at `path`: a regular file only, its magic checked before anything else is read. A
+    /// version-5 file is read up to its features, which stay in the file; older versions are read whole.
+    fn read(path: &Path) -> Result<(Self, Option<String>)> {
+        let err = |kind: ErrorKind| Err(Error::new(kind));
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e));
+        let (file, len) = crate::decode::open_regular(path)?;
+        let mut start = Vec::with_capacity(12);
+        (&file).take(MAGIC.len() as u64).read_to_end(&mut start).map_err(io)?;
+        if start.as_slice() != MAGIC {
+            return err(ErrorKind::NotAnIndex);
+        }
+        (&file).take(4).read_to_end(&mut start).map_err(io)?;
+        let Ok(version) = <[u8; 4]>::try_from(&start[MAGIC.len()..]).map(u32::from_le_bytes) else {
+            return err(ErrorKind::IndexTruncated("no format version".into()));
+        };
+        if version != FORMAT_VERSION {
+            let mut bytes = start;
+            bytes.reserve(usize::try_from(len).unwrap_or(0).saturating_sub(bytes.len()));
+            (&file).read_to_end(&mut bytes).map_err(io)?;
+            return Self::decode(&bytes);
+        }
+        let mut footer = [0u8; FOOTER_V5 as usize];
+        if len < 16 + FOOTER_V5 || super::stored::read_at(&file, &mut footer, len - FOOTER_V5).is_err() {
+            return err(ErrorKind::IndexTruncated("no footer".into()));
+        }
+        let word = |i: usize| u64::from_le_bytes(footer[8 * i..8 * i + 8].try_into().unwrap_or_default());
+        let (main_len, features_len) = (word(0), word(1));
+        let crc = u32::from_le_bytes(footer[16..20].try_into().unwrap_or_default());
+        if &footer[20..] != END_MAGIC {
+            return err(ErrorKind::IndexTruncated("no footer".into()));
+        }
+        let stated = main_len.checked_add(features_len).and_then(|n| n.checked_add(FOOTER_V5));
+        if stated != Some(len) || main_len < 16 {
+            return err(ErrorKind::IndexTruncated(format!(
+                "footer says {main_len} + {features_len} bytes, file has {}",
+                len - FOOTER_V5
+            )));
+        }
+        let mut bytes = start;
+        bytes.reserve(usize::try_from(main_len).unwrap_or(0).saturating_sub(bytes.len()));
+        (&file).take(main_len - 12).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 != main_len {
+            return err(ErrorKind::IndexTruncated("the file shrank while it was read".into()));
+        }
+        if crc32fast::hash(&bytes) != crc {
+            return err(ErrorKind::IndexCorrupt("checksum mismatch".into()));
+        }
+        let (mut index, relative) = Self::parse(&bytes, version, Some((main_len, features_len)))?;
+        index.stored = Some(Arc::new(StoredFeatures::new(file, path, index.config)));
+        Ok((index, relative))
+    }
+
+    /// The index in `bytes`, a whole file of version 2 to 4, and its catalog folder relative to the file's folder
+    /// if recorded.
     fn decode(bytes: &[u8]) -> Result<(Self, Option<String>)> {
         let err = |kind: ErrorKind| Err(Error::new(kind));
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
@@ -212,7 +313,7 @@ impl ReferenceIndex {
             return err(ErrorKind::IndexTruncated("no format version".into()));
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
+        if !(OLDEST_READ..FORMAT_VERSION).contains(&version) {
             return err(ErrorKind::IndexVersion { found: version, supported: FORMAT_VERSION });
         }
         if bytes.len() < 16 + FOOTER || &bytes[bytes.len() - 4..] != END_MAGIC {
@@ -228,7 +329,15 @@ impl ReferenceIndex {
         if crc32fast::hash(&bytes[..body_len]) != crc {
             return err(ErrorKind::IndexCorrupt("checksum mismatch".into()));
         }
-        let mut r = Reader { bytes: &bytes[..body_len], at: 12 };
+        Self::parse(&bytes[..body_len], version, None)
+    }
+
+    /// Parses a checked file body of `version` (after its version number). For version 5, `features` is where
+    /// the feature section starts and how long it is: the references' blocks are placed in it, in order, and
+    /// must fill it exactly.
+    fn parse(body: &[u8], version: u32, features: Option<(u64, u64)>) -> Result<(Self, Option<String>)> {
+        let err = |kind: ErrorKind| Err(Error::new(kind));
+        let mut r = Reader { bytes: body, at: 12 };
         let header_len = r.u32()? as usize;
         let header: Header = serde_json::from_slice(r.take(header_len)?)
             .map_err(|e| Error::new(ErrorKind::IndexCorrupt(format!("header: {e}"))))?;
@@ -243,6 +352,7 @@ impl ReferenceIndex {
         index.catalog_root = header.catalog_root.map(std::path::PathBuf::from);
         let relative = header.catalog_root_relative;
         let mut last_id = None;
+        let mut block_at = features.map_or(0, |(at, _)| at);
         for _ in 0..header.references {
             let id = r.u64()?;
             if last_id.is_some_and(|last| id <= last) || id >= header.next_id {
@@ -255,11 +365,34 @@ impl ReferenceIndex {
             for _ in 0..pairs {
                 metadata.insert(r.string()?, r.string()?);
             }
-            let fingerprint = r.fingerprint()?;
-            validate_record(&fingerprint, &header.fingerprint_config)?;
-            // `add` hands out `next_id`: point it at the stored id so the reference keeps it.
+            let mut fingerprint = r.fingerprint()?;
+            let span = match (r.array::<1>()?[0], features) {
+                (0, _) => None,
+                (1, None) => {
+                    fingerprint.local = Some(Box::new(r.local()?));
+                    None
+                }
+                (1, Some(_)) => {
+                    let keypoints = r.u32()?;
+                    let span = Span { at: block_at, keypoints };
+                    block_at += Span::len(keypoints);
+                    Some(span)
+                }
+                (flag, _) => return err(ErrorKind::IndexCorrupt(format!("bad local-features flag {flag}"))),
+            };
+            validate_record(&fingerprint, span.map(|s| s.keypoints), &header.fingerprint_config)?;
+            // `add` hands out `next_id`: point it at the stored id so it keeps it.
             index.next_id = id;
             index.insert(path, fingerprint, metadata);
+            if let Some(slot) = index.spans.last_mut() {
+                *slot = span;
+            }
+        }
+        if let Some((at, len)) = features.filter(|&(at, len)| block_at - at != len) {
+            return err(ErrorKind::IndexCorrupt(format!(
+                "the records' features take {} bytes, the feature section {len}",
+                block_at - at
+            )));
         }
         if version >= 3 {
             match r.array::<1>()?[0] {
@@ -348,21 +481,6 @@ fn process_is_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
 }
 
-/// Reads an index file: a regular file only, and its magic checked before the rest is read.
-fn read_index_file(path: &Path) -> Result<Vec<u8>> {
-    let io = |e: std::io::Error| Error::new(ErrorKind::Io(e));
-    let (file, len) = crate::decode::open_regular(path)?;
-    let mut file = std::io::BufReader::new(file);
-    let mut bytes = Vec::with_capacity(MAGIC.len());
-    (&mut file).take(MAGIC.len() as u64).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.as_slice() != MAGIC {
-        return Err(Error::new(ErrorKind::NotAnIndex));
-    }
-    bytes.reserve(usize::try_from(len).unwrap_or(0).saturating_sub(MAGIC.len()));
-    file.read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes)
-}
-
 /// Checks the header's configuration against the ranges the code supports: it comes from the file, and a value
 /// out of range made scans panic (a keypoint budget of 2^63), fail every listing (limits of 0) or lose their bomb
 /// protection (limits of `u64::MAX`).
@@ -390,8 +508,9 @@ fn validate_header(header: &Header) -> Result<()> {
 }
 
 /// Checks a parsed reference against what fingerprinting under `config` can produce: finite is not enough (an
-/// angle of -4.1e19 once hung every scan).
-fn validate_record(f: &Fingerprint, config: &FingerprintConfig) -> Result<()> {
+/// angle of -4.1e19 once hung every scan). `stored` is the keypoint count of features left in the file (checked
+/// when they are read).
+fn validate_record(f: &Fingerprint, stored: Option<u32>, config: &FingerprintConfig) -> Result<()> {
     let corrupt = |m: String| Err(Error::new(ErrorKind::IndexCorrupt(m)));
     let (w, h) = (f.width, f.height);
     if w == 0 || h == 0 || w > config.limits.max_width || h > config.limits.max_height {
@@ -400,18 +519,30 @@ fn validate_record(f: &Fingerprint, config: &FingerprintConfig) -> Result<()> {
     if f.pdq.quality > 100 || f.photo_pdq.as_ref().is_some_and(|p| p.quality > 100) {
         return corrupt("PDQ quality over 100".into());
     }
-    let Some(local) = &f.local else { return Ok(()) };
+    let count = match (&f.local, stored) {
+        (Some(local), _) => local.keypoints.len(),
+        (None, Some(n)) => n as usize,
+        (None, None) => return Ok(()),
+    };
     let Some(local_config) = &config.local else {
         return corrupt("local features in an index configured without them".into());
     };
-    if local.keypoints.len() > local_config.budget.max(local_config.listing_budget) {
-        return corrupt(format!("{} keypoints, over the configured budget", local.keypoints.len()));
+    if count > local_config.budget.max(local_config.listing_budget) {
+        return corrupt(format!("{count} keypoints, over the configured budget"));
     }
-    // Keypoints lie on the photo (a pixel of slack for rounding); sizes are patch diameters; angles come from
-    // atan2.
+    f.local.as_ref().map_or(Ok(()), |local| validate_keypoints(&local.keypoints, w, h, config))
+}
+
+/// Checks stored keypoints of a `w` x `h` reference: they lie on the photo (a pixel of slack for rounding), sizes
+/// are patch diameters, angles come from atan2, levels are the configuration's.
+pub(super) fn validate_keypoints(keypoints: &[Keypoint], w: u32, h: u32, config: &FingerprintConfig) -> Result<()> {
+    let corrupt = |m: String| Err(Error::new(ErrorKind::IndexCorrupt(m)));
+    let Some(local_config) = &config.local else {
+        return corrupt("local features in an index configured without them".into());
+    };
     let angle_bound = std::f32::consts::PI + 1e-3;
     let (wf, hf) = (w as f32, h as f32);
-    for k in &local.keypoints {
+    for k in keypoints {
         let on_photo = (-1.0..=wf + 1.0).contains(&k.x) && (-1.0..=hf + 1.0).contains(&k.y);
         let sized = k.size > 0.0 && k.size <= 1e6;
         if !on_photo || !sized || !(-angle_bound..=angle_bound).contains(&k.angle) {
@@ -427,6 +558,16 @@ fn validate_record(f: &Fingerprint, config: &FingerprintConfig) -> Result<()> {
     Ok(())
 }
 
+/// `n` stored keypoints from `bytes` (exactly their size).
+pub(super) fn keypoints(bytes: &[u8], n: u32) -> Result<Vec<Keypoint>> {
+    let mut r = Reader { bytes, at: 0 };
+    let keypoints = r.keypoints(n)?;
+    if r.left() != 0 {
+        return Err(Error::new(ErrorKind::IndexCorrupt(format!("{} bytes for {n} keypoints", bytes.len()))));
+    }
+    Ok(keypoints)
+}
+
 impl ReferenceIndex {
     /// The word index a save stores: the one in hand if trained, else one trained now when searches will use it
     /// (more references than are verified one by one, with local features).
@@ -438,27 +579,57 @@ impl ReferenceIndex {
     }
 }
 
-fn put_words(out: &mut Vec<u8>, words: &WordIndex) {
+fn put_words(out: &mut impl Write, words: &WordIndex) -> std::io::Result<()> {
     let (vocabulary, inverted) = words.parts();
     let tree = vocabulary.tree();
-    out.extend_from_slice(&(tree.len() as u32).to_le_bytes());
+    let mut buffer = Vec::with_capacity(1 << 16);
+    buffer.extend_from_slice(&(tree.len() as u32).to_le_bytes());
     for (centroid, first, count) in tree {
         for w in centroid {
-            out.extend_from_slice(&w.to_le_bytes());
+            buffer.extend_from_slice(&w.to_le_bytes());
         }
-        out.extend_from_slice(&first.to_le_bytes());
+        buffer.extend_from_slice(&first.to_le_bytes());
         // At most 16 children (`Vocabulary::from_tree` checks on reading).
-        out.push(count as u8);
+        buffer.push(count as u8);
+        if buffer.len() >= 1 << 15 {
+            out.write_all(&buffer)?;
+            buffer.clear();
+        }
     }
     for bits in &vocabulary.signature_bits {
-        out.extend_from_slice(bits);
+        buffer.extend_from_slice(bits);
     }
     for w in 0..vocabulary.words as usize {
         let list = inverted.list(w);
-        out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        buffer.extend_from_slice(&(list.len() as u32).to_le_bytes());
         for p in list {
-            out.extend_from_slice(&p.to_bytes());
+            buffer.extend_from_slice(&p.to_bytes());
         }
+        if buffer.len() >= 1 << 15 {
+            out.write_all(&buffer)?;
+            buffer.clear();
+        }
+    }
+    out.write_all(&buffer)
+}
+
+/// A writer that sums what passes through it: the main part's CRC and length.
+struct Summed<W> {
+    out: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -482,25 +653,28 @@ fn put_fingerprint(out: &mut Vec<u8>, f: &Fingerprint) {
         }
         None => out.push(0),
     }
-    match &f.local {
-        Some(local) => {
-            out.push(1);
-            out.extend_from_slice(&(local.keypoints.len() as u32).to_le_bytes());
-            for k in &local.keypoints {
-                for v in [k.x, k.y, k.size, k.angle] {
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-                out.push(k.level);
-                out.extend_from_slice(&k.colour);
-            }
-            for d in &local.descriptors {
-                for w in d {
-                    out.extend_from_slice(&w.to_le_bytes());
-                }
-            }
+}
+
+/// One reference's feature block: keypoints, their CRC, descriptors, theirs.
+fn put_block(out: &mut Vec<u8>, local: &LocalFeatures) {
+    let start = out.len();
+    for k in &local.keypoints {
+        for v in [k.x, k.y, k.size, k.angle] {
+            out.extend_from_slice(&v.to_le_bytes());
         }
-        None => out.push(0),
+        out.push(k.level);
+        out.extend_from_slice(&k.colour);
     }
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    let start = out.len();
+    for d in &local.descriptors {
+        for w in d {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 fn put_pdq(out: &mut Vec<u8>, pdq: &PdqHashes) {
@@ -620,17 +794,23 @@ impl<'a> Reader<'a> {
             1 => Some(Box::new(self.pdq()?)),
             flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad photo-PDQ flag {flag}")))),
         };
-        let local = match self.array::<1>()?[0] {
-            0 => None,
-            1 => Some(Box::new(self.local()?)),
-            flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad local-features flag {flag}")))),
-        };
-        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour: ColourSignature { bins }, local })
+        let colour = ColourSignature { bins };
+        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour, local: None })
     }
 
+    /// Features stored in a record (versions 2 to 4): their count, keypoints, descriptors.
     fn local(&mut self) -> Result<LocalFeatures> {
-        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(m));
         let n = self.u32()?;
+        let keypoints = self.keypoints(n)?;
+        let mut descriptors = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            descriptors.push([self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
+        }
+        Ok(LocalFeatures { keypoints, descriptors })
+    }
+
+    fn keypoints(&mut self, n: u32) -> Result<Vec<Keypoint>> {
+        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(m));
         if n > MAX_KEYPOINTS {
             return Err(corrupt(format!("{n} keypoints in one record")));
         }
@@ -647,11 +827,7 @@ impl<'a> Reader<'a> {
             let [x, y, size, angle] = values;
             keypoints.push(Keypoint { x, y, size, angle, level, colour: [r, g, b] });
         }
-        let mut descriptors = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            descriptors.push([self.u64()?, self.u64()?, self.u64()?, self.u64()?]);
-        }
-        Ok(LocalFeatures { keypoints, descriptors })
+        Ok(keypoints)
     }
 
     fn pdq(&mut self) -> Result<PdqHashes> {

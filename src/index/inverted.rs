@@ -25,6 +25,8 @@
 //! mirrored listing is searched with its descriptors' mirror images (the pattern is mirror-closed), so mirrored
 //! copies are found without extracting twice.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary};
@@ -61,6 +63,11 @@ impl Posting {
 
     fn reference(self) -> u32 {
         u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]) & ((1 << 23) - 1)
+    }
+
+    /// The same posting for the reference at `position` (below 2^23).
+    fn at_position(self, position: u32) -> Posting {
+        Posting::new(position, self.keypoint(), self.packed())
     }
 
     fn keypoint(self) -> u32 {
@@ -269,6 +276,31 @@ impl InvertedFile {
         }
     }
 
+    /// The postings of the references that `position` keeps, at the positions it gives them (in the same order:
+    /// a reference kept after another keeps its place after it), packed; `references` is the count kept. What
+    /// removing a reference or splitting a catalog into shards files, without a descriptor read again.
+    fn remap(&self, references: usize, position: impl Fn(u32) -> Option<u32>) -> InvertedFile {
+        let mut heads = Vec::with_capacity(self.words() + 1);
+        let mut postings = Vec::new();
+        for w in 0..self.words() {
+            let start = postings.len();
+            let (mut df, mut last) = (0, None);
+            for p in self.list(w) {
+                if let Some(r) = position(p.reference()) {
+                    if last != Some(r) {
+                        df += 1;
+                        last = Some(r);
+                    }
+                    postings.push(p.at_position(r));
+                }
+            }
+            heads.push(Head::new(start, df));
+        }
+        heads.push(Head::new(postings.len(), 0));
+        postings.shrink_to_fit();
+        InvertedFile { lists: Lists::Packed { heads, postings }, references }
+    }
+
     /// Unpacks the lists to file more references.
     fn grow(&mut self) -> (&mut Vec<Vec<Posting>>, &mut Vec<u32>) {
         if let Lists::Packed { heads, postings } = &self.lists {
@@ -324,7 +356,7 @@ impl InvertedFile {
         listing: &LocalFeatures,
         k: usize,
         config: &QueryConfig,
-        keypoints: Option<&dyn Fn(usize) -> Option<&'a [Keypoint]>>,
+        keypoints: Option<&dyn Fn(usize) -> Option<Cow<'a, [Keypoint]>>>,
     ) -> Vec<(usize, f32)> {
         let n = self.references.max(1) as f32;
         // Votes are in units of a word held by one reference in a hundred (in catalogs of fewer than a hundred,
@@ -429,7 +461,7 @@ impl InvertedFile {
                     }
                 }
                 for (entry, group) in scored.iter_mut().zip(&groups) {
-                    entry.1 = keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, r));
+                    entry.1 = keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, &r));
                 }
                 scored.retain(|&(_, s)| s >= config.min_score);
                 scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -669,6 +701,31 @@ impl WordIndex {
         }
     }
 
+    /// The index without the reference at `position`: those after it move down one place. Postings are moved,
+    /// not filed again, so no descriptor is needed.
+    pub fn remove(&mut self, position: usize) {
+        let Ok(gone) = u32::try_from(position) else { return };
+        if position >= self.len() {
+            return;
+        }
+        self.inverted = self.inverted.remap(self.len() - 1, |r| match r.cmp(&gone) {
+            std::cmp::Ordering::Less => Some(r),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(r - 1),
+        });
+    }
+
+    /// The index of shard `number` (from 0) of `count`: the references at positions `number`, `number + count`,
+    /// ... at positions 0, 1, ... (what [`ReferenceIndex::split`](crate::ReferenceIndex::split) deals out), under
+    /// the same vocabulary.
+    pub(crate) fn shard(&self, number: usize, count: usize) -> WordIndex {
+        let count = count.max(1);
+        let references = self.len().saturating_sub(number).div_ceil(count);
+        let (number, count) = (number as u32, count as u32);
+        let inverted = self.inverted.remap(references, |r| (r % count == number).then_some(r / count));
+        WordIndex { vocabulary: self.vocabulary.clone(), inverted }
+    }
+
     /// Packs the posting lists into one array once a catalog is filed: less memory (no spare capacity, no vector
     /// per word) and a faster search. Filing more references afterwards unpacks them until the next call.
     pub fn shrink_to_fit(&mut self) {
@@ -705,6 +762,17 @@ impl WordIndex {
         listing: &LocalFeatures,
         k: usize,
         keypoints: &dyn Fn(usize) -> Option<&'a [Keypoint]>,
+    ) -> Vec<(usize, f32)> {
+        self.shortlist_placed_with(listing, k, &|position| keypoints(position).map(Cow::Borrowed))
+    }
+
+    /// [`WordIndex::shortlist_placed`] with keypoints that may be read for the occasion (an index's stored
+    /// features).
+    pub(crate) fn shortlist_placed_with<'a>(
+        &self,
+        listing: &LocalFeatures,
+        k: usize,
+        keypoints: &dyn Fn(usize) -> Option<Cow<'a, [Keypoint]>>,
     ) -> Vec<(usize, f32)> {
         self.inverted.shortlist(&self.vocabulary, listing, k, &QueryConfig::placed(), Some(keypoints))
     }
@@ -879,6 +947,31 @@ mod tests {
             assert_eq!(by_votes.first().map(|s| s.0), Some(40), "mirror {mirror}: {by_votes:?}");
             let placed = words.shortlist_placed(&listing, 5, &keypoints);
             assert_eq!(placed.first().map(|s| s.0), Some(123), "mirror {mirror}: {placed:?}");
+        }
+    }
+
+    #[test]
+    fn removing_and_sharding_move_postings_as_filing_again_would() {
+        let mut rng = Rng(11);
+        let references: Vec<LocalFeatures> = (0..30).map(|_| features(&mut rng, 80)).collect();
+        let mut whole = trained_on(&references);
+        whole.extend(references.iter().map(Some));
+        // One without features, whose position still counts.
+        whole.add(None);
+        let all: Vec<Option<&LocalFeatures>> = references.iter().map(Some).chain([None]).collect();
+        for gone in [0, 7, 29, 30] {
+            let mut removed = whole.clone();
+            removed.remove(gone);
+            let mut filed = whole.emptied();
+            filed.extend(all.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, f)| *f));
+            assert_eq!(removed, filed, "removing {gone}");
+        }
+        for count in [1, 2, 3, 7] {
+            for number in 0..count {
+                let mut filed = whole.emptied();
+                filed.extend(all.iter().skip(number).step_by(count).copied());
+                assert_eq!(whole.shard(number, count), filed, "shard {number} of {count}");
+            }
         }
     }
 

@@ -7,11 +7,13 @@
 mod format;
 mod inverted;
 mod search;
+mod stored;
 mod vocabulary;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,12 +23,13 @@ pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::features::LocalFeatures;
+use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
 use crate::hash::PdqHashes;
 use crate::progress::{Counter, Progress};
 use crate::similarity::{Ranked, Thresholds, compare_with, hash_score};
 use search::MultiIndex;
+use stored::{Span, StoredFeatures};
 
 /// One authentic photo in the index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,7 +40,9 @@ pub struct Reference {
     pub path: String,
     /// User metadata, e.g. `sku` → `A-1234`.
     pub metadata: BTreeMap<String, String>,
-    /// The photo's fingerprint.
+    /// The photo's fingerprint. In an index opened from a file, its local features stay in the file
+    /// (`fingerprint.local` is `None`) until a search needs them: [`ReferenceIndex::fingerprint`] reads them,
+    /// [`ReferenceIndex::load_features`] brings them all into memory.
     pub fingerprint: Fingerprint,
 }
 
@@ -156,7 +161,7 @@ pub struct BuildReport {
 /// assert!(report.failures.is_empty());
 ///
 /// let listing = fingerprinter.fingerprint_path(format!("{dir}/listings/rocket-recompressed.jpg"))?;
-/// let hits = index.search(&listing, &SearchOptions::default());
+/// let hits = index.search(&listing, &SearchOptions::default())?;
 /// assert_eq!(index.references()[hits[0].index].path, "rocket.jpg");
 /// assert_eq!(hits[0].similarity.verdict, Verdict::Match);
 /// # Ok::<(), knockoff::Error>(())
@@ -178,6 +183,10 @@ pub struct ReferenceIndex {
     words: OnceLock<WordIndex>,
     /// Which part of a sharded catalog this is, if it is one.
     shard: Option<Shard>,
+    /// The file an opened index reads its references' local features from, and each reference's block there
+    /// (`None` for a reference whose features are in memory, or that has none). Shared by the shards of a split.
+    stored: Option<Arc<StoredFeatures>>,
+    spans: Vec<Option<Span>>,
 }
 
 impl ReferenceIndex {
@@ -192,6 +201,8 @@ impl ReferenceIndex {
             tables: OnceLock::new(),
             words: OnceLock::new(),
             shard: None,
+            stored: None,
+            spans: Vec::new(),
         }
     }
 
@@ -331,19 +342,22 @@ impl ReferenceIndex {
             // `insert` hands out `next_id`: point it at the reference's id so it keeps it.
             shard.next_id = r.id;
             shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone());
+            // Features left in this index's file stay there: the shards read them from it too.
+            if let Some(slot) = shard.spans.last_mut() {
+                *slot = self.spans[i];
+            }
+            shard.stored.clone_from(&self.stored);
         }
         // One vocabulary for all: trained on the whole catalog, so a reference's words, and so its shortlist
         // score, are the same in its shard as in the whole (document frequencies are the shard's: a round-robin
-        // sample of the catalog, so about the same share of every word).
-        let vocabulary = self.searches_words().then(|| self.word_index().emptied());
-        for shard in &mut shards {
+        // sample of the catalog, so about the same share of every word). The whole catalog's postings are dealt
+        // out as the references are, so no descriptor is read or filed again.
+        let words = self.searches_words().then(|| self.word_index());
+        for (k, shard) in shards.iter_mut().enumerate() {
             // A reference added to the shard later gets an id past the whole catalog's.
             shard.next_id = self.next_id;
-            if let Some(vocabulary) = &vocabulary {
-                let mut words = vocabulary.clone();
-                words.extend(shard.references.iter().map(|r| r.fingerprint.local.as_deref()));
-                words.shrink_to_fit();
-                let _ = shard.words.set(words);
+            if let Some(words) = words {
+                let _ = shard.words.set(words.shard(k, count));
             }
         }
         Ok(shards)
@@ -433,6 +447,7 @@ impl ReferenceIndex {
         let id = self.next_id;
         self.next_id += 1;
         self.hashes.push(search::words_of(fingerprint.pdq.hash()));
+        self.spans.push(None);
         // Words are assigned with the vocabulary in hand: an index grows without retraining.
         if let Some(words) = self.words.get_mut() {
             words.add(fingerprint.local.as_deref());
@@ -457,23 +472,15 @@ impl ReferenceIndex {
         }
     }
 
-    /// Removes the reference with `id`, returning it.
+    /// Removes the reference with `id`, returning it (with its local features when they were in memory).
     pub fn remove(&mut self, id: u64) -> Option<Reference> {
         let position = self.position(id)?;
         self.hashes.remove(position);
+        self.spans.remove(position);
         self.tables = OnceLock::new();
-        // Positions after it shift: the postings are filed again, with the same vocabulary.
-        if let Some(words) = self.words.take() {
-            let mut refiled = words.emptied();
-            refiled.extend(
-                self.references
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != position)
-                    .map(|(_, r)| r.fingerprint.local.as_deref()),
-            );
-            refiled.shrink_to_fit();
-            let _ = self.words.set(refiled);
+        // Positions after it shift: their postings move down with them, under the same vocabulary.
+        if let Some(words) = self.words.get_mut() {
+            words.remove(position);
         }
         Some(self.references.remove(position))
     }
@@ -519,7 +526,12 @@ impl ReferenceIndex {
     /// PDQ neighbours within `candidate_radius` beyond) and, when the listing and the index have local features,
     /// from the descriptors (every reference in catalogs up to `verify_all_up_to`, the visual-word shortlist
     /// beyond). Each candidate is then compared in full, local verification included.
-    pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Vec<Ranked> {
+    ///
+    /// # Errors
+    /// In an index opened from a file, reading a candidate's local features from it can fail: the file damaged
+    /// since it was opened ([`ErrorKind::IndexCorrupt`], [`ErrorKind::IndexTruncated`]) or unreadable
+    /// ([`ErrorKind::Io`]). Errors carry the index file's path.
+    pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Result<Vec<Ranked>> {
         let thresholds = self.thresholds_for(options);
         let mut candidates: Vec<usize> = if self.len() <= options.exhaustive_up_to {
             let mut scored: Vec<(f32, usize)> =
@@ -549,25 +561,110 @@ impl ReferenceIndex {
             if self.len() <= options.verify_all_up_to {
                 candidates = (0..self.len()).collect();
             } else {
-                candidates.extend(self.shortlist(local, options.shortlist).into_iter().map(|(position, _)| position));
+                candidates.extend(self.shortlist(local, options.shortlist)?.into_iter().map(|(position, _)| position));
             }
         }
         candidates.sort_unstable();
         candidates.dedup();
         let mut ranked: Vec<Ranked> = candidates
             .par_iter()
-            .map(|&position| Ranked {
-                index: position,
-                similarity: compare_with(&self.references[position].fingerprint, listing, &thresholds),
+            .map(|&position| {
+                let reference = self.fingerprint(position)?;
+                Ok(Ranked { index: position, similarity: compare_with(&reference, listing, &thresholds) })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
         ranked.truncate(options.top_k);
-        ranked
+        Ok(ranked)
     }
 
-    /// Approximate memory held, in bytes: references (local features included), hash array, and the search tables
-    /// if built.
+    /// The fingerprint of the reference at `position`, local features included: as it is in memory, or with its
+    /// features read from the index file.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("knockoff-doc-fingerprint-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+    ///
+    /// let refs = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs");
+    /// let (built, _) = ReferenceIndex::build(refs, &Fingerprinter::for_references(FingerprintConfig::default()), |_| {});
+    /// built.save(dir.join("refs.idx"))?;
+    ///
+    /// // Opening leaves the features in the file ...
+    /// let opened = ReferenceIndex::open(dir.join("refs.idx"))?;
+    /// assert!(opened.references()[0].fingerprint.local.is_none());
+    /// // ... and reads them when asked.
+    /// assert_eq!(*opened.fingerprint(0)?, built.references()[0].fingerprint);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Those of [`ReferenceIndex::search`], for reading the features.
+    ///
+    /// # Panics
+    /// If `position` is not below [`ReferenceIndex::len`], as indexing [`ReferenceIndex::references`] would.
+    pub fn fingerprint(&self, position: usize) -> Result<Cow<'_, Fingerprint>> {
+        let reference = &self.references[position];
+        let Some((stored, span)) = self.span(position) else { return Ok(Cow::Borrowed(&reference.fingerprint)) };
+        let (width, height) = (reference.fingerprint.width, reference.fingerprint.height);
+        let local = stored.features(span, width, height)?;
+        Ok(Cow::Owned(Fingerprint { local: Some(Box::new(local)), ..reference.fingerprint.clone() }))
+    }
+
+    /// Reads every reference's local features from the index file into memory (in parallel), e.g. before
+    /// comparing each reference many times; a search needs none of this. About 26 KB per reference.
+    ///
+    /// # Errors
+    /// Those of [`ReferenceIndex::search`], for the first reference whose features cannot be read; the index is
+    /// then as it was.
+    pub fn load_features(&mut self) -> Result<()> {
+        let loaded: Vec<Option<LocalFeatures>> = (0..self.len())
+            .into_par_iter()
+            .map(|position| {
+                let Some((stored, span)) = self.span(position) else { return Ok(None) };
+                let f = &self.references[position].fingerprint;
+                stored.features(span, f.width, f.height).map(Some)
+            })
+            .collect::<Result<_>>()?;
+        for ((reference, span), local) in self.references.iter_mut().zip(&mut self.spans).zip(loaded) {
+            if let Some(local) = local {
+                reference.fingerprint.local = Some(Box::new(local));
+                *span = None;
+            }
+        }
+        self.stored = None;
+        Ok(())
+    }
+
+    /// The stored block of the reference at `position`, when its features are in the file.
+    fn span(&self, position: usize) -> Option<(&StoredFeatures, Span)> {
+        Some((self.stored.as_deref()?, (*self.spans.get(position)?)?))
+    }
+
+    /// How many keypoints the reference at `position` has, if it has local features (in memory or in the file).
+    fn keypoint_count(&self, position: usize) -> Option<u32> {
+        match (&self.references[position].fingerprint.local, self.span(position)) {
+            (Some(local), _) => Some(local.len() as u32),
+            (None, Some((_, span))) => Some(span.keypoints),
+            (None, None) => None,
+        }
+    }
+
+    /// The keypoints of the reference at `position`, from memory or the file, for the shortlist's placement
+    /// check.
+    fn keypoints(&self, position: usize) -> Result<Option<Cow<'_, [Keypoint]>>> {
+        let Some(reference) = self.references.get(position) else { return Ok(None) };
+        if let Some(local) = &reference.fingerprint.local {
+            return Ok(Some(Cow::Borrowed(local.keypoints.as_slice())));
+        }
+        let Some((stored, span)) = self.span(position) else { return Ok(None) };
+        let f = &reference.fingerprint;
+        Ok(Some(Cow::Owned(stored.keypoints(span, f.width, f.height)?)))
+    }
+
+    /// Approximate memory held, in bytes: references (their local features when in memory), hash array, and the
+    /// search tables if built.
     pub fn memory_bytes(&self) -> usize {
         let per_reference: usize = self
             .references
@@ -580,6 +677,7 @@ impl ReferenceIndex {
             })
             .sum();
         per_reference
+            + self.spans.capacity() * std::mem::size_of::<Option<Span>>()
             + self.hashes.len() * 32
             + self.tables.get().map_or(0, MultiIndex::memory_bytes)
             + self.words.get().map_or(0, WordIndex::memory_bytes)
@@ -600,28 +698,46 @@ impl ReferenceIndex {
     /// );
     /// let listing = Fingerprinter::for_listings(*index.config())
     ///     .fingerprint_path(format!("{dir}/listings/rocket-collage.jpg"))?;
-    /// let shortlist = index.shortlist(listing.local.as_deref().expect("local features"), 3);
+    /// let shortlist = index.shortlist(listing.local.as_deref().expect("local features"), 3)?;
     /// assert_eq!(index.references()[shortlist[0].0].path, "rocket.jpg");
     /// # Ok::<(), knockoff::Error>(())
     /// ```
-    pub fn shortlist(&self, listing: &LocalFeatures, k: usize) -> Vec<(usize, f32)> {
+    ///
+    /// # Errors
+    /// Those of [`ReferenceIndex::search`], for reading the candidates' keypoints.
+    pub fn shortlist(&self, listing: &LocalFeatures, k: usize) -> Result<Vec<(usize, f32)>> {
+        let failure = std::sync::Mutex::new(None);
         let keypoints = |position: usize| {
-            self.references.get(position)?.fingerprint.local.as_deref().map(|l| l.keypoints.as_slice())
+            self.keypoints(position).unwrap_or_else(|e| {
+                if let Ok(mut first) = failure.lock() {
+                    first.get_or_insert(e);
+                }
+                None
+            })
         };
-        self.word_index().shortlist_placed(listing, k, &keypoints)
+        let shortlist = self.word_index().shortlist_placed_with(listing, k, &keypoints);
+        match failure.into_inner().ok().flatten() {
+            Some(e) => Err(e),
+            None => Ok(shortlist),
+        }
     }
 
-    /// The retrieval index for local features, trained and filed on first use.
+    /// The retrieval index for local features, trained and filed on first use (an index opened from a file has
+    /// it stored whenever it has local features). Features in the file are read for the occasion; a reference
+    /// whose features cannot be read is filed without them.
     pub fn word_index(&self) -> &WordIndex {
         self.words.get_or_init(|| {
-            let descriptors: Vec<_> = self
-                .references
-                .iter()
-                .filter_map(|r| r.fingerprint.local.as_deref())
-                .flat_map(|l| l.descriptors.iter().copied())
+            let features: Vec<Option<Cow<'_, LocalFeatures>>> = (0..self.len())
+                .into_par_iter()
+                .map(|position| match self.fingerprint(position) {
+                    Ok(Cow::Borrowed(f)) => f.local.as_deref().map(Cow::Borrowed),
+                    Ok(Cow::Owned(f)) => f.local.map(|l| Cow::Owned(*l)),
+                    Err(_) => None,
+                })
                 .collect();
+            let descriptors: Vec<_> = features.iter().flatten().flat_map(|l| l.descriptors.iter().copied()).collect();
             let mut words = WordIndex::train(descriptors);
-            words.extend(self.references.iter().map(|r| r.fingerprint.local.as_deref()));
+            words.extend(features.iter().map(|f| f.as_deref()));
             words.shrink_to_fit();
             words
         })
@@ -655,8 +771,12 @@ impl ReferenceIndex {
     /// Whether searches with the default options go through the word index: local features, and more references
     /// than are verified one by one. What `prepare` builds, a save stores and shards share.
     fn searches_words(&self) -> bool {
-        self.len() > SearchOptions::default().verify_all_up_to
-            && self.references.iter().any(|r| r.fingerprint.local.is_some())
+        self.len() > SearchOptions::default().verify_all_up_to && self.has_local_features()
+    }
+
+    /// Whether any reference has local features (in memory or in the file).
+    fn has_local_features(&self) -> bool {
+        (0..self.len()).any(|position| self.keypoint_count(position).is_some())
     }
 }
 

@@ -48,24 +48,34 @@ fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("knockoff-fuzz-{}-{name}", std::process::id()))
 }
 
-/// Index opening and search: `data` is an index file without its footer; the correct footer (length, CRC-32,
-/// end magic) is appended so that the fuzzer explores the header and records rather than the checksum.
+/// Index opening and search: `data` is an index file without its checksum and end magic (and, before version 5,
+/// without its length); the correct checksum (of the first bytes the footer says the features follow, from
+/// version 5) and end magic are appended, so that the fuzzer explores the header, records, word index and feature
+/// blocks rather than the checksum. The feature blocks are read when a search or `load_features` needs them.
 pub fn index(data: &[u8]) {
     let mut bytes = data.to_vec();
-    let crc = crc32fast::hash(&bytes);
-    bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&crc.to_le_bytes());
+    let version = data.get(8..12).and_then(|v| v.try_into().ok()).map(u32::from_le_bytes);
+    if version == Some(5) {
+        let main = data.len().checked_sub(16).and_then(|at| data[at..at + 8].try_into().ok()).map(u64::from_le_bytes);
+        let main = main.and_then(|m| usize::try_from(m).ok()).unwrap_or(0).min(data.len());
+        bytes.extend_from_slice(&crc32fast::hash(&data[..main]).to_le_bytes());
+    } else {
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&crc.to_le_bytes());
+    }
     bytes.extend_from_slice(b"KIDX");
     let path = scratch("index.idx");
     if std::fs::write(&path, &bytes).is_err() {
         return;
     }
-    if let Ok(index) = ReferenceIndex::open(&path) {
+    if let Ok(mut index) = ReferenceIndex::open(&path) {
         let _ = index.search(listing(), &SearchOptions::default());
         // The stored word index too (small indexes are verified in full and never reach it in a search).
         if let Some(local) = listing().local.as_deref() {
             let _ = index.word_index().shortlist(local, 10);
         }
+        let _ = index.load_features();
     }
 }
 
