@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReferenceIndex;
 use super::inverted::{Posting, WordIndex};
-use super::stored::{Span, StoredFeatures};
+use super::stored::{KEYPOINT_BYTES, Span, StoredFeatures};
 use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
@@ -288,16 +288,19 @@ impl ReferenceIndex {
                 len - FOOTER_V5
             )));
         }
-        let mut bytes = start;
-        bytes.reserve(usize::try_from(main_len).unwrap_or(0).saturating_sub(bytes.len()));
-        (&file).take(main_len - 12).read_to_end(&mut bytes).map_err(io)?;
-        if bytes.len() as u64 != main_len {
-            return err(ErrorKind::IndexTruncated("the file shrank while it was read".into()));
-        }
-        if crc32fast::hash(&bytes) != crc {
+        // Parsed as it streams in, so that opening never holds the file's bytes beside the index they make (twice
+        // the memory at its peak); what was parsed counts only once the checksum agrees, and a parse that fails
+        // on a damaged file reports the checksum, not whatever the damage looked like.
+        let mut crc_so_far = crc32fast::Hasher::new();
+        crc_so_far.update(&start);
+        let summing = Summing { inner: (&file).take(main_len - 12), crc: crc_so_far };
+        let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 20, summing), 12, main_len - 12);
+        let parsed = Self::parse(&mut r, version, Some((main_len, features_len)));
+        r.drain()?;
+        if r.source.into_inner().crc.finalize() != crc {
             return err(ErrorKind::IndexCorrupt("checksum mismatch".into()));
         }
-        let (mut index, relative) = Self::parse(&bytes, version, Some((main_len, features_len)))?;
+        let (mut index, relative) = parsed?;
         index.stored = Some(Arc::new(StoredFeatures::new(file, path, index.config)));
         Ok((index, relative))
     }
@@ -329,15 +332,15 @@ impl ReferenceIndex {
         if crc32fast::hash(&bytes[..body_len]) != crc {
             return err(ErrorKind::IndexCorrupt("checksum mismatch".into()));
         }
-        Self::parse(&bytes[..body_len], version, None)
+        let mut r = Reader::new(&bytes[12..body_len], 12, body_len as u64 - 12);
+        Self::parse(&mut r, version, None)
     }
 
-    /// Parses a checked file body of `version` (after its version number). For version 5, `features` is where
+    /// Parses a file of `version` from `r` (after its version number). For version 5, `features` is where
     /// the feature section starts and how long it is: the references' blocks are placed in it, in order, and
     /// must fill it exactly.
-    fn parse(body: &[u8], version: u32, features: Option<(u64, u64)>) -> Result<(Self, Option<String>)> {
+    fn parse<R: Read>(r: &mut Reader<R>, version: u32, features: Option<(u64, u64)>) -> Result<(Self, Option<String>)> {
         let err = |kind: ErrorKind| Err(Error::new(kind));
-        let mut r = Reader { bytes: body, at: 12 };
         let header_len = r.u32()? as usize;
         let header: Header = serde_json::from_slice(r.take(header_len)?)
             .map_err(|e| Error::new(ErrorKind::IndexCorrupt(format!("header: {e}"))))?;
@@ -413,11 +416,8 @@ impl ReferenceIndex {
                 flag => return err(ErrorKind::IndexCorrupt(format!("bad word-index flag {flag}"))),
             }
         }
-        if r.at != r.bytes.len() {
-            return err(ErrorKind::IndexCorrupt(format!(
-                "{} unexpected bytes after the references",
-                r.bytes.len() - r.at
-            )));
+        if r.left != 0 {
+            return err(ErrorKind::IndexCorrupt(format!("{} unexpected bytes after the references", r.left)));
         }
         index.next_id = header.next_id;
         index.shard = header.shard;
@@ -558,14 +558,24 @@ pub(super) fn validate_keypoints(keypoints: &[Keypoint], w: u32, h: u32, config:
     Ok(())
 }
 
-/// `n` stored keypoints from `bytes` (exactly their size).
+/// `n` stored keypoints from `bytes` (exactly their size), each finite with a positive size. Parsed from fixed
+/// offsets: the placement check of every search reads hundreds of references' keypoints.
 pub(super) fn keypoints(bytes: &[u8], n: u32) -> Result<Vec<Keypoint>> {
-    let mut r = Reader { bytes, at: 0 };
-    let keypoints = r.keypoints(n)?;
-    if r.left() != 0 {
-        return Err(Error::new(ErrorKind::IndexCorrupt(format!("{} bytes for {n} keypoints", bytes.len()))));
+    let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(m));
+    if n > MAX_KEYPOINTS || bytes.len() as u64 != u64::from(n) * KEYPOINT_BYTES {
+        return Err(corrupt(format!("{} bytes for {n} keypoints", bytes.len())));
     }
-    Ok(keypoints)
+    bytes
+        .chunks_exact(KEYPOINT_BYTES as usize)
+        .map(|c| {
+            let value = |i: usize| f32::from_le_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]);
+            let [x, y, size, angle] = [value(0), value(1), value(2), value(3)];
+            if ![x, y, size, angle].iter().all(|v| v.is_finite()) || size <= 0.0 {
+                return Err(corrupt("keypoint with a non-finite position, size or angle".into()));
+            }
+            Ok(Keypoint { x, y, size, angle, level: c[16], colour: [c[17], c[18], c[19]] })
+        })
+        .collect()
 }
 
 impl ReferenceIndex {
@@ -686,26 +696,74 @@ fn put_pdq(out: &mut Vec<u8>, pdq: &PdqHashes) {
     out.push(pdq.quality);
 }
 
-/// A bounds-checked cursor: running off the end is a typed error.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A bounds-checked reader of a file's bytes, in memory or streamed from the file (so that opening holds the
+/// parsed index, not the file's bytes too): running past the end is a typed error.
+struct Reader<R> {
+    source: R,
+    /// Bytes read so far (counted from the file's start) and left to read.
+    at: u64,
+    left: u64,
+    scratch: Vec<u8>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            Error::new(ErrorKind::IndexCorrupt(format!("record runs past the end at byte {}", self.at)))
+/// A reader that sums what passes through it into a CRC, in the large reads a buffered reader makes of it.
+struct Summing<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for Summing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads `len` bytes from `source`, which starts at byte `at` of the file.
+    fn new(source: R, at: u64, len: u64) -> Self {
+        Reader { source, at, left: len, scratch: Vec::new() }
+    }
+
+    fn fill(&mut self, out: &mut [u8]) -> Result<()> {
+        if out.len() as u64 > self.left {
+            return Err(Error::new(ErrorKind::IndexCorrupt(format!("record runs past the end at byte {}", self.at))));
+        }
+        self.source.read_exact(out).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                Error::new(ErrorKind::IndexTruncated("the file shrank while it was read".into()))
+            }
+            _ => Error::new(ErrorKind::Io(e)),
         })?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
+        self.at += out.len() as u64;
+        self.left -= out.len() as u64;
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if n as u64 > self.left {
+            return Err(Error::new(ErrorKind::IndexCorrupt(format!("record runs past the end at byte {}", self.at))));
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(n, 0);
+        let filled = self.fill(&mut scratch);
+        self.scratch = scratch;
+        filled.map(|()| self.scratch.as_slice())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
+        self.fill(&mut out)?;
         Ok(out)
+    }
+
+    /// Reads what is left, unparsed (after a parse that stopped early, at damage that the checksum will name).
+    fn drain(&mut self) -> Result<()> {
+        let mut rest = (&mut self.source).take(self.left);
+        std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| Error::new(ErrorKind::Io(e)))?;
+        self.left = 0;
+        Ok(())
     }
 
     fn u32(&mut self) -> Result<u32> {
@@ -718,7 +776,7 @@ impl<'a> Reader<'a> {
 
     /// Bytes left to read.
     fn left(&self) -> usize {
-        self.bytes.len() - self.at
+        usize::try_from(self.left).unwrap_or(usize::MAX)
     }
 
     /// A stored word index for `references` references, checked (tree shape, one posting list per word,
@@ -727,7 +785,9 @@ impl<'a> Reader<'a> {
         let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
         let vocabulary = self.vocabulary()?;
         let mut counts = Vec::with_capacity(vocabulary.words as usize);
-        let mut postings = Vec::new();
+        // The posting lists end the part of the file read at opening: what is left, less the counts, is their
+        // postings, so the array is allocated once (a growing one would copy itself and peak at twice its size).
+        let mut postings = Vec::with_capacity(self.left().saturating_sub(4 * counts.capacity()) / 8);
         for _ in 0..vocabulary.words {
             let (n, bytes) = self.posting_list(8)?;
             counts.push(n);
@@ -745,7 +805,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One word's posting list of `size`-byte postings: its count, and their bytes (bounds-checked).
-    fn posting_list(&mut self, size: usize) -> Result<(u32, &'a [u8])> {
+    fn posting_list(&mut self, size: usize) -> Result<(u32, &[u8])> {
         let n = self.u32()?;
         let bytes = (n as usize).checked_mul(size);
         let bytes = bytes.ok_or_else(|| Error::new(ErrorKind::IndexCorrupt(format!("word index: {n} postings"))))?;
@@ -810,24 +870,10 @@ impl<'a> Reader<'a> {
     }
 
     fn keypoints(&mut self, n: u32) -> Result<Vec<Keypoint>> {
-        let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(m));
         if n > MAX_KEYPOINTS {
-            return Err(corrupt(format!("{n} keypoints in one record")));
+            return Err(Error::new(ErrorKind::IndexCorrupt(format!("{n} keypoints in one record"))));
         }
-        let mut keypoints = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let mut values = [0f32; 4];
-            for v in &mut values {
-                *v = f32::from_le_bytes(self.array()?);
-            }
-            if values.iter().any(|v| !v.is_finite()) || values[2] <= 0.0 {
-                return Err(corrupt("keypoint with a non-finite position, size or angle".into()));
-            }
-            let [level, r, g, b] = self.array::<4>()?;
-            let [x, y, size, angle] = values;
-            keypoints.push(Keypoint { x, y, size, angle, level, colour: [r, g, b] });
-        }
-        Ok(keypoints)
+        keypoints(self.take(n as usize * KEYPOINT_BYTES as usize)?, n)
     }
 
     fn pdq(&mut self) -> Result<PdqHashes> {
