@@ -43,9 +43,10 @@
 //!
 //! Files are written to a temporary file beside the target, fsynced, and renamed over it (then the folder is
 //! fsynced), so a crash mid-save leaves the old index or the new one, never a broken one; a symlink is written
-//! through, and a target that is not a regular file is refused. Opening checks magic,
-//! version, lengths and checksum before parsing anything, and every read is bounds-checked: a damaged file is a
-//! typed error, never a panic.
+//! through, and a target that is not a regular file is refused. Opening checks magic, version and lengths before
+//! reading the rest, parses as it reads (never holding the file's bytes beside the index they make), and keeps
+//! what it parsed only once the checksum agrees; every read is bounds-checked and every count bounded by the
+//! bytes left before anything is allocated for it: a damaged file is a typed error, never a panic.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -144,6 +145,12 @@ impl ReferenceIndex {
     /// Only a regular file is read (a pipe or device is refused without opening it for reading), and its magic
     /// bytes are checked before the rest is read, so pointing this at a large file of another kind costs nothing.
     /// Every value is checked against the range the code supports, the header's configuration included.
+    ///
+    /// The references' local features stay in the file (the index keeps it open): a search reads those of the
+    /// references it checks, each block checked against its own CRC when read ([`ReferenceIndex::fingerprint`],
+    /// [`ReferenceIndex::load_features`]). Saving over the file an index was opened from is safe: the save writes
+    /// a new file and renames it over the old, which the open index goes on reading. Files of format versions 2 to
+    /// 4 are read whole, features included.
     ///
     /// # Errors
     /// [`ErrorKind::Io`], [`ErrorKind::NotRegularFile`], [`ErrorKind::NotAnIndex`], [`ErrorKind::IndexVersion`],

@@ -722,9 +722,10 @@ impl ReferenceIndex {
         }
     }
 
-    /// The retrieval index for local features, trained and filed on first use (an index opened from a file has
-    /// it stored whenever it has local features). Features in the file are read for the occasion; a reference
-    /// whose features cannot be read is filed without them.
+    /// The retrieval index for local features, trained and filed on first use (a saved index stores it when it
+    /// was trained or when searches go through it, so opening a large catalog does not train again). Features
+    /// left in the index file are read for the training; a reference whose features cannot be read is filed
+    /// without them.
     pub fn word_index(&self) -> &WordIndex {
         self.words.get_or_init(|| {
             let features: Vec<Option<Cow<'_, LocalFeatures>>> = (0..self.len())
