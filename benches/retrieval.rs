@@ -115,8 +115,8 @@ fn benches(c: &mut Criterion) {
     for &size in &sizes {
         let mut rng = Rng(0x5eed ^ size as u64);
         let start = Instant::now();
-        // Train on an even sample of the catalog (the index trains on at most ~4M descriptors anyway).
-        let sample_refs = size.min(8_000);
+        // Train on a sample of the catalog as large as the index's own (an even sample of its descriptors).
+        let sample_refs = (WordIndex::training_size(size * PER_REFERENCE) / PER_REFERENCE).clamp(1, size);
         let mut sample: Vec<Descriptor> = Vec::with_capacity(sample_refs * PER_REFERENCE);
         for _ in 0..sample_refs {
             sample.extend(synthetic_reference(&pool, &permutations, &layouts, &mut rng).0.descriptors);

@@ -655,16 +655,24 @@ pub struct WordIndex {
 }
 
 impl WordIndex {
-    /// Trains a vocabulary on `descriptors` (a catalog's, or an even sample of them: at most about four million
-    /// are used) and returns an index with no references yet. Deterministic: the same descriptors give the same
-    /// vocabulary on every machine.
+    /// Trains a vocabulary on `descriptors` (a catalog's, or an even sample of them: at most
+    /// [`WordIndex::training_size`] are used) and returns an index with no references yet. Deterministic: the
+    /// same descriptors give the same vocabulary on every machine.
     pub fn train(descriptors: impl AsRef<[Descriptor]>) -> WordIndex {
         let descriptors = descriptors.as_ref();
         Self::train_on_sample(descriptors, descriptors.len())
     }
 
+    /// How many descriptors a vocabulary for a catalog of `catalog_descriptors` is trained on: the whole catalog
+    /// up to about 4 million (8,000 references), then a 16th of it, up to about 33 million (a million
+    /// references). A sample of that size, drawn evenly, is all [`WordIndex::train_on_sample`] needs.
+    pub fn training_size(catalog_descriptors: usize) -> usize {
+        super::vocabulary::training_size(catalog_descriptors).min(catalog_descriptors)
+    }
+
     /// Like [`WordIndex::train`], from a sample of a catalog that holds `catalog_descriptors` descriptors in all:
-    /// the vocabulary gets about one word per 32 of them, so that posting lists stay short as the catalog grows.
+    /// the vocabulary gets about one word per 4 of them in catalogs that are trained on whole, and words of about
+    /// 64 postings in larger ones, so that posting lists stay short as the catalog grows.
     pub fn train_on_sample(sample: impl AsRef<[Descriptor]>, catalog_descriptors: usize) -> WordIndex {
         let vocabulary = Vocabulary::train(sample.as_ref(), catalog_descriptors);
         let inverted = InvertedFile::new(&vocabulary);

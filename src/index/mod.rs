@@ -736,8 +736,12 @@ impl ReferenceIndex {
                     Err(_) => None,
                 })
                 .collect();
-            let descriptors: Vec<_> = features.iter().flatten().flat_map(|l| l.descriptors.iter().copied()).collect();
-            let mut words = WordIndex::train(descriptors);
+            // An even sample, drawn as it is collected: a million references' descriptors would take 16 GB.
+            let total: usize = features.iter().flatten().map(|l| l.len()).sum();
+            let step = total.div_ceil(WordIndex::training_size(total).max(1)).max(1);
+            let sample: Vec<_> =
+                features.iter().flatten().flat_map(|l| l.descriptors.iter().copied()).step_by(step).collect();
+            let mut words = WordIndex::train_on_sample(sample, total);
             words.extend(features.iter().map(|f| f.as_deref()));
             words.shrink_to_fit();
             words
