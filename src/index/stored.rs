@@ -1,5 +1,5 @@
 //! Local features left in the index file: an opened index keeps each reference's hashes in memory and reads its
-//! keypoints and descriptors (26 KB of the ~27 KB a reference takes) only when a search needs them, so a scan's
+//! keypoints and descriptors (26 KB of the ~31 KB a reference takes) only when a search needs them, so a scan's
 //! memory grows with the retrieval structures (~5 KB a reference), not with the features.
 //!
 //! Each reference's block in the file's feature section (see [`format`](super::format)) is its keypoints and their
@@ -55,24 +55,15 @@ impl StoredFeatures {
     /// The keypoints of the block at `span`, for a reference of `width` x `height` pixels, checked.
     pub(crate) fn keypoints(&self, span: Span, width: u32, height: u32) -> Result<Vec<Keypoint>> {
         let bytes = self.read(span.at, span.keypoint_bytes() + 4)?;
-        let keypoints = checked(&bytes).and_then(|b| super::format::keypoints(b, span.keypoints));
-        let keypoints = keypoints.and_then(|k| {
-            super::format::validate_keypoints(&k, width, height, &self.config)?;
-            Ok(k)
-        });
-        keypoints.map_err(|e| self.located(e, span))
+        checked(&bytes).and_then(|b| self.parse_keypoints(b, span, width, height)).map_err(|e| self.located(e, span))
     }
 
     /// The whole block at `span` (keypoints and descriptors), checked.
     pub(crate) fn features(&self, span: Span, width: u32, height: u32) -> Result<LocalFeatures> {
         let bytes = self.block(span)?;
         let split = span.keypoint_bytes() as usize + 4;
-        let keypoints = super::format::keypoints(&bytes[..split - 4], span.keypoints)
-            .and_then(|k| {
-                super::format::validate_keypoints(&k, width, height, &self.config)?;
-                Ok(k)
-            })
-            .map_err(|e| self.located(e, span))?;
+        let keypoints =
+            self.parse_keypoints(&bytes[..split - 4], span, width, height).map_err(|e| self.located(e, span))?;
         let descriptors = bytes[split..bytes.len() - 4]
             .chunks_exact(DESCRIPTOR_BYTES as usize)
             .map(|c| {
@@ -81,6 +72,13 @@ impl StoredFeatures {
             })
             .collect();
         Ok(LocalFeatures { keypoints, descriptors })
+    }
+
+    /// Keypoints from their checked bytes, validated against the photo and the configuration.
+    fn parse_keypoints(&self, bytes: &[u8], span: Span, width: u32, height: u32) -> Result<Vec<Keypoint>> {
+        let keypoints = super::format::keypoints(bytes, span.keypoints)?;
+        super::format::validate_keypoints(&keypoints, width, height, &self.config)?;
+        Ok(keypoints)
     }
 
     /// The block's bytes as stored, both checksums checked: what a save of the index copies.
