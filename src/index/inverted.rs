@@ -664,8 +664,9 @@ impl WordIndex {
     }
 
     /// How many descriptors a vocabulary for a catalog of `catalog_descriptors` is trained on: the whole catalog
-    /// up to about 4 million (8,000 references), then a 16th of it, up to about 33 million (a million
-    /// references). A sample of that size, drawn evenly, is all [`WordIndex::train_on_sample`] needs.
+    /// up to about 4 million (8,000 references), 4 million up to 64 million (130,000 references), then a 16th of
+    /// it, up to about 33 million (a million references). A sample of that size, drawn evenly, is all
+    /// [`WordIndex::train_on_sample`] needs.
     pub fn training_size(catalog_descriptors: usize) -> usize {
         super::vocabulary::training_size(catalog_descriptors).min(catalog_descriptors)
     }

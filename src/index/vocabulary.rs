@@ -25,10 +25,11 @@ const LEAF_PER_SPLIT: f64 = 1.0 / 7.4;
 /// Descriptors a vocabulary is trained on, at least, when the catalog has that many (128 MB, about 8,000
 /// references' worth): smaller catalogs are trained on whole.
 const MIN_TRAINING: usize = 1 << 22;
-/// Catalog descriptors per training descriptor beyond [`MIN_TRAINING`]. A leaf holds about four training
-/// descriptors, so training on a 16th of the catalog keeps words at about 64 postings as the catalog grows: a
-/// vocabulary trained on 4 million descriptors for a million references (785,000 words, 640 postings each) made
-/// the shortlist 8 times slower than at 100,000 references, where it has 64.
+/// Catalog descriptors per training descriptor, once a 16th of the catalog is more than [`MIN_TRAINING`] (beyond
+/// 64 million descriptors, about 130,000 references). Leaves hold a few training descriptors each, so the words
+/// grow with the catalog: at a million references, 4.6 million words of ~109 postings, where a vocabulary trained
+/// on 4 million descriptors had 785,000 words of ~640 and made the shortlist 8 times slower than at 100,000
+/// references (64 postings a word); with this one it is 3.4 times slower.
 const CATALOG_PER_TRAINING: usize = 16;
 /// Most descriptors a vocabulary is trained on (1 GB while it trains, reached at about a million references);
 /// larger catalogs are sampled evenly, and their words hold more postings.
