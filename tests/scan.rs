@@ -332,3 +332,65 @@ fn a_sink_error_stops_the_scan_with_that_error() {
     );
     assert_eq!(result.unwrap_err().to_string(), "cannot read: disk full");
 }
+
+/// A scan through an index file whose feature block is damaged after it was opened: the listings whose search
+/// reads that block are failure rows naming the damage, the others are searched as before, and the scan finishes.
+#[test]
+fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on() {
+    let built = refs_index();
+    let dir = std::env::temp_dir().join(format!("knockoff-scan-damaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("refs.idx");
+    built.save(&path).unwrap();
+    let index = Arc::new(ReferenceIndex::open(&path).unwrap());
+    // The last byte before the footer: the descriptors' checksum of the last reference, rocket.jpg.
+    assert_eq!(index.references().last().map(|r| r.path.as_str()), Some("rocket.jpg"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 25;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    // Verify the best hash candidate and the shortlist only, as in a large catalog, so that a search reads the
+    // damaged block only when rocket.jpg is a candidate.
+    let mut options = ScanOptions::default();
+    options.search = options.search.with_top_k(1).with_verify_top(1).with_verify_all_up_to(0);
+    let mut reports = Vec::new();
+    let summary = Scanner::new(index, options)
+        .scan(
+            testdata("listings"),
+            &AtomicBool::new(false),
+            |_| {},
+            |r| {
+                reports.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(reports.len(), common::photos("listings").len(), "every listing has its row");
+    for r in &reports {
+        match &r.outcome {
+            Outcome::Failed { error_kind, error } => {
+                assert_eq!(*error_kind, knockoff::ErrorCode::IndexCorrupt, "{}: {error}", r.query);
+                assert!(error.contains("index file is corrupt") && error.contains("checksum"), "{error}");
+            }
+            Outcome::Searched { hits } => assert!(hits.iter().all(|h| h.reference != "rocket.jpg"), "{}", r.query),
+        }
+        if r.query.starts_with("rocket") {
+            assert!(matches!(r.outcome, Outcome::Failed { .. }), "{} needs rocket.jpg's features", r.query);
+        }
+    }
+    // The others get what the intact index gives them.
+    let intact = Scanner::new(built, options);
+    let mut searched = 0;
+    for r in &reports {
+        if let Outcome::Searched { hits } = &r.outcome {
+            let again = intact.scan_file(&testdata("listings"), &testdata("listings").join(&r.query));
+            let Outcome::Searched { hits: expected } = again.outcome else { panic!("{}", r.query) };
+            let top = |h: &[knockoff::Hit]| h.first().map(|h| (h.reference.clone(), h.verdict));
+            assert_eq!(top(hits), top(&expected), "{}", r.query);
+            searched += 1;
+        }
+    }
+    assert!(searched >= 5, "{searched} listings searched");
+    assert!(summary.failures >= 3 && summary.failures < reports.len(), "{}", summary.failures);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,8 +31,8 @@
 //! leaves the features in the file, where a search reads the blocks it needs, each checked against its own CRC
 //! ([`stored`](super::stored)): the features are nine tenths of the file, and a scan that held them all would
 //! need 26 KB of memory per reference. The word index is stored so that opening a large catalog does not train a
-//! vocabulary and file every descriptor again (minutes at a million references); it is written for catalogs
-//! large enough to search through it and whenever it was trained.
+//! vocabulary and file every descriptor again (minutes at a million references), nor reads features back from
+//! the file to do it; it is written whenever the references have local features.
 //!
 //! Older versions are read whole, into memory, and migrated: version 4 kept the features in each record (with
 //! one CRC for the whole file); version 3 stored postings without their keypoint numbers (7 bytes), so its
@@ -586,13 +586,15 @@ pub(super) fn keypoints(bytes: &[u8], n: u32) -> Result<Vec<Keypoint>> {
 }
 
 impl ReferenceIndex {
-    /// The word index a save stores: the one in hand if trained, else one trained now when searches will use it
-    /// (more references than are verified one by one, with local features).
+    /// The word index a save stores: the one in hand if trained, else one trained now when the references have
+    /// local features.
     fn stored_word_index(&self) -> Option<&WordIndex> {
         if let Some(words) = self.words.get() {
             return Some(words);
         }
-        self.searches_words().then(|| self.word_index())
+        // Also for catalogs verified one by one: an opened index should never train from features in its file
+        // (a block it cannot read would go unnoticed), and a small catalog's vocabulary is cheap.
+        self.has_local_features().then(|| self.word_index())
     }
 }
 

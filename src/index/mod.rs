@@ -352,7 +352,7 @@ impl ReferenceIndex {
         // score, are the same in its shard as in the whole (document frequencies are the shard's: a round-robin
         // sample of the catalog, so about the same share of every word). The whole catalog's postings are dealt
         // out as the references are, so no descriptor is read or filed again.
-        let words = self.searches_words().then(|| self.word_index());
+        let words = self.has_local_features().then(|| self.word_index());
         for (k, shard) in shards.iter_mut().enumerate() {
             // A reference added to the shard later gets an id past the whole catalog's.
             shard.next_id = self.next_id;
@@ -722,30 +722,39 @@ impl ReferenceIndex {
         }
     }
 
-    /// The retrieval index for local features, trained and filed on first use (a saved index stores it when it
-    /// was trained or when searches go through it, so opening a large catalog does not train again). Features
-    /// left in the index file are read for the training; a reference whose features cannot be read is filed
-    /// without them.
+    /// The retrieval index for local features, trained and filed on first use (a saved index with local features
+    /// stores it, so opening one does not train again). Features left in the index file are read for the
+    /// training; here a reference whose features cannot be read is filed without them
+    /// ([`ReferenceIndex::retrain_vocabulary`] fails instead).
     pub fn word_index(&self) -> &WordIndex {
-        self.words.get_or_init(|| {
-            let features: Vec<Option<Cow<'_, LocalFeatures>>> = (0..self.len())
-                .into_par_iter()
-                .map(|position| match self.fingerprint(position) {
-                    Ok(Cow::Borrowed(f)) => f.local.as_deref().map(Cow::Borrowed),
-                    Ok(Cow::Owned(f)) => f.local.map(|l| Cow::Owned(*l)),
-                    Err(_) => None,
-                })
-                .collect();
-            // An even sample, drawn as it is collected: a million references' descriptors would take 16 GB.
-            let total: usize = features.iter().flatten().map(|l| l.len()).sum();
-            let step = total.div_ceil(WordIndex::training_size(total).max(1)).max(1);
-            let sample: Vec<_> =
-                features.iter().flatten().flat_map(|l| l.descriptors.iter().copied()).step_by(step).collect();
-            let mut words = WordIndex::train_on_sample(sample, total);
-            words.extend(features.iter().map(|f| f.as_deref()));
-            words.shrink_to_fit();
-            words
-        })
+        self.words.get_or_init(|| Self::trained(self.training_features(false).unwrap_or_default()))
+    }
+
+    /// Every reference's local features, for training (`None` for one without); with `strict`, the first that
+    /// cannot be read from the index file is an error, otherwise it counts as having none.
+    fn training_features(&self, strict: bool) -> Result<Vec<Option<Cow<'_, LocalFeatures>>>> {
+        (0..self.len())
+            .into_par_iter()
+            .map(|position| match self.fingerprint(position) {
+                Ok(Cow::Borrowed(f)) => Ok(f.local.as_deref().map(Cow::Borrowed)),
+                Ok(Cow::Owned(f)) => Ok(f.local.map(|l| Cow::Owned(*l))),
+                Err(e) if strict => Err(e),
+                Err(_) => Ok(None),
+            })
+            .collect()
+    }
+
+    /// A vocabulary trained on `features` (references in index order), with them filed.
+    fn trained(features: Vec<Option<Cow<'_, LocalFeatures>>>) -> WordIndex {
+        // An even sample, drawn as it is collected: a million references' descriptors would take 16 GB.
+        let total: usize = features.iter().flatten().map(|l| l.len()).sum();
+        let step = total.div_ceil(WordIndex::training_size(total).max(1)).max(1);
+        let sample: Vec<_> =
+            features.iter().flatten().flat_map(|l| l.descriptors.iter().copied()).step_by(step).collect();
+        let mut words = WordIndex::train_on_sample(sample, total);
+        words.extend(features.iter().map(|f| f.as_deref()));
+        words.shrink_to_fit();
+        words
     }
 
     /// Trains the visual vocabulary afresh from the references now in the index and files them again.
@@ -754,10 +763,16 @@ impl ReferenceIndex {
     /// long as the new photos look like the old (the words cover the descriptor space, not particular photos).
     /// Retraining pays off when the catalog has grown several times over since the vocabulary was trained, or
     /// when its kind of photos has changed (say, from product shots on white to street scenes); it takes about a
-    /// second per million descriptors.
-    pub fn retrain_vocabulary(&mut self) {
-        self.words = OnceLock::new();
-        self.word_index();
+    /// second per million descriptors (more beyond 4 million, where it trains on a growing sample), and reads
+    /// the features an opened index left in its file.
+    ///
+    /// # Errors
+    /// Those of [`ReferenceIndex::search`], for the first reference whose features cannot be read; the index then
+    /// keeps the vocabulary it had.
+    pub fn retrain_vocabulary(&mut self) -> Result<()> {
+        let words = Self::trained(self.training_features(true)?);
+        self.words = OnceLock::from(words);
+        Ok(())
     }
 
     fn tables(&self) -> &MultiIndex {
@@ -774,7 +789,7 @@ impl ReferenceIndex {
     }
 
     /// Whether searches with the default options go through the word index: local features, and more references
-    /// than are verified one by one. What `prepare` builds, a save stores and shards share.
+    /// than are verified one by one: what `prepare` builds.
     fn searches_words(&self) -> bool {
         self.len() > SearchOptions::default().verify_all_up_to && self.has_local_features()
     }
