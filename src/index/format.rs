@@ -118,13 +118,15 @@ impl ReferenceIndex {
             // Never through whatever sits at the temporary name (a leftover of ours, or a planted symlink).
             let _ = std::fs::remove_file(&temp);
             let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(failed)?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
+            // The CRC is summed under the buffer, over the large writes it makes.
+            let mut out =
+                BufWriter::with_capacity(1 << 20, Summed { out: file, crc: crc32fast::Hasher::new(), len: 0 });
             self.write_to(&mut out, relative).map_err(|e| match e.path() {
                 // A stored feature block that cannot be read names the index it comes from.
                 Some(_) => e,
                 None => e.with_path(path),
             })?;
-            let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+            let file = out.into_inner().map_err(|e| failed(e.into_error()))?.out;
             file.sync_all().map_err(failed)?;
             drop(file);
             std::fs::rename(&temp, &target).map_err(failed)?;
@@ -185,10 +187,11 @@ impl ReferenceIndex {
         Ok(index)
     }
 
-    /// Writes the file, with the catalog folder relative to the file's folder when known: the main part (through
-    /// a running CRC), then the feature blocks (from memory, or copied from the file this index was opened from,
-    /// each checked on the way), then the footer. Streamed: a million references never sit in one buffer.
-    fn write_to(&self, out: &mut impl Write, catalog_root_relative: Option<String>) -> Result<()> {
+    /// Writes the file, with the catalog folder relative to the file's folder when known: the main part (its CRC
+    /// and length summed on the way), then the feature blocks (from memory, or copied from the file this index was
+    /// opened from, each checked on the way), then the footer. Streamed: a million references never sit in one
+    /// buffer.
+    fn write_to<W: Write>(&self, out: &mut BufWriter<Summed<W>>, catalog_root_relative: Option<String>) -> Result<()> {
         let write = |e: std::io::Error| Error::new(ErrorKind::Write(e));
         let header = Header {
             fingerprint_config: self.config,
@@ -202,13 +205,12 @@ impl ReferenceIndex {
         };
         // Serialising plain data to a Vec cannot fail.
         let header = serde_json::to_vec(&header).unwrap_or_default();
-        let mut main = Summed { out: &mut *out, crc: crc32fast::Hasher::new(), len: 0 };
         let mut buffer = Vec::with_capacity(64 + header.len());
         buffer.extend_from_slice(MAGIC);
         buffer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         buffer.extend_from_slice(&(header.len() as u32).to_le_bytes());
         buffer.extend_from_slice(&header);
-        main.write_all(&buffer).map_err(write)?;
+        out.write_all(&buffer).map_err(write)?;
         let mut features_len = 0;
         for (position, r) in self.references.iter().enumerate() {
             buffer.clear();
@@ -228,16 +230,17 @@ impl ReferenceIndex {
                 }
                 None => buffer.push(0),
             }
-            main.write_all(&buffer).map_err(write)?;
+            out.write_all(&buffer).map_err(write)?;
         }
         match self.stored_word_index() {
             Some(words) => {
-                main.write_all(&[1]).map_err(write)?;
-                put_words(&mut main, words).map_err(write)?;
+                out.write_all(&[1]).map_err(write)?;
+                put_words(out, words).map_err(write)?;
             }
-            None => main.write_all(&[0]).map_err(write)?,
+            None => out.write_all(&[0]).map_err(write)?,
         }
-        let (main_len, crc) = (main.len, main.crc.finalize());
+        out.flush().map_err(write)?;
+        let (main_len, crc) = (out.get_ref().len, out.get_ref().crc.clone().finalize());
         for (position, r) in self.references.iter().enumerate() {
             match (&r.fingerprint.local, self.span(position)) {
                 (Some(local), _) => {
@@ -601,38 +604,30 @@ impl ReferenceIndex {
 fn put_words(out: &mut impl Write, words: &WordIndex) -> std::io::Result<()> {
     let (vocabulary, inverted) = words.parts();
     let tree = vocabulary.tree();
-    let mut buffer = Vec::with_capacity(1 << 16);
-    buffer.extend_from_slice(&(tree.len() as u32).to_le_bytes());
+    out.write_all(&(tree.len() as u32).to_le_bytes())?;
     for (centroid, first, count) in tree {
         for w in centroid {
-            buffer.extend_from_slice(&w.to_le_bytes());
+            out.write_all(&w.to_le_bytes())?;
         }
-        buffer.extend_from_slice(&first.to_le_bytes());
+        out.write_all(&first.to_le_bytes())?;
         // At most 16 children (`Vocabulary::from_tree` checks on reading).
-        buffer.push(count as u8);
-        if buffer.len() >= 1 << 15 {
-            out.write_all(&buffer)?;
-            buffer.clear();
-        }
+        out.write_all(&[count as u8])?;
     }
     for bits in &vocabulary.signature_bits {
-        buffer.extend_from_slice(bits);
+        out.write_all(bits)?;
     }
     for w in 0..vocabulary.words as usize {
         let list = inverted.list(w);
-        buffer.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        out.write_all(&(list.len() as u32).to_le_bytes())?;
         for p in list {
-            buffer.extend_from_slice(&p.to_bytes());
-        }
-        if buffer.len() >= 1 << 15 {
-            out.write_all(&buffer)?;
-            buffer.clear();
+            out.write_all(&p.to_bytes())?;
         }
     }
-    out.write_all(&buffer)
+    Ok(())
 }
 
-/// A writer that sums what passes through it: the main part's CRC and length.
+/// A writer that sums what passes through it: the main part's CRC and length (under a buffered writer, so that
+/// the CRC is summed over large pieces).
 struct Summed<W> {
     out: W,
     crc: crc32fast::Hasher,

@@ -332,6 +332,8 @@ impl ReferenceIndex {
             .map(|k| {
                 let mut shard = ReferenceIndex::new(self.config);
                 shard.catalog_root = self.catalog_root.clone();
+                // Features left in this index's file stay there: the shards read them from it too.
+                shard.stored = self.stored.clone();
                 shard.shard =
                     Some(Shard { number: k as u32 + 1, count: count as u32, catalog_references: self.len() as u64 });
                 shard
@@ -342,11 +344,9 @@ impl ReferenceIndex {
             // `insert` hands out `next_id`: point it at the reference's id so it keeps it.
             shard.next_id = r.id;
             shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone());
-            // Features left in this index's file stay there: the shards read them from it too.
             if let Some(slot) = shard.spans.last_mut() {
                 *slot = self.spans[i];
             }
-            shard.stored.clone_from(&self.stored);
         }
         // One vocabulary for all: trained on the whole catalog, so a reference's words, and so its shortlist
         // score, are the same in its shard as in the whole (document frequencies are the shard's: a round-robin
