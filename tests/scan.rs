@@ -34,9 +34,18 @@ fn mixed_folder(name: &str) -> PathBuf {
 }
 
 fn scan_all(index: &Arc<ReferenceIndex>, folder: &Path) -> (Vec<ListingReport>, knockoff::ScanSummary) {
+    scan_with(index, folder, ScanOptions::default())
+}
+
+/// Scans `folder` under `options`, keeping every report (and checking progress came once per file).
+fn scan_with(
+    index: &Arc<ReferenceIndex>,
+    folder: &Path,
+    options: ScanOptions,
+) -> (Vec<ListingReport>, knockoff::ScanSummary) {
     let mut reports = Vec::new();
     let calls = AtomicUsize::new(0);
-    let summary = Scanner::new(index.clone(), ScanOptions::default())
+    let summary = Scanner::new(index.clone(), options)
         .scan(
             folder,
             &AtomicBool::new(false),
@@ -353,18 +362,7 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
     // damaged block only when rocket.jpg is a candidate.
     let mut options = ScanOptions::default();
     options.search = options.search.with_top_k(1).with_verify_top(1).with_verify_all_up_to(0);
-    let mut reports = Vec::new();
-    let summary = Scanner::new(index, options)
-        .scan(
-            testdata("listings"),
-            &AtomicBool::new(false),
-            |_| {},
-            |r| {
-                reports.push(r.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
+    let (reports, summary) = scan_with(&index, &testdata("listings"), options);
     assert_eq!(reports.len(), common::photos("listings").len(), "every listing has its row");
     for r in &reports {
         match &r.outcome {
