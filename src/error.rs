@@ -94,7 +94,9 @@ pub enum ErrorKind {
     #[error("not a knockoff index file")]
     NotAnIndex,
     /// The index file was written in a format version this build does not read.
-    #[error("index format version {found} is not supported (this build reads version {supported}); rebuild the index")]
+    #[error(
+        "index format version {found} is not supported (this build writes version {supported} and reads it and versions 2 to 4); rebuild the index"
+    )]
     IndexVersion {
         /// Version in the file.
         found: u32,
