@@ -92,6 +92,8 @@ fn benches(c: &mut Criterion) {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let references = Fingerprinter::for_references(FingerprintConfig::default());
     let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    // As deep as a search shortlists.
+    let depth = knockoff::SearchOptions::default().shortlist;
     let mut pool: Vec<(Descriptor, Keypoint)> = Vec::new();
     for dir in ["refs", "distractors", "large"] {
         for (_, f) in features_of(&testdata.join(dir), &references) {
@@ -165,7 +167,8 @@ fn benches(c: &mut Criterion) {
             queries
                 .iter()
                 .filter(|(name, q)| {
-                    let top = if placed { words.shortlist_placed(q, 10, &keypoints) } else { words.shortlist(q, 10) };
+                    let top =
+                        if placed { words.shortlist_placed(q, depth, &keypoints) } else { words.shortlist(q, depth) };
                     planted.iter().any(|(r, p)| {
                         name.starts_with(r.trim_end_matches(".jpg").trim_end_matches(".png"))
                             && top.iter().any(|t| t.0 == *p)
@@ -174,7 +177,7 @@ fn benches(c: &mut Criterion) {
                 .count()
         };
         eprintln!(
-            "{size} references: testdata copies shortlisted in the top 10: {} of {} by votes, {} with the placement check",
+            "{size} references: testdata copies shortlisted in the top {depth}: {} of {} by votes, {} with the placement check",
             found(false),
             queries.len(),
             found(true)
@@ -182,7 +185,11 @@ fn benches(c: &mut Criterion) {
         for placed in [false, true] {
             let t = Instant::now();
             for (_, q) in &queries {
-                black_box(if placed { words.shortlist_placed(q, 10, &keypoints) } else { words.shortlist(q, 10) });
+                black_box(if placed {
+                    words.shortlist_placed(q, depth, &keypoints)
+                } else {
+                    words.shortlist(q, depth)
+                });
             }
             eprintln!(
                 "{size} references: {:.2} ms per listing {} (plain loop)",
@@ -194,13 +201,13 @@ fn benches(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("per_listing", size), |b| {
             b.iter(|| {
                 q = (q + 1) % queries.len();
-                words.shortlist(black_box(&queries[q].1), 10)
+                words.shortlist(black_box(&queries[q].1), depth)
             })
         });
         group.bench_function(BenchmarkId::new("per_listing_placed", size), |b| {
             b.iter(|| {
                 q = (q + 1) % queries.len();
-                words.shortlist_placed(black_box(&queries[q].1), 10, &keypoints)
+                words.shortlist_placed(black_box(&queries[q].1), depth, &keypoints)
             })
         });
     }

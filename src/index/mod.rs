@@ -64,7 +64,9 @@ pub struct SearchOptions {
     pub verify_all_up_to: usize,
     /// Size of the visual-word shortlist: the references whose descriptors the listing's own meet most often in
     /// the inverted file, turned, scaled and placed alike, verified even when their hashes are far (crops,
-    /// collages, pasted copies). Default 10.
+    /// collages, pasted copies). Default 20: on the catalog benchmark (5,099 references), the copies verification
+    /// finds but the search left unverified went from 1.4% (10 deep) to 1.06%, and to 0.72% with the shortlist's
+    /// third word per descriptor.
     pub shortlist: usize,
     /// PDQ distance (best dihedral variant) within which a reference is a candidate in large catalogs. A reference
     /// farther than 47 bits cannot reach the default review score. Default 47.
@@ -83,7 +85,7 @@ impl Default for SearchOptions {
             exhaustive_up_to: 20_000,
             verify_top: 4,
             verify_all_up_to: 32,
-            shortlist: 10,
+            shortlist: 20,
             candidate_radius: 47,
             method: SearchMethod::Auto,
             thresholds: None,
