@@ -75,8 +75,10 @@ pub fn match_descriptors(
 type Best = (u32, u32, u32);
 
 /// Fills, for each query, its best and second-best distances and its best reference; for each reference, its
-/// best and second-best distances and best query. The hot loop of verification: compiled with `popcnt` where the processor has it
-/// (the default x86-64 target does not assume it), plain otherwise.
+/// best and second-best distances and best query. The hot loop of verification (41% of a scan's CPU with the scalar
+/// loop), picked at run time by what the processor has: AVX-512 with its popcount, AVX2, else the scalar loop
+/// compiled with `popcnt` (the default x86-64 target assumes none of them) or plain. On 500 x 1,250 descriptors (a
+/// reference against a listing's budget), 0.24 / 0.51 / 1.16 ms in one run.
 fn nearest(
     reference: &[Descriptor],
     queries: &[Descriptor],
@@ -85,7 +87,9 @@ fn nearest(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx512::nearest(reference, queries, best_for_query, best_for_reference) {
+        if avx512::nearest(reference, queries, best_for_query, best_for_reference)
+            || avx2::nearest(reference, queries, best_for_query, best_for_reference)
+        {
             return;
         }
         if std::arch::is_x86_feature_detected!("popcnt") {
@@ -203,18 +207,155 @@ mod avx512 {
                 _mm256_storeu_si256(lane_second.as_mut_ptr().cast(), row_second);
                 _mm256_storeu_si256(lane_by.as_mut_ptr().cast(), row_by);
             }
-            let (mut d1, mut d2, mut arg) = (u32::MAX, u32::MAX, u32::MAX);
-            for k in 0..STEP {
-                let (a, b, i) = (lane_first[k], lane_second[k], lane_by[k]);
-                if a < d1 || (a == d1 && i < arg) {
-                    d2 = d1.min(b);
-                    (d1, arg) = (a, i);
-                } else {
-                    d2 = d2.min(a);
+            if let Some(slot) = best_for_query.get_mut(j) {
+                *slot = super::merge_lanes(&lane_first, &lane_second, &lane_by);
+            }
+        }
+    }
+}
+
+/// A row's best two and the first reference at its best, from each vector lane's best two and best reference.
+#[cfg(target_arch = "x86_64")]
+fn merge_lanes(first: &[u32], second: &[u32], by: &[u32]) -> Best {
+    let (mut d1, mut d2, mut arg) = (u32::MAX, u32::MAX, u32::MAX);
+    for ((&a, &b), &i) in first.iter().zip(second).zip(by) {
+        if a < d1 || (a == d1 && i < arg) {
+            d2 = d1.min(b);
+            (d1, arg) = (a, i);
+        } else {
+            d2 = d2.min(a);
+        }
+    }
+    (d1, d2, if d1 == u32::MAX { 0 } else { arg })
+}
+
+/// The matching kernel for processors with AVX2 but not AVX-512's popcount: eight reference descriptors a step as
+/// in [`avx512`], each word's popcount by nibble lookup (`vpshufb`) and byte sums (`vpsadbw`), the two halves'
+/// distances interleaved into one vector of eight, best-two updates without branches.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Best, Descriptor};
+
+    /// Reference descriptors per step: two vectors of four words.
+    const STEP: usize = 8;
+    /// Which reference of its step each 32-bit lane holds: the first half's distances in the even lanes, the
+    /// second half's in the odd ones.
+    const LANE_REFERENCE: [usize; STEP] = [0, 4, 1, 5, 2, 6, 3, 7];
+
+    /// [`super::nearest`], when the processor has the instructions: whether it ran.
+    pub(super) fn nearest(
+        reference: &[Descriptor],
+        queries: &[Descriptor],
+        best_for_query: &mut [Best],
+        best_for_reference: &mut [Best],
+    ) -> bool {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return false;
+        }
+        let padded = reference.len().div_ceil(STEP) * STEP;
+        let columns: [Vec<u64>; 4] = std::array::from_fn(|k| {
+            let mut column: Vec<u64> = reference.iter().map(|d| d[k]).collect();
+            column.resize(padded, 0);
+            column
+        });
+        // By lane: `first[step * STEP + lane]` is reference `step * STEP + LANE_REFERENCE[lane]`.
+        let mut first = vec![u32::MAX; padded];
+        let mut second = vec![u32::MAX; padded];
+        let mut by = vec![0u32; padded];
+        // SAFETY: the processor has AVX2, checked above.
+        unsafe {
+            kernel(&columns, reference.len(), queries, best_for_query, (&mut first, &mut second, &mut by));
+        }
+        for at in (0..padded).step_by(STEP) {
+            for (lane, &r) in LANE_REFERENCE.iter().enumerate() {
+                if let Some(slot) = best_for_reference.get_mut(at + r) {
+                    *slot = (first[at + lane], second[at + lane], by[at + lane]);
                 }
             }
+        }
+        true
+    }
+
+    /// Popcounts of the four 64-bit lanes of `x`, one per lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn popcount(x: __m256i, table: __m256i, nibble: __m256i) -> __m256i {
+        let low = _mm256_and_si256(x, nibble);
+        let high = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nibble);
+        let bytes = _mm256_add_epi8(_mm256_shuffle_epi8(table, low), _mm256_shuffle_epi8(table, high));
+        _mm256_sad_epu8(bytes, _mm256_setzero_si256())
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn kernel(
+        columns: &[Vec<u64>; 4],
+        len: usize,
+        queries: &[Descriptor],
+        best_for_query: &mut [Best],
+        (first, second, by): (&mut [u32], &mut [u32], &mut [u32]),
+    ) {
+        let steps = columns.iter().map(Vec::len).chain([first.len(), second.len(), by.len()]).min().unwrap_or(0) / STEP;
+        let table = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+        );
+        let nibble = _mm256_set1_epi8(0x0f);
+        let lanes = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let max = _mm256_set1_epi32(-1);
+        let count = _mm256_set1_epi32(len as i32);
+        for (j, q) in queries.iter().enumerate() {
+            let query = _mm256_set1_epi32(j as i32);
+            let words = q.map(|w| _mm256_set1_epi64x(w as i64));
+            let (mut row_first, mut row_second, mut row_by) = (max, max, _mm256_setzero_si256());
+            for step in 0..steps {
+                let at = step * STEP;
+                let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                for (column, word) in columns.iter().zip(&words) {
+                    // SAFETY: `at + STEP <= column.len()`, by `steps`.
+                    let (a, b) = unsafe {
+                        let p = column.as_ptr().add(at);
+                        (_mm256_loadu_si256(p.cast()), _mm256_loadu_si256(p.add(4).cast()))
+                    };
+                    low = _mm256_add_epi64(low, popcount(_mm256_xor_si256(a, *word), table, nibble));
+                    high = _mm256_add_epi64(high, popcount(_mm256_xor_si256(b, *word), table, nibble));
+                }
+                // Distances fit in 32 bits: the second half's go to the odd lanes.
+                let mut d = _mm256_or_si256(low, _mm256_slli_epi64::<32>(high));
+                let index = _mm256_add_epi32(lanes, _mm256_set1_epi32(at as i32));
+                if at + STEP > len {
+                    // Padding lanes are no reference.
+                    d = _mm256_blendv_epi8(max, d, _mm256_cmpgt_epi32(count, index));
+                }
+                // SAFETY: `at + STEP <= first.len()`, and so for `second` and `by`, by `steps`.
+                unsafe {
+                    let (f, s, b) = (
+                        first.as_mut_ptr().add(at).cast::<__m256i>(),
+                        second.as_mut_ptr().add(at).cast::<__m256i>(),
+                        by.as_mut_ptr().add(at).cast::<__m256i>(),
+                    );
+                    let best = _mm256_loadu_si256(f);
+                    _mm256_storeu_si256(s, _mm256_min_epu32(_mm256_loadu_si256(s), _mm256_max_epu32(best, d)));
+                    let lower = _mm256_min_epu32(best, d);
+                    _mm256_storeu_si256(f, lower);
+                    // Not nearer where the best stays: `by` keeps its query there.
+                    let kept = _mm256_cmpeq_epi32(lower, best);
+                    _mm256_storeu_si256(b, _mm256_blendv_epi8(query, _mm256_loadu_si256(b), kept));
+                }
+                row_second = _mm256_min_epu32(row_second, _mm256_max_epu32(row_first, d));
+                let lower = _mm256_min_epu32(row_first, d);
+                row_by = _mm256_blendv_epi8(index, row_by, _mm256_cmpeq_epi32(lower, row_first));
+                row_first = lower;
+            }
+            let (mut lane_first, mut lane_second, mut lane_by) = ([0u32; STEP], [0u32; STEP], [0u32; STEP]);
+            // SAFETY: each array holds exactly one 256-bit vector.
+            unsafe {
+                _mm256_storeu_si256(lane_first.as_mut_ptr().cast(), row_first);
+                _mm256_storeu_si256(lane_second.as_mut_ptr().cast(), row_second);
+                _mm256_storeu_si256(lane_by.as_mut_ptr().cast(), row_by);
+            }
             if let Some(slot) = best_for_query.get_mut(j) {
-                *slot = (d1, d2, if d1 == u32::MAX { 0 } else { arg });
+                *slot = super::merge_lanes(&lane_first, &lane_second, &lane_by);
             }
         }
     }
@@ -297,7 +438,16 @@ mod tests {
     #[test]
     fn every_kernel_keeps_the_definition_ties_included() {
         type Kernel = fn(&[Descriptor], &[Descriptor], &mut [Best], &mut [Best]);
-        let kernels: [(&str, Kernel); 2] = [("picked", nearest), ("plain", nearest_plain)];
+        let mut kernels: Vec<(&str, Kernel)> = vec![("picked", nearest), ("plain", nearest_plain)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            fn avx2(r: &[Descriptor], q: &[Descriptor], fq: &mut [Best], fr: &mut [Best]) {
+                if !avx2::nearest(r, q, fq, fr) {
+                    nearest_plain(r, q, fq, fr);
+                }
+            }
+            kernels.push(("avx2", avx2));
+        }
         // Sparse descriptors (few bits set) tie often; sizes around the vector width leave partial steps.
         let sparse = |n: usize, seed: u64| -> Vec<Descriptor> {
             random_descriptors(n, seed)
@@ -311,7 +461,7 @@ mod tests {
                 (sparse(nr, seed), sparse(nq, seed + 100)),
             ] {
                 let expected = nearest_by_definition(&reference, &queries);
-                for (name, kernel) in kernels {
+                for &(name, kernel) in &kernels {
                     // As `match_descriptors` starts them.
                     let unset = (u32::MAX, u32::MAX, 0);
                     let (mut for_query, mut for_reference) = (vec![unset; nq], vec![unset; nr]);
