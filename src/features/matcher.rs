@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+
 use super::descriptor::{Descriptor, mirrored};
 
 /// How descriptors are matched.
@@ -109,10 +112,7 @@ fn nearest(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Best, Descriptor};
-
-    /// Reference descriptors per step.
-    const STEP: usize = 8;
+    use super::{Best, Descriptor, STEP, Workspace, row_best};
 
     /// [`super::nearest`], when the processor has the instructions: whether it ran.
     pub(super) fn nearest(
@@ -127,36 +127,19 @@ mod avx512 {
         if !available {
             return false;
         }
-        // The references by word (`columns[k][i]` is word k of descriptor i), padded to whole steps with
-        // descriptors no query can be nearer to than a real one is: their distances are replaced below.
-        let padded = reference.len().div_ceil(STEP) * STEP;
-        let columns: [Vec<u64>; 4] = std::array::from_fn(|k| {
-            let mut column: Vec<u64> = reference.iter().map(|d| d[k]).collect();
-            column.resize(padded, 0);
-            column
-        });
-        let mut first = vec![u32::MAX; padded];
-        let mut second = vec![u32::MAX; padded];
-        let mut by = vec![0u32; padded];
+        let mut work = Workspace::new(reference);
         // SAFETY: the processor has the kernel's instructions, checked above.
-        unsafe {
-            kernel(&columns, reference.len(), queries, best_for_query, (&mut first, &mut second, &mut by));
-        }
+        unsafe { kernel(&mut work, queries, best_for_query) };
         for (i, slot) in best_for_reference.iter_mut().enumerate().take(reference.len()) {
-            *slot = (first[i], second[i], by[i]);
+            *slot = (work.first[i], work.second[i], work.by[i]);
         }
         true
     }
 
     #[target_feature(enable = "avx512f,avx512vl,avx512vpopcntdq")]
-    fn kernel(
-        columns: &[Vec<u64>; 4],
-        len: usize,
-        queries: &[Descriptor],
-        best_for_query: &mut [Best],
-        (first, second, by): (&mut [u32], &mut [u32], &mut [u32]),
-    ) {
-        let steps = columns.iter().map(Vec::len).chain([first.len(), second.len(), by.len()]).min().unwrap_or(0) / STEP;
+    fn kernel(work: &mut Workspace, queries: &[Descriptor], best_for_query: &mut [Best]) {
+        let (steps, len) = (work.steps(), work.len);
+        let Workspace { columns, first, second, by, .. } = work;
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let max = _mm256_set1_epi32(-1);
         for (j, q) in queries.iter().enumerate() {
@@ -200,25 +183,68 @@ mod avx512 {
                 row_by = _mm256_mask_blend_epi32(nearer, row_by, _mm256_add_epi32(lanes, _mm256_set1_epi32(at as i32)));
             }
             // Across the lanes: the best two of the lanes' best twos, and the first reference at the best.
-            let (mut lane_first, mut lane_second, mut lane_by) = ([0u32; STEP], [0u32; STEP], [0u32; STEP]);
-            // SAFETY: each array holds exactly one 256-bit vector.
-            unsafe {
-                _mm256_storeu_si256(lane_first.as_mut_ptr().cast(), row_first);
-                _mm256_storeu_si256(lane_second.as_mut_ptr().cast(), row_second);
-                _mm256_storeu_si256(lane_by.as_mut_ptr().cast(), row_by);
-            }
             if let Some(slot) = best_for_query.get_mut(j) {
-                *slot = super::merge_lanes(&lane_first, &lane_second, &lane_by);
+                *slot = row_best(row_first, row_second, row_by);
             }
         }
     }
 }
 
-/// A row's best two and the first reference at its best, from each vector lane's best two and best reference.
+/// Reference descriptors per step of the vector kernels ([`avx512`], [`avx2`]): eight 32-bit lanes.
 #[cfg(target_arch = "x86_64")]
-fn merge_lanes(first: &[u32], second: &[u32], by: &[u32]) -> Best {
+const STEP: usize = 8;
+
+/// What the vector kernels work on: the references by word (`columns[k][i]` is word k of descriptor i), padded
+/// to whole steps with descriptors whose distances the kernels replace, and each padded slot's best two
+/// distances and best query so far (in the kernel's lane order).
+#[cfg(target_arch = "x86_64")]
+struct Workspace {
+    columns: [Vec<u64>; 4],
+    /// Real references (the rest is padding).
+    len: usize,
+    first: Vec<u32>,
+    second: Vec<u32>,
+    by: Vec<u32>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Workspace {
+    fn new(reference: &[Descriptor]) -> Workspace {
+        let padded = reference.len().div_ceil(STEP) * STEP;
+        Workspace {
+            columns: std::array::from_fn(|k| {
+                let mut column: Vec<u64> = reference.iter().map(|d| d[k]).collect();
+                column.resize(padded, 0);
+                column
+            }),
+            len: reference.len(),
+            first: vec![u32::MAX; padded],
+            second: vec![u32::MAX; padded],
+            by: vec![0u32; padded],
+        }
+    }
+
+    /// Whole steps every array holds (all of them).
+    fn steps(&self) -> usize {
+        let lengths = self.columns.iter().map(Vec::len).chain([self.first.len(), self.second.len(), self.by.len()]);
+        lengths.min().unwrap_or(0) / STEP
+    }
+}
+
+/// A row's best two and the first reference at its best, from each lane's best two and best reference.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn row_best(first: __m256i, second: __m256i, by: __m256i) -> Best {
+    let (mut lanes_first, mut lanes_second, mut lanes_by) = ([0u32; STEP], [0u32; STEP], [0u32; STEP]);
+    // SAFETY: each array holds exactly one 256-bit vector.
+    unsafe {
+        _mm256_storeu_si256(lanes_first.as_mut_ptr().cast(), first);
+        _mm256_storeu_si256(lanes_second.as_mut_ptr().cast(), second);
+        _mm256_storeu_si256(lanes_by.as_mut_ptr().cast(), by);
+    }
     let (mut d1, mut d2, mut arg) = (u32::MAX, u32::MAX, u32::MAX);
-    for ((&a, &b), &i) in first.iter().zip(second).zip(by) {
+    for ((&a, &b), &i) in lanes_first.iter().zip(&lanes_second).zip(&lanes_by) {
         if a < d1 || (a == d1 && i < arg) {
             d2 = d1.min(b);
             (d1, arg) = (a, i);
@@ -236,10 +262,8 @@ fn merge_lanes(first: &[u32], second: &[u32], by: &[u32]) -> Best {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Best, Descriptor};
+    use super::{Best, Descriptor, STEP, Workspace, row_best};
 
-    /// Reference descriptors per step: two vectors of four words.
-    const STEP: usize = 8;
     /// Which reference of its step each 32-bit lane holds: the first half's distances in the even lanes, the
     /// second half's in the odd ones.
     const LANE_REFERENCE: [usize; STEP] = [0, 4, 1, 5, 2, 6, 3, 7];
@@ -254,24 +278,14 @@ mod avx2 {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return false;
         }
-        let padded = reference.len().div_ceil(STEP) * STEP;
-        let columns: [Vec<u64>; 4] = std::array::from_fn(|k| {
-            let mut column: Vec<u64> = reference.iter().map(|d| d[k]).collect();
-            column.resize(padded, 0);
-            column
-        });
-        // By lane: `first[step * STEP + lane]` is reference `step * STEP + LANE_REFERENCE[lane]`.
-        let mut first = vec![u32::MAX; padded];
-        let mut second = vec![u32::MAX; padded];
-        let mut by = vec![0u32; padded];
+        // By lane: `work.first[step * STEP + lane]` is reference `step * STEP + LANE_REFERENCE[lane]`.
+        let mut work = Workspace::new(reference);
         // SAFETY: the processor has AVX2, checked above.
-        unsafe {
-            kernel(&columns, reference.len(), queries, best_for_query, (&mut first, &mut second, &mut by));
-        }
-        for at in (0..padded).step_by(STEP) {
+        unsafe { kernel(&mut work, queries, best_for_query) };
+        for at in (0..work.first.len()).step_by(STEP) {
             for (lane, &r) in LANE_REFERENCE.iter().enumerate() {
                 if let Some(slot) = best_for_reference.get_mut(at + r) {
-                    *slot = (first[at + lane], second[at + lane], by[at + lane]);
+                    *slot = (work.first[at + lane], work.second[at + lane], work.by[at + lane]);
                 }
             }
         }
@@ -289,14 +303,9 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    fn kernel(
-        columns: &[Vec<u64>; 4],
-        len: usize,
-        queries: &[Descriptor],
-        best_for_query: &mut [Best],
-        (first, second, by): (&mut [u32], &mut [u32], &mut [u32]),
-    ) {
-        let steps = columns.iter().map(Vec::len).chain([first.len(), second.len(), by.len()]).min().unwrap_or(0) / STEP;
+    fn kernel(work: &mut Workspace, queries: &[Descriptor], best_for_query: &mut [Best]) {
+        let (steps, len) = (work.steps(), work.len);
+        let Workspace { columns, first, second, by, .. } = work;
         let table = _mm256_setr_epi8(
             0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
         );
@@ -347,15 +356,8 @@ mod avx2 {
                 row_by = _mm256_blendv_epi8(index, row_by, _mm256_cmpeq_epi32(lower, row_first));
                 row_first = lower;
             }
-            let (mut lane_first, mut lane_second, mut lane_by) = ([0u32; STEP], [0u32; STEP], [0u32; STEP]);
-            // SAFETY: each array holds exactly one 256-bit vector.
-            unsafe {
-                _mm256_storeu_si256(lane_first.as_mut_ptr().cast(), row_first);
-                _mm256_storeu_si256(lane_second.as_mut_ptr().cast(), row_second);
-                _mm256_storeu_si256(lane_by.as_mut_ptr().cast(), row_by);
-            }
             if let Some(slot) = best_for_query.get_mut(j) {
-                *slot = super::merge_lanes(&lane_first, &lane_second, &lane_by);
+                *slot = row_best(row_first, row_second, row_by);
             }
         }
     }
