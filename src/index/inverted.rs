@@ -17,7 +17,7 @@
 //!   hundred references' votes are correspondences, and a copy's agree on one placement of the reference in the
 //!   listing. Texture like the listing's background (stone, grass, brick: the catalog holds plenty) turns and
 //!   scales alike too, but its matches scatter. This is what lets the search afford three words per listing
-//!   descriptor (multiple assignment through [`Vocabulary::words_of`]): a copy shown small or compressed hard
+//!   descriptor (multiple assignment through [`Vocabulary::words_of_each`]): a copy shown small or compressed hard
 //!   differs in a tenth to a fifth of its bits, and its descriptors land in a neighbouring word about as often as
 //!   in their own.
 //!
@@ -409,120 +409,180 @@ impl InvertedFile {
         // of a word held by one reference): scores read as "about this many well-matched descriptors" whatever
         // the catalog size, and `min_score` means the same in a catalog of ten as in one of a million.
         let unit = n.clamp(2.0, 100.0).ln().powi(2);
-        let mut probe = Probe::default();
         // A word held by a quarter of the catalog or more says little and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let Scratch { raw, last, touched, votes } = &mut *scratch;
-            raw.resize(self.references, 0.0);
-            last.resize(self.references, 0);
-            for mirror in [false, true] {
-                for (q, (d, kp)) in listing.descriptors.iter().zip(&listing.keypoints).enumerate() {
-                    // Which listing descriptor voted last for each reference: one vote per descriptor and reference
-                    // (the first, from its nearest word).
-                    let tag = (q as u32 + 1) | (u32::from(mirror) << 31);
-                    let d = if mirror { mirrored(d) } else { *d };
-                    let mut angle = angle_step(kp.angle);
-                    if mirror {
-                        angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
-                    }
-                    let level = u32::from(kp.level).min(LEVELS - 1);
-                    vocabulary.words_of(&d, config.probes, config.margin, &mut probe);
-                    for &w in &probe.words {
-                        let (list, df) = self.list_and_frequency(w as usize);
-                        if df == 0 || df > stop {
-                            continue;
-                        }
-                        let idf = (n / df as f32).ln().max(0.0);
-                        let weight = idf * idf / unit;
-                        let signature = vocabulary.signature(w, &d);
-                        for p in list {
-                            let h = (p.signature() ^ signature).count_ones();
-                            let r = p.reference() as usize;
-                            if h > config.max_signature_distance || last[r] == tag {
-                                continue;
-                            }
-                            last[r] = tag;
-                            if raw[r] == 0.0 {
-                                touched.push(r as u32);
-                            }
-                            let weight = weight * signature_weight(h);
-                            raw[r] += weight;
-                            votes.push(Vote {
-                                reference: r as u32,
-                                listing: q as u32,
-                                keypoint: p.keypoint() as u16,
-                                mirror,
-                                angle_bin: ((angle + ANGLE_STEPS - p.angle()) % ANGLE_STEPS) as u8,
-                                level_bin: (level + LEVELS - 1 - p.level()) as u8,
-                                weight,
-                            });
-                        }
-                    }
-                }
+        // The buffers are taken out of the thread-local for the search, so that its body is compiled here (with
+        // `popcnt` when `shortlist_popcnt` calls) rather than in a closure of its own.
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let Scratch { raw, last, touched, votes, lookups, descriptors, probes } = &mut scratch;
+        raw.resize(self.references, 0.0);
+        last.resize(self.references, 0);
+        // Every word to read, listing descriptor by descriptor (plain, then mirrored), nearest word first: the
+        // order votes are counted in. Listed first so that the loop below can fetch the words' postings ahead.
+        descriptors.clear();
+        descriptors.extend(listing.descriptors.iter().copied());
+        descriptors.extend(listing.descriptors.iter().map(mirrored));
+        lookups.clear();
+        let n_listing = listing.descriptors.len();
+        vocabulary.words_of_each(descriptors, config.probes, config.margin, probes, |slot, words| {
+            let Some(kp) = listing.keypoints.get(slot % n_listing.max(1)) else { return };
+            let mut angle = angle_step(kp.angle);
+            if slot >= n_listing {
+                angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
             }
-            // The references with the most votes get the geometric check: their votes' turn and scale must agree.
-            // Many of them: a small copy's votes are few beside the chance votes a large reference collects, and
-            // only the check tells them apart (checking the best 40 rather than 2,000 lost a tenth of the copies; see
-            // `QueryConfig::consistent_candidates`).
-            let mut ranked: Vec<(f32, u32)> = touched.iter().map(|&r| (raw[r as usize], r)).collect();
-            let keep = config.consistent_candidates.max(k).min(ranked.len());
-            if keep < ranked.len() {
-                ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                ranked.truncate(keep);
+            let level = u32::from(kp.level).min(LEVELS - 1);
+            lookups.extend(words.iter().map(|&word| Lookup { word, slot: slot as u32, angle, level }));
+        });
+        // Each word's postings sit somewhere in hundreds of megabytes: a cache miss for its head, its signature
+        // bits and its first postings. Fetching them a few words ahead overlaps those misses with the work on the
+        // words before.
+        for (i, lookup) in lookups.iter().enumerate() {
+            if let Some(ahead) = lookups.get(i + HEAD_AHEAD) {
+                self.prefetch_head(ahead.word);
+                vocabulary.prefetch_signature(ahead.word);
             }
-            let mut histograms = vec![Histograms::default(); ranked.len()];
-            for (slot, &(_, r)) in ranked.iter().enumerate() {
-                // Mark the shortlisted references (negative raw scores cannot occur otherwise).
-                raw[r as usize] = -(slot as f32) - 1.0;
+            if let Some(ahead) = lookups.get(i + LIST_AHEAD) {
+                self.prefetch_list(ahead.word);
             }
-            for v in votes.iter() {
-                let mark = raw[v.reference as usize];
-                if mark < 0.0 {
-                    histograms[(-mark - 1.0) as usize].add(v);
-                }
+            let (list, df) = self.list_and_frequency(lookup.word as usize);
+            if df == 0 || df > stop {
+                continue;
             }
-            let mut scored: Vec<(usize, f32)> = ranked
-                .iter()
-                .zip(&histograms)
-                .map(|(&(_, r), h)| (r as usize, h.consistent_score()))
-                .filter(|&(_, s)| s >= config.min_score)
-                .collect();
-            scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            if let Some(keypoints) = keypoints {
-                // Where the votes land: the best candidates' votes are correspondences, and a copy's agree on one
-                // placement of the reference in the listing, where similar texture's votes scatter.
-                scored.truncate(config.spatial_candidates.max(k));
-                for &r in touched.iter() {
-                    last[r as usize] = 0;
+            // Which listing descriptor voted last for each reference: one vote per descriptor and reference (the
+            // first, from its nearest word).
+            let tag = lookup.slot + 1;
+            let mirror = lookup.slot as usize >= n_listing;
+            let q = lookup.slot as usize % n_listing.max(1);
+            let idf = (n / df as f32).ln().max(0.0);
+            let weight = idf * idf / unit;
+            let signature = vocabulary.signature(lookup.word, &descriptors[lookup.slot as usize]);
+            for p in list {
+                let h = (p.signature() ^ signature).count_ones();
+                let r = p.reference() as usize;
+                if h > config.max_signature_distance || last[r] == tag {
+                    continue;
                 }
-                for (slot, &(r, _)) in scored.iter().enumerate() {
-                    last[r] = slot as u32 + 1;
+                last[r] = tag;
+                if raw[r] == 0.0 {
+                    touched.push(r as u32);
                 }
-                let mut groups: Vec<Vec<Vote>> = vec![Vec::new(); scored.len()];
-                for v in votes.iter() {
-                    let slot = last[v.reference as usize];
-                    if slot > 0 {
-                        groups[slot as usize - 1].push(*v);
-                    }
-                }
-                for (entry, group) in scored.iter_mut().zip(&groups) {
-                    entry.1 = keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, &r));
-                }
-                scored.retain(|&(_, s)| s >= config.min_score);
-                scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let weight = weight * signature_weight(h);
+                raw[r] += weight;
+                votes.push(Vote {
+                    reference: r as u32,
+                    listing: q as u32,
+                    keypoint: p.keypoint() as u16,
+                    mirror,
+                    angle_bin: ((lookup.angle + ANGLE_STEPS - p.angle()) % ANGLE_STEPS) as u8,
+                    level_bin: (lookup.level + LEVELS - 1 - p.level()) as u8,
+                    weight,
+                });
             }
-            scored.truncate(k);
+        }
+        // The references with the most votes get the geometric check: their votes' turn and scale must agree.
+        // Many of them: a small copy's votes are few beside the chance votes a large reference collects, and
+        // only the check tells them apart (checking the best 40 rather than 2,000 lost a tenth of the copies; see
+        // `QueryConfig::consistent_candidates`).
+        let mut ranked: Vec<(f32, u32)> = touched.iter().map(|&r| (raw[r as usize], r)).collect();
+        let keep = config.consistent_candidates.max(k).min(ranked.len());
+        if keep < ranked.len() {
+            ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            ranked.truncate(keep);
+        }
+        let mut histograms = vec![Histograms::default(); ranked.len()];
+        for (slot, &(_, r)) in ranked.iter().enumerate() {
+            // Mark the shortlisted references (negative raw scores cannot occur otherwise).
+            raw[r as usize] = -(slot as f32) - 1.0;
+        }
+        for v in votes.iter() {
+            let mark = raw[v.reference as usize];
+            if mark < 0.0 {
+                histograms[(-mark - 1.0) as usize].add(v);
+            }
+        }
+        let mut scored: Vec<(usize, f32)> = ranked
+            .iter()
+            .zip(&histograms)
+            .map(|(&(_, r), h)| (r as usize, h.consistent_score()))
+            .filter(|&(_, s)| s >= config.min_score)
+            .collect();
+        scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if let Some(keypoints) = keypoints {
+            // Where the votes land: the best candidates' votes are correspondences, and a copy's agree on one
+            // placement of the reference in the listing, where similar texture's votes scatter.
+            scored.truncate(config.spatial_candidates.max(k));
             for &r in touched.iter() {
-                raw[r as usize] = 0.0;
                 last[r as usize] = 0;
             }
-            touched.clear();
-            votes.clear();
-            scored
-        })
+            for (slot, &(r, _)) in scored.iter().enumerate() {
+                last[r] = slot as u32 + 1;
+            }
+            let mut groups: Vec<Vec<Vote>> = vec![Vec::new(); scored.len()];
+            for v in votes.iter() {
+                let slot = last[v.reference as usize];
+                if slot > 0 {
+                    groups[slot as usize - 1].push(*v);
+                }
+            }
+            for (entry, group) in scored.iter_mut().zip(&groups) {
+                entry.1 = keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, &r));
+            }
+            scored.retain(|&(_, s)| s >= config.min_score);
+            scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        scored.truncate(k);
+        for &r in touched.iter() {
+            raw[r as usize] = 0.0;
+            last[r as usize] = 0;
+        }
+        touched.clear();
+        votes.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
+        scored
     }
+
+    /// Starts fetching word `w`'s head into the cache (see [`InvertedFile::shortlist`]).
+    #[inline(always)]
+    fn prefetch_head(&self, w: u32) {
+        if let Lists::Packed { heads, .. } = &self.lists {
+            prefetch(heads.get(w as usize));
+        }
+    }
+
+    /// Starts fetching word `w`'s first postings into the cache; its head should be there already.
+    #[inline(always)]
+    fn prefetch_list(&self, w: u32) {
+        if let Lists::Packed { heads, postings } = &self.lists {
+            let start = heads.get(w as usize).map_or(usize::MAX, |h| h.start());
+            prefetch(postings.get(start));
+            prefetch(postings.get(start.saturating_add(8)));
+        }
+    }
+}
+
+/// How many words ahead the shortlist fetches a word's head and signature bits, and its postings.
+const HEAD_AHEAD: usize = 16;
+const LIST_AHEAD: usize = 8;
+
+/// A hint to start loading `item`'s cache line; nothing for `None`.
+#[inline(always)]
+pub(crate) fn prefetch<T>(item: Option<&T>) {
+    if let Some(item) = item {
+        prefetch_address((item as *const T).cast());
+    }
+}
+
+/// A hint to start loading the cache line at `address`, which should lie in live memory; nothing on processors
+/// other than x86-64.
+#[inline(always)]
+pub(crate) fn prefetch_address(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and changes nothing but the cache.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 /// Per-thread buffers for [`InvertedFile::shortlist`], kept between listings: a catalog-sized array is cheap to
@@ -536,6 +596,22 @@ struct Scratch {
     /// References with a vote, to reset.
     touched: Vec<u32>,
     votes: Vec<Vote>,
+    /// The words to read, in order.
+    lookups: Vec<Lookup>,
+    /// The listing's descriptors, then their mirror images.
+    descriptors: Vec<Descriptor>,
+    probes: Vec<Probe>,
+}
+
+/// A word to read for one listing descriptor.
+#[derive(Clone, Copy)]
+struct Lookup {
+    word: u32,
+    /// The descriptor's place in [`Scratch::descriptors`] (past the listing's count: mirrored).
+    slot: u32,
+    /// Its keypoint's orientation step (mirrored for a mirrored descriptor) and level.
+    angle: u32,
+    level: u32,
 }
 
 thread_local! {

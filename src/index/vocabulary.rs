@@ -81,6 +81,26 @@ pub(crate) struct Probe {
     frontier: Vec<(u32, u32, TreeNode)>,
     next: Vec<(u32, u32, TreeNode)>,
     pub(crate) words: Vec<u32>,
+    /// The level the frontier is at.
+    level: usize,
+}
+
+impl Probe {
+    /// The leaves reached, as words.
+    fn finish(&mut self) {
+        self.words.clear();
+        self.words.extend(self.leaves.iter().map(|&(_, _, word)| word));
+    }
+}
+
+/// A hint to start loading every cache line of `items`.
+#[inline(always)]
+fn prefetch_all<T>(items: &[T]) {
+    let bytes = std::mem::size_of_val(items);
+    let start = items.as_ptr().cast::<u8>();
+    for offset in (0..bytes).step_by(64).chain(std::iter::once(bytes.saturating_sub(1))) {
+        super::inverted::prefetch_address(start.wrapping_add(offset));
+    }
 }
 
 /// A subtree during training, flattened breadth-first once complete.
@@ -190,38 +210,101 @@ impl Vocabulary {
     /// at another scale or compressed hard differs in a fifth of its bits and often falls into a neighbouring
     /// word; searching the few nearest words (multiple assignment, on the query side only) finds it there
     /// without storing anything twice. Words come out nearest first.
+    #[cfg(test)]
     pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Probe) {
+        self.start(out);
+        while self.descend(d, probes, margin, out) {}
+        out.finish();
+    }
+
+    /// [`Vocabulary::words_of`] for each of `descriptors`, given in order to `each` (the descriptor's position,
+    /// its words). The descents run side by side in batches, a level at a time, with each level's nodes for the
+    /// whole batch fetched before any is read: below the top levels, a large vocabulary's nodes are tens of
+    /// megabytes (about 35 at 100,000 references), and one descent after another waited for each level's cache
+    /// misses in turn.
+    pub(crate) fn words_of_each(
+        &self,
+        descriptors: &[Descriptor],
+        probes: usize,
+        margin: u32,
+        buffers: &mut Vec<Probe>,
+        mut each: impl FnMut(usize, &[u32]),
+    ) {
+        /// Descents run side by side.
+        const BATCH: usize = 16;
+        buffers.resize_with(BATCH, Probe::default);
+        for (c, chunk) in descriptors.chunks(BATCH).enumerate() {
+            let batch = &mut buffers[..chunk.len()];
+            for probe in batch.iter_mut() {
+                self.start(probe);
+            }
+            loop {
+                for probe in batch.iter() {
+                    for &(_, _, node) in &probe.frontier {
+                        if let Some(kids) = self.nodes.get(node.first as usize..(node.first + node.count) as usize) {
+                            prefetch_all(kids);
+                        }
+                    }
+                }
+                let mut more = false;
+                for (d, probe) in chunk.iter().zip(batch.iter_mut()) {
+                    more |= self.descend(d, probes, margin, probe);
+                }
+                if !more {
+                    break;
+                }
+            }
+            for (i, probe) in batch.iter_mut().enumerate() {
+                probe.finish();
+                each(c * BATCH + i, &probe.words);
+            }
+        }
+    }
+
+    /// Sets `probe` at the root.
+    fn start(&self, probe: &mut Probe) {
+        probe.leaves.clear();
+        probe.frontier.clear();
+        probe.frontier.push((0, 0, self.nodes[0]));
+        probe.level = 0;
+    }
+
+    /// One level of [`Vocabulary::words_of`]'s search: whether any branch goes on.
+    #[inline(always)]
+    fn descend(&self, d: &Descriptor, probes: usize, margin: u32, probe: &mut Probe) -> bool {
         // (slack so far, path, node): a small best-first search over the tree, at most `probes` branches a level.
         // The path (child numbers, four bits a level from the top) breaks ties the way the greedy descent does,
         // so the greedy word always comes first.
-        let Probe { leaves, frontier, next, words: out } = out;
-        leaves.clear();
-        frontier.clear();
-        frontier.push((0, 0, self.nodes[0]));
+        let Probe { leaves, frontier, next, level, .. } = probe;
+        if frontier.is_empty() {
+            return false;
+        }
         let mut dist = [0u32; BRANCHING];
-        let mut level = 0;
-        while !frontier.is_empty() {
-            next.clear();
-            for &(slack, path, node) in frontier.iter() {
-                if node.count == 0 {
-                    keep_nearest(leaves, (slack, path, node.first), probes);
-                    continue;
-                }
-                let kids = &self.nodes[node.first as usize..(node.first + node.count) as usize];
-                distances(kids, d, &mut dist[..kids.len()]);
-                let best = dist[..kids.len()].iter().copied().min().unwrap_or(0);
-                for (i, (&di, kid)) in dist.iter().zip(kids).enumerate() {
-                    let s = slack + (di - best);
-                    if s <= margin {
-                        keep_nearest(next, (s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - level)), *kid), probes);
-                    }
+        next.clear();
+        for &(slack, path, node) in frontier.iter() {
+            if node.count == 0 {
+                keep_nearest(leaves, (slack, path, node.first), probes);
+                continue;
+            }
+            let kids = &self.nodes[node.first as usize..(node.first + node.count) as usize];
+            distances(kids, d, &mut dist[..kids.len()]);
+            let best = dist[..kids.len()].iter().copied().min().unwrap_or(0);
+            for (i, (&di, kid)) in dist.iter().zip(kids).enumerate() {
+                let s = slack + (di - best);
+                if s <= margin {
+                    keep_nearest(next, (s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - *level)), *kid), probes);
                 }
             }
-            std::mem::swap(frontier, next);
-            level += 1;
         }
-        out.clear();
-        out.extend(leaves.iter().map(|&(_, _, word)| word));
+        std::mem::swap(frontier, next);
+        *level += 1;
+        !frontier.is_empty()
+    }
+
+    /// Starts fetching `word`'s signature positions into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_signature(&self, word: u32) {
+        super::inverted::prefetch(self.signature_bits.get(word as usize));
     }
 
     /// The signature of `d` in `word`: its bits at the word's signature positions.
@@ -569,6 +652,26 @@ mod tests {
             met += usize::from(!clusters.is_empty());
         }
         assert!(met >= 36, "{met} of 40 queries met their cluster");
+    }
+
+    #[test]
+    fn descents_side_by_side_give_each_descriptor_its_own_words() {
+        let data = random_descriptors(13, 3000);
+        let vocabulary = Vocabulary::train(&data, data.len());
+        // Queries near catalog descriptors and far from all, more than one batch and a partial one.
+        let mut rng = SplitMix(17);
+        let queries: Vec<Descriptor> =
+            data.iter().step_by(41).map(|d| flip(d, 30, &mut rng)).chain(random_descriptors(19, 30)).collect();
+        let mut buffers = Vec::new();
+        let mut seen = 0;
+        vocabulary.words_of_each(&queries, 3, 8, &mut buffers, |i, words| {
+            assert_eq!(i, seen, "in order");
+            seen += 1;
+            let mut alone = Probe::default();
+            vocabulary.words_of(&queries[i], 3, 8, &mut alone);
+            assert_eq!(words, alone.words.as_slice(), "query {i}");
+        });
+        assert_eq!(seen, queries.len());
     }
 
     #[test]
