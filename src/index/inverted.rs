@@ -414,9 +414,8 @@ impl InvertedFile {
         // The buffers are taken out of the thread-local for the search, so that its body is compiled here (with
         // `popcnt` when `shortlist_popcnt` calls) rather than in a closure of its own.
         let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let Scratch { raw, last, touched, votes, lookups, descriptors, probes } = &mut scratch;
-        raw.resize(self.references, 0.0);
-        last.resize(self.references, 0);
+        let Scratch { tally, touched, votes, lookups, descriptors, probes } = &mut scratch;
+        tally.resize(self.references, Tally::default());
         // Every word to read, listing descriptor by descriptor (plain, then mirrored), nearest word first: the
         // order votes are counted in. Listed first so that the loop below can fetch the words' postings ahead.
         descriptors.clear();
@@ -459,15 +458,16 @@ impl InvertedFile {
             for p in list {
                 let h = (p.signature() ^ signature).count_ones();
                 let r = p.reference() as usize;
-                if h > config.max_signature_distance || last[r] == tag {
+                if h > config.max_signature_distance || tally[r].last == tag {
                     continue;
                 }
-                last[r] = tag;
-                if raw[r] == 0.0 {
+                let t = &mut tally[r];
+                t.last = tag;
+                if t.raw == 0.0 {
                     touched.push(r as u32);
                 }
                 let weight = weight * signature_weight(h);
-                raw[r] += weight;
+                t.raw += weight;
                 votes.push(Vote {
                     reference: r as u32,
                     listing: q as u32,
@@ -483,7 +483,7 @@ impl InvertedFile {
         // Many of them: a small copy's votes are few beside the chance votes a large reference collects, and
         // only the check tells them apart (checking the best 40 rather than 2,000 lost a tenth of the copies; see
         // `QueryConfig::consistent_candidates`).
-        let mut ranked: Vec<(f32, u32)> = touched.iter().map(|&r| (raw[r as usize], r)).collect();
+        let mut ranked: Vec<(f32, u32)> = touched.iter().map(|&r| (tally[r as usize].raw, r)).collect();
         let keep = config.consistent_candidates.max(k).min(ranked.len());
         if keep < ranked.len() {
             ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -492,10 +492,10 @@ impl InvertedFile {
         let mut histograms = vec![Histograms::default(); ranked.len()];
         for (slot, &(_, r)) in ranked.iter().enumerate() {
             // Mark the shortlisted references (negative raw scores cannot occur otherwise).
-            raw[r as usize] = -(slot as f32) - 1.0;
+            tally[r as usize].raw = -(slot as f32) - 1.0;
         }
         for v in votes.iter() {
-            let mark = raw[v.reference as usize];
+            let mark = tally[v.reference as usize].raw;
             if mark < 0.0 {
                 histograms[(-mark - 1.0) as usize].add(v);
             }
@@ -512,14 +512,14 @@ impl InvertedFile {
             // placement of the reference in the listing, where similar texture's votes scatter.
             scored.truncate(config.spatial_candidates.max(k));
             for &r in touched.iter() {
-                last[r as usize] = 0;
+                tally[r as usize].last = 0;
             }
             for (slot, &(r, _)) in scored.iter().enumerate() {
-                last[r] = slot as u32 + 1;
+                tally[r].last = slot as u32 + 1;
             }
             let mut groups: Vec<Vec<Vote>> = vec![Vec::new(); scored.len()];
             for v in votes.iter() {
-                let slot = last[v.reference as usize];
+                let slot = tally[v.reference as usize].last;
                 if slot > 0 {
                     groups[slot as usize - 1].push(*v);
                 }
@@ -532,8 +532,7 @@ impl InvertedFile {
         }
         scored.truncate(k);
         for &r in touched.iter() {
-            raw[r as usize] = 0.0;
-            last[r as usize] = 0;
+            tally[r as usize] = Tally::default();
         }
         touched.clear();
         votes.clear();
@@ -549,13 +548,16 @@ impl InvertedFile {
         }
     }
 
-    /// Starts fetching word `w`'s first postings into the cache; its head should be there already.
+    /// Starts fetching word `w`'s postings into the cache; its head should be there already.
     #[inline(always)]
     fn prefetch_list(&self, w: u32) {
         if let Lists::Packed { heads, postings } = &self.lists {
-            let start = heads.get(w as usize).map_or(usize::MAX, |h| h.start());
-            prefetch(postings.get(start));
-            prefetch(postings.get(start.saturating_add(8)));
+            let (Some(head), Some(next)) = (heads.get(w as usize), heads.get(w as usize + 1)) else { return };
+            // The whole list, up to 16 lines (128 postings; lists average about 60).
+            let end = next.start().min(head.start() + 128);
+            if let Some(list) = postings.get(head.start()..end) {
+                super::vocabulary::prefetch_all(list);
+            }
         }
     }
 }
@@ -589,10 +591,10 @@ pub(crate) fn prefetch_address(address: *const u8) {
 /// reuse and dear to allocate and zero for every listing.
 #[derive(Default)]
 struct Scratch {
-    /// Each reference's summed vote weight (0 when untouched).
-    raw: Vec<f32>,
-    /// The tag of the last listing descriptor that voted for each reference.
-    last: Vec<u32>,
+    /// Each reference's votes so far, side by side with the last listing descriptor that voted for it: the vote
+    /// loop reads both for every posting that passes, at a random place in a catalog-sized array (one cache miss
+    /// rather than two).
+    tally: Vec<Tally>,
     /// References with a vote, to reset.
     touched: Vec<u32>,
     votes: Vec<Vote>,
@@ -601,6 +603,15 @@ struct Scratch {
     /// The listing's descriptors, then their mirror images.
     descriptors: Vec<Descriptor>,
     probes: Vec<Probe>,
+}
+
+/// A reference's entry in [`Scratch::tally`].
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    /// The tag of the last listing descriptor that voted for it (later: its place in the shortlist).
+    last: u32,
+    /// Its summed vote weight (0 when untouched; later, negative: its place among the best by votes).
+    raw: f32,
 }
 
 /// A word to read for one listing descriptor.
