@@ -78,8 +78,9 @@ pub(crate) struct Probe {
     /// (slack, path, word).
     leaves: Vec<(u32, u32, u32)>,
     /// (slack, path, node).
-    frontier: Vec<(u32, u32, TreeNode)>,
-    next: Vec<(u32, u32, TreeNode)>,
+    /// (slack, path, node's position): 12 bytes an entry, where a copy of the node made 48 to shift about.
+    frontier: Vec<(u32, u32, u32)>,
+    next: Vec<(u32, u32, u32)>,
     pub(crate) words: Vec<u32>,
     /// The level the frontier is at.
     level: usize,
@@ -243,7 +244,7 @@ impl Vocabulary {
             }
             loop {
                 for probe in batch.iter() {
-                    for &(_, _, node) in &probe.frontier {
+                    for node in probe.frontier.iter().filter_map(|&(_, _, at)| self.nodes.get(at as usize)) {
                         if let Some(kids) = self.nodes.get(node.first as usize..(node.first + node.count) as usize) {
                             prefetch_all(kids);
                         }
@@ -268,7 +269,7 @@ impl Vocabulary {
     fn start(&self, probe: &mut Probe) {
         probe.leaves.clear();
         probe.frontier.clear();
-        probe.frontier.push((0, 0, self.nodes[0]));
+        probe.frontier.push((0, 0, 0));
         probe.level = 0;
     }
 
@@ -284,7 +285,8 @@ impl Vocabulary {
         }
         let mut dist = [0u32; BRANCHING];
         next.clear();
-        for &(slack, path, node) in frontier.iter() {
+        for &(slack, path, at) in frontier.iter() {
+            let node = self.nodes[at as usize];
             if node.count == 0 {
                 keep_nearest(leaves, (slack, path, node.first), probes);
                 continue;
@@ -301,7 +303,11 @@ impl Vocabulary {
                 let i = within.trailing_zeros() as usize;
                 within &= within - 1;
                 let s = slack + (dist[i] - best);
-                keep_nearest(next, (s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - *level)), kids[i]), probes);
+                keep_nearest(
+                    next,
+                    (s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - *level)), node.first + i as u32),
+                    probes,
+                );
             }
         }
         std::mem::swap(frontier, next);
