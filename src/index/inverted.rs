@@ -29,6 +29,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
+use super::prefetch;
 use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary};
 use crate::features::descriptor::{Descriptor, mirrored};
 use crate::features::{Keypoint, LocalFeatures};
@@ -544,7 +545,7 @@ impl InvertedFile {
     #[inline(always)]
     fn prefetch_head(&self, w: u32) {
         if let Lists::Packed { heads, .. } = &self.lists {
-            prefetch(heads.get(w as usize));
+            prefetch::one(heads.get(w as usize));
         }
     }
 
@@ -556,36 +557,16 @@ impl InvertedFile {
             // The whole list, up to 16 lines (128 postings; lists average about 60).
             let end = next.start().min(head.start() + 128);
             if let Some(list) = postings.get(head.start()..end) {
-                super::vocabulary::prefetch_all(list);
+                prefetch::all(list);
             }
         }
     }
 }
 
-/// How many words ahead the shortlist fetches a word's head and signature bits, and its postings.
+/// How many words ahead the shortlist fetches a word's head and signature positions.
 const HEAD_AHEAD: usize = 16;
+/// How many words ahead it fetches a word's postings (by then its head is in the cache).
 const LIST_AHEAD: usize = 8;
-
-/// A hint to start loading `item`'s cache line; nothing for `None`.
-#[inline(always)]
-pub(crate) fn prefetch<T>(item: Option<&T>) {
-    if let Some(item) = item {
-        prefetch_address((item as *const T).cast());
-    }
-}
-
-/// A hint to start loading the cache line at `address`, which should lie in live memory; nothing on processors
-/// other than x86-64.
-#[inline(always)]
-pub(crate) fn prefetch_address(address: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults and changes nothing but the cache.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = address;
-}
 
 /// Per-thread buffers for [`InvertedFile::shortlist`], kept between listings: a catalog-sized array is cheap to
 /// reuse and dear to allocate and zero for every listing.

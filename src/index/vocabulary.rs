@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::prefetch;
 use crate::features::descriptor::Descriptor;
 
 /// Children per node. 16 keeps a descent cheap (16 distances a level) while six levels hold 16 million words.
@@ -77,7 +78,6 @@ pub(crate) const SIGNATURE_BITS: usize = 24;
 pub(crate) struct Probe {
     /// (slack, path, word).
     leaves: Vec<(u32, u32, u32)>,
-    /// (slack, path, node).
     /// (slack, path, node's position): 12 bytes an entry, where a copy of the node made 48 to shift about.
     frontier: Vec<(u32, u32, u32)>,
     next: Vec<(u32, u32, u32)>,
@@ -91,19 +91,6 @@ impl Probe {
     fn finish(&mut self) {
         self.words.clear();
         self.words.extend(self.leaves.iter().map(|&(_, _, word)| word));
-    }
-}
-
-/// A hint to start loading every cache line of `items`.
-#[inline(always)]
-pub(crate) fn prefetch_all<T>(items: &[T]) {
-    let bytes = std::mem::size_of_val(items);
-    if bytes == 0 {
-        return;
-    }
-    let start = items.as_ptr().cast::<u8>();
-    for offset in (0..bytes).step_by(64).chain(std::iter::once(bytes - 1)) {
-        super::inverted::prefetch_address(start.wrapping_add(offset));
     }
 }
 
@@ -209,11 +196,7 @@ impl Vocabulary {
         node.first
     }
 
-    /// Up to `probes` words for `d`: the nearest leaf and the leaves of the next-nearest branches whose extra
-    /// distance, summed over the levels where they part, stays within `margin` bits. A descriptor of a copy shown
-    /// at another scale or compressed hard differs in a fifth of its bits and often falls into a neighbouring
-    /// word; searching the few nearest words (multiple assignment, on the query side only) finds it there
-    /// without storing anything twice. Words come out nearest first.
+    /// [`Vocabulary::words_of_each`] for one descriptor, into `out.words`.
     #[cfg(test)]
     pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Probe) {
         self.start(out);
@@ -221,11 +204,16 @@ impl Vocabulary {
         out.finish();
     }
 
-    /// [`Vocabulary::words_of`] for each of `descriptors`, given in order to `each` (the descriptor's position,
-    /// its words). The descents run side by side in batches, a level at a time, with each level's nodes for the
-    /// whole batch fetched before any is read: below the top levels, a large vocabulary's nodes are tens of
-    /// megabytes (about 35 at 100,000 references), and one descent after another waited for each level's cache
-    /// misses in turn.
+    /// Up to `probes` words for each of `descriptors`, given in order to `each` (the descriptor's position, its
+    /// words): the nearest leaf and the leaves of the next-nearest branches whose extra distance, summed over the
+    /// levels where they part, stays within `margin` bits. A descriptor of a copy shown at another scale or
+    /// compressed hard differs in a fifth of its bits and often falls into a neighbouring word; searching the few
+    /// nearest words (multiple assignment, on the query side only) finds it there without storing anything
+    /// twice. Words come out nearest first.
+    ///
+    /// The descents run side by side in batches, a level at a time, with each level's nodes for the whole batch
+    /// fetched before any is read: below the top levels, a large vocabulary's nodes are tens of megabytes (about
+    /// 35 at 100,000 references), and one descent after another waited for each level's cache misses in turn.
     pub(crate) fn words_of_each(
         &self,
         descriptors: &[Descriptor],
@@ -246,7 +234,7 @@ impl Vocabulary {
                 for probe in batch.iter() {
                     for node in probe.frontier.iter().filter_map(|&(_, _, at)| self.nodes.get(at as usize)) {
                         if let Some(kids) = self.nodes.get(node.first as usize..(node.first + node.count) as usize) {
-                            prefetch_all(kids);
+                            prefetch::all(kids);
                         }
                     }
                 }
@@ -318,7 +306,7 @@ impl Vocabulary {
     /// Starts fetching `word`'s signature positions into the cache.
     #[inline(always)]
     pub(crate) fn prefetch_signature(&self, word: u32) {
-        super::inverted::prefetch(self.signature_bits.get(word as usize));
+        prefetch::one(self.signature_bits.get(word as usize));
     }
 
     /// The signature of `d` in `word`: its bits at the word's signature positions.
