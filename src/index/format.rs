@@ -57,6 +57,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReferenceIndex;
 use super::inverted::{Posting, WordIndex};
+use super::packed::Packer;
 use super::stored::{KEYPOINT_BYTES, Span, StoredFeatures};
 use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
 use crate::colour::{BINS, ColourSignature};
@@ -619,7 +620,7 @@ fn put_words(out: &mut impl Write, words: &WordIndex) -> std::io::Result<()> {
     for w in 0..vocabulary.words as usize {
         let list = inverted.list(w);
         out.write_all(&(list.len() as u32).to_le_bytes())?;
-        for p in list {
+        for p in list.iter() {
             out.write_all(&p.to_bytes())?;
         }
     }
@@ -788,16 +789,18 @@ impl<R: Read> Reader<R> {
     fn words(&mut self, references: usize) -> Result<WordIndex> {
         let corrupt = |m: String| Error::new(ErrorKind::IndexCorrupt(format!("word index: {m}")));
         let vocabulary = self.vocabulary()?;
-        let mut counts = Vec::with_capacity(vocabulary.words as usize);
         // The posting lists end the part of the file read at opening: what is left, less the counts, is their
-        // postings, so the array is allocated once (a growing one would copy itself and peak at twice its size).
-        let mut postings = Vec::with_capacity(self.left().saturating_sub(4 * counts.capacity()) / 8);
-        for _ in 0..vocabulary.words {
-            let (n, bytes) = self.posting_list(8)?;
-            counts.push(n);
-            postings.extend(bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8]))));
+        // postings, so the packed array is allocated once (a growing one would copy itself and peak at twice its
+        // size).
+        let words = vocabulary.words as usize;
+        let postings = self.left().saturating_sub(4 * words) / 8;
+        let mut packer = Packer::new(words, postings, references);
+        for _ in 0..words {
+            let (_, bytes) = self.posting_list(8)?;
+            let list = bytes.chunks_exact(8).map(|c| Posting::from_bytes(c.try_into().unwrap_or([0; 8])));
+            packer.push(list).map_err(corrupt)?;
         }
-        WordIndex::from_parts(vocabulary, &counts, postings, references).map_err(corrupt)
+        WordIndex::from_parts(vocabulary, packer.finish(), references).map_err(corrupt)
     }
 
     /// Passes over `words` posting lists of `size`-byte postings (an older version's, filed again on opening).

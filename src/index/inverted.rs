@@ -29,7 +29,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::prefetch;
+use super::packed::{PackedLists, Packer};
 use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary};
 use crate::features::descriptor::{Descriptor, mirrored};
 use crate::features::{Keypoint, LocalFeatures};
@@ -41,13 +41,13 @@ const LEVELS: u32 = 8;
 /// Bits of Hamming embedding per posting.
 const SIGNATURE_BITS: u32 = SIGNATURE_LEN as u32;
 
-/// One reference descriptor filed under its word, in 8 bytes (500 descriptors make 4 KB): the reference's
-/// position (23 bits) and the keypoint's number in it (9 bits), then 24 signature bits with the keypoint's
-/// orientation step (5 bits) and level (3 bits) above them, all little-endian. The keypoint's number lets the
+/// One reference descriptor filed under its word, in 64 bits: the reference's position (23 bits) and the keypoint's
+/// number in it (9 bits), then 24 signature bits with the keypoint's orientation step (5 bits) and level (3 bits)
+/// above them (stored little-endian; packed for searching in 7 bytes, see [`PackedLists`]). The keypoint's number lets the
 /// shortlist check where the votes land (see [`spatial_score`]); keypoints past the 511th share number 511, which
 /// the check skips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Posting([u8; 8]);
+pub(crate) struct Posting(u64);
 
 /// Most references a [`WordIndex`] files: positions are 23 bits. Larger catalogs are sharded.
 pub const MAX_REFERENCES: usize = (1 << 23) - 1;
@@ -56,14 +56,13 @@ pub const MAX_REFERENCES: usize = (1 << 23) - 1;
 const UNNAMED_KEYPOINT: u32 = 511;
 
 impl Posting {
-    fn new(reference: u32, keypoint: u32, packed: u32) -> Posting {
-        let r = (reference | keypoint.min(UNNAMED_KEYPOINT) << 23).to_le_bytes();
-        let p = packed.to_le_bytes();
-        Posting([r[0], r[1], r[2], r[3], p[0], p[1], p[2], p[3]])
+    pub(crate) fn new(reference: u32, keypoint: u32, packed: u32) -> Posting {
+        let low = reference & ((1 << 23) - 1) | keypoint.min(UNNAMED_KEYPOINT) << 23;
+        Posting(u64::from(low) | u64::from(packed) << 32)
     }
 
-    fn reference(self) -> u32 {
-        u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]) & ((1 << 23) - 1)
+    pub(crate) fn reference(self) -> u32 {
+        (self.0 & ((1 << 23) - 1)) as u32
     }
 
     /// The same posting for the reference at `position` (below 2^23).
@@ -72,32 +71,31 @@ impl Posting {
     }
 
     fn keypoint(self) -> u32 {
-        u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]) >> 23
+        (self.0 >> 23) as u32 & UNNAMED_KEYPOINT
     }
 
     fn packed(self) -> u32 {
-        u32::from_le_bytes([self.0[4], self.0[5], self.0[6], self.0[7]])
+        (self.0 >> 32) as u32
     }
 
-    fn signature(self) -> u32 {
-        self.packed() & ((1 << SIGNATURE_BITS) - 1)
+    /// Its 41 bits past the reference: the keypoint's number (bits 0-8), then signature (9-32), orientation step
+    /// (33-37) and level (38-40). What [`PackedLists`] keeps beside a gap, and what the search reads.
+    pub(crate) fn rest(self) -> u64 {
+        self.0 >> 23
     }
 
-    fn angle(self) -> u32 {
-        (self.packed() >> SIGNATURE_BITS) & (ANGLE_STEPS - 1)
-    }
-
-    fn level(self) -> u32 {
-        self.packed() >> (SIGNATURE_BITS + 5)
+    /// The posting for `reference` (below 2^23) with `rest` (41 bits) past it.
+    pub(crate) fn from_parts(reference: u32, rest: u64) -> Posting {
+        Posting(u64::from(reference & ((1 << 23) - 1)) | rest << 23)
     }
 
     /// The stored form (any 8 bytes are a valid posting; the reference position is checked against the index).
     pub(crate) fn to_bytes(self) -> [u8; 8] {
-        self.0
+        self.0.to_le_bytes()
     }
 
     pub(crate) fn from_bytes(bytes: [u8; 8]) -> Posting {
-        Posting(bytes)
+        Posting(u64::from_le_bytes(bytes))
     }
 }
 
@@ -153,40 +151,12 @@ pub(crate) struct InvertedFile {
     references: usize,
 }
 
-/// The posting lists: growing (a vector per word) while references are filed, packed (one array, with each word's
-/// start and document frequency side by side) for searching. The search's time goes to memory reads at random
-/// places, one word after another: packed, a word costs two (its head, its postings) rather than four (frequency,
-/// vector header, postings, and the next cache line of postings that a vector's own allocation starts mid-way
-/// into), and the 24-byte vector per word (19 MB for a vocabulary of 776,000 words) is gone.
+/// The posting lists: growing (a vector per word) while references are filed, packed (see [`PackedLists`]) for
+/// searching.
 #[derive(Clone, Debug)]
 enum Lists {
-    Growing {
-        lists: Vec<Vec<Posting>>,
-        document_frequency: Vec<u32>,
-    },
-    /// `heads[w]..heads[w + 1]` are word `w`'s postings; `heads` has one more entry than there are words.
-    Packed {
-        heads: Vec<Head>,
-        postings: Vec<Posting>,
-    },
-}
-
-/// A packed word's first posting (40 bits) and number of distinct references holding it (24 bits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Head(u64);
-
-impl Head {
-    fn new(start: usize, document_frequency: u32) -> Head {
-        Head(start as u64 | u64::from(document_frequency) << 40)
-    }
-
-    fn start(self) -> usize {
-        (self.0 & ((1 << 40) - 1)) as usize
-    }
-
-    fn document_frequency(self) -> u32 {
-        (self.0 >> 40) as u32
-    }
+    Growing { lists: Vec<Vec<Posting>>, document_frequency: Vec<u32> },
+    Packed(PackedLists),
 }
 
 /// Two files are equal when they hold the same postings for the same references, packed or not.
@@ -220,73 +190,40 @@ impl InvertedFile {
         InvertedFile { lists, references: 0 }
     }
 
-    /// A packed file from each word's posting count and all the postings in word order, checked: every list in
-    /// reference order, every position below `references`.
-    fn packed(counts: &[u32], postings: Vec<Posting>, references: usize) -> Result<InvertedFile, String> {
+    /// A packed file for `references` references (at most [`MAX_REFERENCES`]).
+    pub(crate) fn packed(lists: PackedLists, references: usize) -> Result<InvertedFile, String> {
         if references > MAX_REFERENCES {
             return Err(format!("{references} references"));
         }
-        let mut heads = Vec::with_capacity(counts.len() + 1);
-        let mut start = 0usize;
-        for (w, &n) in counts.iter().enumerate() {
-            let list = postings.get(start..start + n as usize).ok_or_else(|| format!("word {w}: {n} postings"))?;
-            let mut df = 0;
-            let mut last = None;
-            for p in list {
-                let r = p.reference();
-                if r as usize >= references || last.is_some_and(|l| r < l) {
-                    return Err(format!("word {w}: posting for reference {r} out of order or range"));
-                }
-                if last != Some(r) {
-                    df += 1;
-                }
-                last = Some(r);
-            }
-            heads.push(Head::new(start, df));
-            start += n as usize;
-        }
-        if start != postings.len() {
-            return Err(format!("{} postings for lists of {start}", postings.len()));
-        }
-        heads.push(Head::new(start, 0));
-        Ok(InvertedFile { lists: Lists::Packed { heads, postings }, references })
+        Ok(InvertedFile { lists: Lists::Packed(lists), references })
     }
 
     /// Number of words.
     fn words(&self) -> usize {
         match &self.lists {
             Lists::Growing { lists, .. } => lists.len(),
-            Lists::Packed { heads, .. } => heads.len() - 1,
+            Lists::Packed(packed) => packed.words(),
         }
     }
 
     /// Word `w`'s postings, in reference order.
-    pub(crate) fn list(&self, w: usize) -> &[Posting] {
-        self.list_and_frequency(w).0
-    }
-
-    /// Word `w`'s postings and the number of distinct references among them.
-    fn list_and_frequency(&self, w: usize) -> (&[Posting], u32) {
+    pub(crate) fn list(&self, w: usize) -> Cow<'_, [Posting]> {
         match &self.lists {
-            Lists::Growing { lists, document_frequency } => (&lists[w], document_frequency[w]),
-            Lists::Packed { heads, postings } => {
-                let (head, next) = (heads[w], heads[w + 1]);
-                (&postings[head.start()..next.start()], head.document_frequency())
-            }
+            Lists::Growing { lists, .. } => Cow::Borrowed(&lists[w]),
+            Lists::Packed(packed) => packed.decoded(w),
         }
     }
 
     /// Packs the lists for searching (see [`Lists`]).
     fn pack(&mut self) {
-        if let Lists::Growing { lists, document_frequency } = &mut self.lists {
-            let mut heads = Vec::with_capacity(lists.len() + 1);
-            let mut postings = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-            for (list, &df) in lists.iter().zip(document_frequency.iter()) {
-                heads.push(Head::new(postings.len(), df));
-                postings.extend_from_slice(list);
+        if let Lists::Growing { lists, .. } = &self.lists {
+            let mut packer = Packer::new(lists.len(), lists.iter().map(Vec::len).sum(), self.references);
+            for list in lists {
+                // Filed in order and range: the check cannot fail.
+                let packed = packer.push(list.iter().copied());
+                debug_assert!(packed.is_ok(), "{packed:?}");
             }
-            heads.push(Head::new(postings.len(), 0));
-            self.lists = Lists::Packed { heads, postings };
+            self.lists = Lists::Packed(packer.finish());
         }
     }
 
@@ -294,37 +231,27 @@ impl InvertedFile {
     /// a reference kept after another keeps its place after it), packed; `references` is the count kept. What
     /// removing a reference or splitting a catalog into shards files, without a descriptor read again.
     fn remap(&self, references: usize, position: impl Fn(u32) -> Option<u32>) -> InvertedFile {
-        let mut heads = Vec::with_capacity(self.words() + 1);
-        let mut postings = Vec::new();
+        let mut packer = Packer::new(self.words(), 0, references);
         for w in 0..self.words() {
-            let start = postings.len();
-            let (mut df, mut last) = (0, None);
-            for p in self.list(w) {
-                if let Some(r) = position(p.reference()) {
-                    if last != Some(r) {
-                        df += 1;
-                        last = Some(r);
-                    }
-                    postings.push(p.at_position(r));
-                }
-            }
-            heads.push(Head::new(start, df));
+            let list = self.list(w);
+            let kept = list.iter().filter_map(|p| position(p.reference()).map(|r| p.at_position(r)));
+            // `position` keeps the order and maps into range: the check cannot fail.
+            let packed = packer.push(kept);
+            debug_assert!(packed.is_ok(), "{packed:?}");
         }
-        heads.push(Head::new(postings.len(), 0));
-        postings.shrink_to_fit();
-        InvertedFile { lists: Lists::Packed { heads, postings }, references }
+        InvertedFile { lists: Lists::Packed(packer.finish()), references }
     }
 
     /// Unpacks the lists to file more references.
     fn grow(&mut self) -> (&mut Vec<Vec<Posting>>, &mut Vec<u32>) {
-        if let Lists::Packed { heads, postings } = &self.lists {
-            let lists = heads.windows(2).map(|h| postings[h[0].start()..h[1].start()].to_vec()).collect();
-            let document_frequency = heads[..heads.len() - 1].iter().map(|h| h.document_frequency()).collect();
+        if let Lists::Packed(packed) = &self.lists {
+            let (lists, document_frequency) =
+                (0..packed.words()).map(|w| (packed.decoded(w).into_owned(), packed.list(w).1)).unzip();
             self.lists = Lists::Growing { lists, document_frequency };
         }
         match &mut self.lists {
             Lists::Growing { lists, document_frequency } => (lists, document_frequency),
-            Lists::Packed { .. } => unreachable!("unpacked above"),
+            Lists::Packed(_) => unreachable!("unpacked above"),
         }
     }
 
@@ -358,7 +285,7 @@ impl InvertedFile {
             Lists::Growing { lists, document_frequency } => {
                 lists.iter().map(|l| l.capacity() * 8 + 24).sum::<usize>() + document_frequency.len() * 4
             }
-            Lists::Packed { heads, postings } => heads.capacity() * 8 + postings.capacity() * 8,
+            Lists::Packed(packed) => packed.memory_bytes(),
         }
     }
 
@@ -445,40 +372,38 @@ impl InvertedFile {
             if let Some(ahead) = lookups.get(i + LIST_AHEAD) {
                 self.prefetch_list(ahead.word);
             }
-            let (list, df) = self.list_and_frequency(lookup.word as usize);
+            let w = lookup.word as usize;
+            let df = match &self.lists {
+                Lists::Growing { document_frequency, .. } => document_frequency[w],
+                Lists::Packed(packed) => packed.list(w).1,
+            };
             if df == 0 || df > stop {
                 continue;
             }
-            // Which listing descriptor voted last for each reference: one vote per descriptor and reference (the
-            // first, from its nearest word).
-            let tag = lookup.slot + 1;
-            let mirror = lookup.slot as usize >= n_listing;
-            let q = lookup.slot as usize % n_listing.max(1);
             let idf = (n / df as f32).ln().max(0.0);
-            let weight = idf * idf / unit;
-            let signature = vocabulary.signature(lookup.word, &descriptors[lookup.slot as usize]);
-            for p in list {
-                let h = (p.signature() ^ signature).count_ones();
-                let r = p.reference() as usize;
-                if h > config.max_signature_distance || tally[r].last == tag {
-                    continue;
+            let voter = Voter {
+                signature: vocabulary.signature(lookup.word, &descriptors[lookup.slot as usize]),
+                max_distance: config.max_signature_distance,
+                tag: lookup.slot + 1,
+                weight: idf * idf / unit,
+                listing: lookup.slot % n_listing.max(1) as u32,
+                mirror: lookup.slot as usize >= n_listing,
+                angle: lookup.angle,
+                level: lookup.level,
+            };
+            // Two loops rather than one over a closure: a closure in this function would be compiled with its
+            // `popcnt` but could then not be inlined into the iterator's `for_each`, a call per posting.
+            match &self.lists {
+                Lists::Growing { lists, .. } => {
+                    for p in &lists[w] {
+                        voter.vote(p.reference(), p.rest(), tally, touched, votes);
+                    }
                 }
-                let t = &mut tally[r];
-                t.last = tag;
-                if t.raw == 0.0 {
-                    touched.push(r as u32);
+                Lists::Packed(packed) => {
+                    for (reference, rest) in packed.list(w).0 {
+                        voter.vote(reference, rest, tally, touched, votes);
+                    }
                 }
-                let weight = weight * signature_weight(h);
-                t.raw += weight;
-                votes.push(Vote {
-                    reference: r as u32,
-                    listing: q as u32,
-                    keypoint: p.keypoint() as u16,
-                    mirror,
-                    angle_bin: ((lookup.angle + ANGLE_STEPS - p.angle()) % ANGLE_STEPS) as u8,
-                    level_bin: (lookup.level + LEVELS - 1 - p.level()) as u8,
-                    weight,
-                });
             }
         }
         // The references with the most votes get the geometric check: their votes' turn and scale must agree.
@@ -545,22 +470,63 @@ impl InvertedFile {
     /// Starts fetching word `w`'s head into the cache (see [`InvertedFile::shortlist`]).
     #[inline(always)]
     fn prefetch_head(&self, w: u32) {
-        if let Lists::Packed { heads, .. } = &self.lists {
-            prefetch::one(heads.get(w as usize));
+        if let Lists::Packed(packed) = &self.lists {
+            packed.prefetch_head(w);
         }
     }
 
     /// Starts fetching word `w`'s postings into the cache; its head should be there already.
     #[inline(always)]
     fn prefetch_list(&self, w: u32) {
-        if let Lists::Packed { heads, postings } = &self.lists {
-            let (Some(head), Some(next)) = (heads.get(w as usize), heads.get(w as usize + 1)) else { return };
-            // The whole list, up to 16 lines (128 postings; lists average about 60).
-            let end = next.start().min(head.start() + 128);
-            if let Some(list) = postings.get(head.start()..end) {
-                prefetch::all(list);
-            }
+        if let Lists::Packed(packed) = &self.lists {
+            packed.prefetch_list(w);
         }
+    }
+}
+
+/// One listing descriptor's lookup of one word, voting for the references it meets there.
+struct Voter {
+    /// The descriptor's signature bits in the word.
+    signature: u32,
+    max_distance: u32,
+    /// Which listing descriptor votes: one vote per descriptor and reference (the first, from its nearest word).
+    tag: u32,
+    /// The word's weight.
+    weight: f32,
+    /// The listing keypoint, whether mirrored, its orientation step and level.
+    listing: u32,
+    mirror: bool,
+    angle: u32,
+    level: u32,
+}
+
+impl Voter {
+    /// Counts the vote of a posting (its reference and [`Posting::rest`]) if its signature is near and this
+    /// descriptor has not voted for the reference yet.
+    #[inline(always)]
+    fn vote(&self, reference: u32, rest: u64, tally: &mut [Tally], touched: &mut Vec<u32>, votes: &mut Vec<Vote>) {
+        let signature = (rest >> 9) as u32 & ((1 << SIGNATURE_BITS) - 1);
+        let h = (signature ^ self.signature).count_ones();
+        let r = reference as usize;
+        if h > self.max_distance || tally[r].last == self.tag {
+            return;
+        }
+        let t = &mut tally[r];
+        t.last = self.tag;
+        if t.raw == 0.0 {
+            touched.push(r as u32);
+        }
+        let weight = self.weight * signature_weight(h);
+        t.raw += weight;
+        votes.push(Vote {
+            reference: r as u32,
+            listing: self.listing,
+            keypoint: (rest & 511) as u16,
+            mirror: self.mirror,
+            angle_bin: ((self.angle + ANGLE_STEPS - (rest >> 33) as u32 % ANGLE_STEPS) % ANGLE_STEPS) as u8,
+            level_bin: (self.level + LEVELS - 1 - (rest >> 38) as u32 % LEVELS) as u8,
+            weight,
+        });
     }
 }
 
@@ -919,22 +885,20 @@ impl WordIndex {
         (&self.vocabulary, &self.inverted)
     }
 
-    /// A word index from stored parts for `references` references: each word's posting count and all the
-    /// postings in word order, checked (one count per word, every list in reference order, every position below
-    /// `references`).
+    /// A word index from stored parts for `references` references: a vocabulary and its words' posting lists
+    /// (checked while packed: every list in reference order, every position below `references`), one per word.
     pub(crate) fn from_parts(
         vocabulary: Vocabulary,
-        counts: &[u32],
-        postings: Vec<Posting>,
+        lists: PackedLists,
         references: usize,
     ) -> Result<WordIndex, String> {
-        if counts.len() != vocabulary.words as usize {
-            return Err(format!("{} posting lists for {} words", counts.len(), vocabulary.words));
+        if lists.words() != vocabulary.words as usize {
+            return Err(format!("{} posting lists for {} words", lists.words(), vocabulary.words));
         }
-        Ok(WordIndex { inverted: InvertedFile::packed(counts, postings, references)?, vocabulary })
+        Ok(WordIndex { inverted: InvertedFile::packed(lists, references)?, vocabulary })
     }
 
-    /// Heap bytes held: the vocabulary and the postings (8 bytes per reference descriptor).
+    /// Heap bytes held: the vocabulary and the postings (7 bytes per reference descriptor once packed).
     pub fn memory_bytes(&self) -> usize {
         self.vocabulary.memory_bytes() + self.inverted.memory_bytes()
     }

@@ -6,6 +6,7 @@
 
 mod format;
 mod inverted;
+mod packed;
 mod prefetch;
 mod search;
 mod stored;
