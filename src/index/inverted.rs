@@ -1113,6 +1113,44 @@ mod tests {
     }
 
     #[test]
+    fn the_placement_check_weighs_the_votes_one_transform_places() {
+        let mut rng = Rng(5);
+        let reference = features(&mut rng, 120);
+        for mirror in [false, true] {
+            // 21 of the reference's keypoints placed by one similarity, then 40 votes between keypoints at random
+            // places.
+            let mut copy = placed_copy(&mut rng, &reference, 21, 5, mirror);
+            // Keypoints are found a pixel or two and a few degrees off.
+            for kp in &mut copy.keypoints {
+                kp.x += (rng.next() % 5) as f32 - 2.0;
+                kp.y += (rng.next() % 5) as f32 - 2.0;
+                kp.angle += ((rng.next() % 11) as f32 - 5.0) / 100.0;
+            }
+            let clutter = features(&mut rng, 40);
+            let mut listing = copy.keypoints.clone();
+            listing.extend(clutter.keypoints.iter().copied());
+            let vote = |listing: usize, keypoint: usize, weight: f32| Vote {
+                reference: 0,
+                listing: listing as u32,
+                keypoint: keypoint as u16,
+                mirror,
+                angle_bin: 0,
+                level_bin: 0,
+                weight,
+            };
+            let mut votes: Vec<Vote> = (0..21).map(|i| vote(i, i, 1.0 + i as f32 / 64.0)).collect();
+            votes.extend((0..40).map(|i| vote(21 + i, 30 + i, 1.0)));
+            let placed: f32 = (0..21).map(|i| 1.0 + i as f32 / 64.0).sum();
+            let score = spatial_score(&votes, &listing, &reference.keypoints);
+            // The placed votes, and perhaps a chance vote that lands near the placement too.
+            assert!(score >= placed - 1e-3 && score <= placed + 2.0 + 1e-3, "mirror {mirror}: {score} for {placed}");
+            // Votes counted in the other pass do not count in this one.
+            let other: Vec<Vote> = votes.iter().map(|v| Vote { mirror: !mirror, ..*v }).collect();
+            assert!(spatial_score(&other, &listing, &reference.keypoints) < 6.0, "mirror {mirror}");
+        }
+    }
+
+    #[test]
     fn angle_steps_wrap_and_mirror() {
         assert_eq!(angle_step(0.0), 0);
         assert_eq!(angle_step(std::f32::consts::TAU), 0);
