@@ -2,11 +2,11 @@
 //! takes while references are filed, with each word's start and document frequency side by side in a head.
 //!
 //! A packed posting stores the gap to the previous posting's reference (15 bits) instead of the reference (23):
-//! a word's postings are in reference order, and with about 64 postings per word (at any catalog size: the
-//! vocabulary grows with the catalog) the gaps average a 64th of the catalog, well inside 15 bits up to 2 million
-//! references. A larger gap takes one more 7-byte slot that names the reference outright. That takes the postings
-//! from 4,000 to 3,500 bytes per reference (500 descriptors), which is what brings the word index under issue 9's
-//! 4 KB per reference at a million references.
+//! a word's postings are in reference order, and words hold about 60 postings at 100,000 references and 110 at a
+//! million (the vocabulary grows with the catalog), so gaps average ~1,600 and ~9,000 references. A gap of 32,767 or
+//! more takes one more 7-byte slot that names the reference outright: about 3% more slots at a million references.
+//! That takes the postings from 4,000 to ~3,600 bytes per reference (500 descriptors), which is what brings the
+//! word index under issue 9's 4 KB per reference at a million references.
 //!
 //! A search reads a word at two random places (its head, then its postings) rather than the four of a vector per
 //! word (frequency, vector header, postings, and the next cache line of postings that a vector's own allocation
@@ -137,9 +137,9 @@ pub(crate) struct Packer {
 impl Packer {
     /// A packer for lists of references below `references`, with room for about `postings` postings.
     pub(crate) fn new(words: usize, postings: usize, references: usize) -> Packer {
-        // A few slots more than postings for the jumps, so that the array is not copied to grow (and does not
-        // peak at twice its size) in the usual case.
-        let bytes = (postings + postings / 64 + 64) * SLOT + 1;
+        // Room for jumps too (about 3% more slots at a million references), so that the array is not copied to grow
+        // in the usual case.
+        let bytes = (postings + postings / 16 + 64) * SLOT + 1;
         Packer { heads: Vec::with_capacity(words + 1), bytes: Vec::with_capacity(bytes), references }
     }
 
@@ -173,6 +173,10 @@ impl Packer {
     }
 
     fn put(&mut self, slot: u64) {
+        if self.bytes.capacity() - self.bytes.len() < SLOT {
+            // Grown by a 16th rather than doubled: the array can be gigabytes.
+            self.bytes.reserve_exact(self.bytes.capacity() / 16 + 64 * SLOT);
+        }
         self.bytes.extend_from_slice(&slot.to_le_bytes()[..SLOT]);
     }
 
@@ -219,6 +223,19 @@ mod tests {
         // Jumps cost a slot each: three in the second list (gaps of 32,767, 3,901,701 and 4,388,606; 32,766 still
         // fits), one in the third (its first posting's gap from 0).
         assert_eq!(packed.bytes.len(), (10 + 3 + 2 + 1) * SLOT + 1);
+    }
+
+    #[test]
+    fn a_packer_told_too_few_postings_grows_and_loses_none() {
+        // 500 postings, every other gap too large for a slot (the last reference near the largest position),
+        // packed with room for none.
+        let list: Vec<Posting> =
+            (0..500u32).map(|i| Posting::new(i / 2 * 33_000 + i % 2, i, i.wrapping_mul(2_654_435_761))).collect();
+        let mut packer = Packer::new(1, 0, super::super::inverted::MAX_REFERENCES);
+        packer.push(list.iter().copied()).expect("a list in order and range");
+        let packed = packer.finish();
+        assert_eq!(packed.decoded(0).as_ref(), list.as_slice());
+        assert_eq!(packed.bytes.len(), (500 + 249) * SLOT + 1);
     }
 
     #[test]
