@@ -210,7 +210,7 @@ impl InvertedFile {
     pub(crate) fn list(&self, w: usize) -> Cow<'_, [Posting]> {
         match &self.lists {
             Lists::Growing { lists, .. } => Cow::Borrowed(&lists[w]),
-            Lists::Packed(packed) => packed.decoded(w),
+            Lists::Packed(packed) => Cow::Owned(packed.decoded(w)),
         }
     }
 
@@ -246,7 +246,7 @@ impl InvertedFile {
     fn grow(&mut self) -> (&mut Vec<Vec<Posting>>, &mut Vec<u32>) {
         if let Lists::Packed(packed) = &self.lists {
             let (lists, document_frequency) =
-                (0..packed.words()).map(|w| (packed.decoded(w).into_owned(), packed.list(w).1)).unzip();
+                (0..packed.words()).map(|w| (packed.decoded(w), packed.list(w).1)).unzip();
             self.lists = Lists::Growing { lists, document_frequency };
         }
         match &mut self.lists {

@@ -14,8 +14,6 @@
 //! (bits 0-14), then the posting's bits past its reference (keypoint number, signature, orientation and level; see
 //! [`Posting::rest`]), so decoding is a load, two shifts and an add.
 
-use std::borrow::Cow;
-
 use super::inverted::Posting;
 use super::prefetch;
 
@@ -70,8 +68,8 @@ impl PackedLists {
     }
 
     /// Word `w`'s postings, decoded (to store them, compare them, or file more references).
-    pub(crate) fn decoded(&self, w: usize) -> Cow<'_, [Posting]> {
-        Cow::Owned(self.list(w).0.map(|(reference, rest)| Posting::from_parts(reference, rest)).collect())
+    pub(crate) fn decoded(&self, w: usize) -> Vec<Posting> {
+        self.list(w).0.map(|(reference, rest)| Posting::from_parts(reference, rest)).collect()
     }
 
     /// Starts fetching word `w`'s head into the cache.
@@ -215,7 +213,7 @@ mod tests {
         let packed = packer.finish();
         assert_eq!(packed.words(), lists.len());
         for (w, list) in lists.iter().enumerate() {
-            assert_eq!(packed.decoded(w).as_ref(), list.as_slice(), "word {w}");
+            assert_eq!(packed.decoded(w).as_slice(), list.as_slice(), "word {w}");
             let mut distinct: Vec<u32> = list.iter().map(|p| p.reference()).collect();
             distinct.dedup();
             assert_eq!(packed.list(w).1, distinct.len() as u32, "word {w}");
@@ -234,7 +232,7 @@ mod tests {
         let mut packer = Packer::new(1, 0, super::super::inverted::MAX_REFERENCES);
         packer.push(list.iter().copied()).expect("a list in order and range");
         let packed = packer.finish();
-        assert_eq!(packed.decoded(0).as_ref(), list.as_slice());
+        assert_eq!(packed.decoded(0).as_slice(), list.as_slice());
         assert_eq!(packed.bytes.len(), (500 + 249) * SLOT + 1);
     }
 
