@@ -4,6 +4,7 @@
 use image::GrayImage;
 
 use super::LocalConfig;
+use super::fast::{fast9, fast9_in};
 
 /// Pixels kept clear at every edge of a level: the orientation disk (radius 15) and the steered descriptor
 /// pattern (radius 13 plus the 2-pixel smoothing) must stay inside the image.
@@ -58,142 +59,6 @@ pub(crate) fn level_budgets(budget: usize, levels: usize, scale_factor: f32) -> 
         *last = (*last + budget).saturating_sub(assigned);
     }
     out
-}
-
-/// The 16 offsets of the Bresenham circle of radius 3, clockwise from the top.
-const CIRCLE: [(i32, i32); 16] = [
-    (0, -3),
-    (1, -3),
-    (2, -2),
-    (3, -1),
-    (3, 0),
-    (3, 1),
-    (2, 2),
-    (1, 3),
-    (0, 3),
-    (-1, 3),
-    (-2, 2),
-    (-3, 1),
-    (-3, 0),
-    (-3, -1),
-    (-2, -2),
-    (-1, -3),
-];
-
-/// FAST-9 corners of `image` (at least [`EDGE`] from every side) with their FAST score, after 3x3 non-maximum
-/// suppression of that score.
-pub(crate) fn fast9(image: &GrayImage, threshold: u8) -> Vec<(u32, u32, u16)> {
-    fast9_in(image, threshold, (0, 0, image.width(), image.height()))
-}
-
-/// [`fast9`] within the rectangle `[x0, x1) x [y0, y1)` of `image`.
-fn fast9_in(image: &GrayImage, threshold: u8, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> Vec<(u32, u32, u16)> {
-    let (w, h) = image.dimensions();
-    if w <= 2 * EDGE || h <= 2 * EDGE {
-        return Vec::new();
-    }
-    let (x0, y0, x1, y1) = (x0.max(EDGE), y0.max(EDGE), x1.min(w - EDGE), y1.min(h - EDGE));
-    if x0 >= x1 || y0 >= y1 {
-        return Vec::new();
-    }
-    // Scores over the rectangle grown by one pixel (for the suppression at its edges).
-    let (sx0, sy0, sx1, sy1) =
-        (x0.max(EDGE) - 1, y0.max(EDGE) - 1, (x1 + 1).min(w - EDGE + 1), (y1 + 1).min(h - EDGE + 1));
-    let sw = (sx1 - sx0) as usize;
-    let stride = w as isize;
-    let px = image.as_raw();
-    let offsets: [isize; 16] = CIRCLE.map(|(dx, dy)| dy as isize * stride + dx as isize);
-    let mut scores = vec![0u16; sw * (sy1 - sy0) as usize];
-    let (ys, ye) = (sy0.max(EDGE), sy1.min(h - EDGE));
-    let (xs, xe) = (sx0.max(EDGE), sx1.min(w - EDGE));
-    let wu = w as usize;
-    let mut candidate = vec![false; (xe.saturating_sub(xs)) as usize];
-    for y in ys..ye {
-        let row = (y * w) as isize;
-        let out_row = (y - sy0) as usize * sw;
-        // Quick rejection for the whole row at once (the compiler vectorises it): an arc of 9 of the 16 contains
-        // pixel 0 or 8 (above, below), and pixel 4 or 12 (right, left).
-        let start = row as usize + xs as usize;
-        let len = candidate.len();
-        let centre = &px[start..start + len];
-        let (up, down) = (&px[start - 3 * wu..start - 3 * wu + len], &px[start + 3 * wu..start + 3 * wu + len]);
-        let (right, left) = (&px[start + 3..start + 3 + len], &px[start - 3..start - 3 + len]);
-        for (j, flag) in candidate.iter_mut().enumerate() {
-            let (hi, lo) = (centre[j].saturating_add(threshold), centre[j].saturating_sub(threshold));
-            let bright = (up[j] > hi) as u8 | (down[j] > hi) as u8;
-            let bright = bright & ((right[j] > hi) as u8 | (left[j] > hi) as u8);
-            let dark = (up[j] < lo) as u8 | (down[j] < lo) as u8;
-            let dark = dark & ((right[j] < lo) as u8 | (left[j] < lo) as u8);
-            *flag = (bright | dark) != 0;
-        }
-        for (j, _) in candidate.iter().enumerate().filter(|(_, c)| **c) {
-            let x = xs + j as u32;
-            let i = row + x as isize;
-            // SAFETY: EDGE >= 3 and x, y are at least EDGE from every side, so the 16 ring pixels (at most 3 away
-            // on each axis) are inside the w x h buffer. Unchecked because this is the hot loop of extraction.
-            let at = |k: usize| unsafe { *px.get_unchecked((i + offsets[k]) as usize) };
-            let c = centre[j];
-            let (hi, lo) = (c.saturating_add(threshold), c.saturating_sub(threshold));
-            let (mut bright, mut dark) = (0u32, 0u32);
-            for k in 0..16 {
-                let v = at(k);
-                bright |= u32::from(v > hi) << k;
-                dark |= u32::from(v < lo) << k;
-            }
-            if has_arc9(bright) || has_arc9(dark) {
-                let ring: [i16; 16] = std::array::from_fn(|k| i16::from(at(k)));
-                scores[out_row + (x - sx0) as usize] = arc_score(&ring, i16::from(c), i16::from(threshold));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = (y - sy0) as usize * sw + (x - sx0) as usize;
-            let s = scores[i];
-            if s == 0 {
-                continue;
-            }
-            let neighbours = [i - sw - 1, i - sw, i - sw + 1, i - 1, i + 1, i + sw - 1, i + sw, i + sw + 1];
-            // Ties go to the first in raster order, so a plateau keeps exactly one corner.
-            let is_max =
-                neighbours.iter().enumerate().all(|(k, &n)| if k < 4 { s > scores[n] } else { s >= scores[n] });
-            if is_max {
-                out.push((x, y, s));
-            }
-        }
-    }
-    out
-}
-
-/// Whether 9 contiguous bits of the 16-bit circular `mask` are set.
-#[inline]
-fn has_arc9(mask: u32) -> bool {
-    let m = mask | (mask << 16);
-    // After k steps, bit i is set iff bits i..=i+k all are.
-    let m = m & (m >> 1);
-    let m = m & (m >> 2);
-    let m = m & (m >> 4);
-    let m = m & (m >> 1);
-    m & 0xffff != 0
-}
-
-/// Whether `ring` has 9 contiguous pixels all brighter than `c + t` or all darker than `c - t`; if so, the sum of
-/// the absolute differences beyond `t` over the ring's pixels on that side (the corner's strength), else 0.
-fn arc_score(ring: &[i16; 16], c: i16, t: i16) -> u16 {
-    let (mut bright, mut dark) = (0u32, 0u32);
-    for (k, &v) in ring.iter().enumerate() {
-        bright |= u32::from(v > c + t) << k;
-        dark |= u32::from(v < c - t) << k;
-    }
-    let mut best = 0u16;
-    for (sign, mask) in [(1i16, bright), (-1, dark)] {
-        if has_arc9(mask) {
-            let sum: i32 = ring.iter().map(|&v| i32::from((sign * (v - c) - t).max(0))).sum();
-            best = best.max(sum.clamp(1, i32::from(u16::MAX)) as u16);
-        }
-    }
-    best
 }
 
 /// Harris corner response at `(x, y)` over a 7x7 window of central differences.
@@ -309,36 +174,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arcs_of_nine_are_found_across_the_wrap() {
-        assert!(has_arc9(0b1_1111_1111));
-        assert!(!has_arc9(0b1111_1111));
-        assert!(has_arc9(0b1111_0000_0000_0001_1111u32 & 0xffff | 0b1111 << 12));
-        assert!(has_arc9(0xf00f | 0x0010)); // bits 12-15 and 0-4 wrap around: 9
-        assert!(!has_arc9(0xf00f)); // 8 across the wrap
-        assert!(!has_arc9(0b1010_1010_1010_1010));
-    }
-
-    #[test]
     fn budgets_add_up_and_shrink_with_level() {
         let b = level_budgets(500, 8, 1.2);
         assert_eq!(b.iter().sum::<usize>(), 500);
         assert!(b.windows(2).all(|w| w[0] >= w[1]), "{b:?}");
-    }
-
-    #[test]
-    fn a_bright_square_has_corners_and_a_flat_image_none() {
-        let mut img = GrayImage::from_pixel(100, 100, image::Luma([30]));
-        for y in 40..60 {
-            for x in 40..60 {
-                img.put_pixel(x, y, image::Luma([220]));
-            }
-        }
-        let corners = fast9(&img, 20);
-        assert!(corners.len() >= 4, "{corners:?}");
-        for (x, y, _) in &corners {
-            assert!((38..=61).contains(x) && (38..=61).contains(y), "({x}, {y})");
-        }
-        assert!(fast9(&GrayImage::from_pixel(100, 100, image::Luma([255])), 5).is_empty());
     }
 
     #[test]

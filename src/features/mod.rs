@@ -9,6 +9,7 @@
 //! - [`verify`]: RANSAC (in [`crate::geometry`]) on the matches, plain and mirrored, and the evidence a report needs.
 
 pub mod descriptor;
+mod fast;
 pub(crate) mod keypoints;
 pub mod matcher;
 mod verify;
