@@ -65,13 +65,15 @@ pub(crate) fn level_budgets(budget: usize, levels: usize, scale_factor: f32) -> 
 pub(crate) fn harris(image: &GrayImage, x: u32, y: u32) -> f32 {
     let w = image.width() as usize;
     let px = image.as_raw();
-    let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+    // Summed as integers: each sum is at most 49 x 255^2 < 2^24, so it is exact, as the float sums were.
+    let (mut a, mut b, mut c) = (0i32, 0i32, 0i32);
     for dy in -3i32..=3 {
-        let row = (y as i32 + dy) as usize * w;
-        for dx in -3i32..=3 {
-            let i = row + (x as i32 + dx) as usize;
-            let ix = f32::from(px[i + 1]) - f32::from(px[i - 1]);
-            let iy = f32::from(px[i + w]) - f32::from(px[i - w]);
+        let row = (y as i32 + dy) as usize * w + x as usize - 3;
+        let (left, right) = (&px[row - 1..row + 6], &px[row + 1..row + 8]);
+        let (up, down) = (&px[row - w..row - w + 7], &px[row + w..row + w + 7]);
+        for k in 0..7 {
+            let ix = i32::from(right[k]) - i32::from(left[k]);
+            let iy = i32::from(down[k]) - i32::from(up[k]);
             a += ix * ix;
             b += iy * iy;
             c += ix * iy;
@@ -79,8 +81,20 @@ pub(crate) fn harris(image: &GrayImage, x: u32, y: u32) -> f32 {
     }
     // Normalised so the response does not depend on the window size.
     let n = 49.0 * 255.0 * 255.0;
-    let (a, b, c) = (a / n, b / n, c / n);
+    let (a, b, c) = (a as f32 / n, b as f32 / n, c as f32 / n);
     a * b - c * c - HARRIS_K * (a + b) * (a + b)
+}
+
+/// Half-widths of the orientation disk's rows, from `dy = -ORIENTATION_RADIUS`: row `dy` spans `dx` in `-u..=u`.
+fn disk_rows() -> &'static [i32; 2 * ORIENTATION_RADIUS as usize + 1] {
+    static ROWS: std::sync::OnceLock<[i32; 2 * ORIENTATION_RADIUS as usize + 1]> = std::sync::OnceLock::new();
+    ROWS.get_or_init(|| {
+        let r2 = ORIENTATION_RADIUS * ORIENTATION_RADIUS;
+        std::array::from_fn(|i| {
+            let dy = i as i32 - ORIENTATION_RADIUS;
+            (0..=ORIENTATION_RADIUS).rev().find(|dx| dx * dx + dy * dy <= r2).unwrap_or(0)
+        })
+    })
 }
 
 /// Orientation of the patch around `(x, y)` by intensity centroid, in radians (image axes: x right, y down).
@@ -88,17 +102,18 @@ pub(crate) fn orientation(image: &GrayImage, x: u32, y: u32) -> f32 {
     let w = image.width() as usize;
     let px = image.as_raw();
     let (mut m10, mut m01) = (0i64, 0i64);
-    let r2 = ORIENTATION_RADIUS * ORIENTATION_RADIUS;
-    for dy in -ORIENTATION_RADIUS..=ORIENTATION_RADIUS {
-        let row = (y as i32 + dy) as usize * w;
-        for dx in -ORIENTATION_RADIUS..=ORIENTATION_RADIUS {
-            if dx * dx + dy * dy > r2 {
-                continue;
-            }
-            let v = i64::from(px[row + (x as i32 + dx) as usize]);
-            m10 += i64::from(dx) * v;
-            m01 += i64::from(dy) * v;
+    // Row by row over the disk's spans, without a test per pixel (exact integer sums, as before).
+    for (i, &u) in disk_rows().iter().enumerate() {
+        let dy = i as i32 - ORIENTATION_RADIUS;
+        let from = (y as i32 + dy) as usize * w + x as usize - u as usize;
+        let span = &px[from..=from + 2 * u as usize];
+        let (mut sum, mut moment) = (0i32, 0i32);
+        for (k, &v) in span.iter().enumerate() {
+            sum += i32::from(v);
+            moment += (k as i32 - u) * i32::from(v);
         }
+        m10 += i64::from(moment);
+        m01 += i64::from(dy) * i64::from(sum);
     }
     (m01 as f32).atan2(m10 as f32)
 }

@@ -141,10 +141,15 @@ pub fn extract(image: &RgbImage, photo_size: (u32, u32), config: &LocalConfig) -
     if ww == 0 || wh == 0 {
         return LocalFeatures::default();
     }
-    let grey = GrayImage::from_fn(ww, wh, |x, y| {
-        let [r, g, b] = working.get_pixel(x, y).0;
-        image::Luma([((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8) as u8])
-    });
+    // Over the raw pixels rather than pixel by pixel through `from_fn` (7% of extraction), same values.
+    let luma: Vec<u8> = working
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8) as u8)
+        .collect();
+    let Some(grey) = GrayImage::from_raw(ww, wh, luma) else {
+        return LocalFeatures::default();
+    };
     let levels = keypoints::pyramid(&grey, config);
     let budgets = keypoints::level_budgets(config.budget, levels.len(), config.scale_factor);
     let (fx, fy) = (photo_size.0 as f32 / ww as f32, photo_size.1 as f32 / wh as f32);
