@@ -3,8 +3,8 @@
 //!
 //! Half of extraction's time went here, testing pixel by pixel. With AVX2 the test runs 32 pixels at a time: one
 //! byte comparison per circle position gives that position's bit for 32 pixels, and the arcs of 9 are found with
-//! a few dozen ANDs on those masks. Only the corners it finds are scored, by the same scalar code as elsewhere, so
-//! both paths give the same corners and scores (a test holds them to each other).
+//! a few dozen ANDs on those masks; where it finds corners, the 32 pixels' scores are summed side by side too. Both
+//! paths give the same corners and scores (a test holds them to each other).
 
 use image::GrayImage;
 
@@ -105,13 +105,19 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// Records score `s` (not 0) of pixel `j` of the row, a corner.
+    #[inline]
+    fn put(&mut self, j: usize, s: u16) {
+        self.scores[j] = s;
+        self.found.push(self.from + j);
+    }
+
     /// Scores pixel `j` of the row, and lists it if it is a corner.
     #[inline]
     fn score(&mut self, ring: &Ring, j: usize) {
         let s = ring.score(self.start + j);
         if s > 0 {
-            self.scores[j] = s;
-            self.found.push(self.from + j);
+            self.put(j, s);
         }
     }
 }
@@ -221,6 +227,29 @@ mod avx2 {
         !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_subs_epu8(a, b), _mm256_setzero_si256())) as u32)
     }
 
+    /// For each of the 32 pixels from `i`: the sums over its circle of `v - hi` and of `lo - v`, each floored at 0.
+    #[target_feature(enable = "avx2")]
+    fn excess(ring: &Ring, i: isize, hi: __m256i, lo: __m256i) -> Option<([u16; 32], [u16; 32])> {
+        let zero = _mm256_setzero_si256();
+        let (mut over, mut under) = ([zero; 2], [zero; 2]);
+        for &offset in &ring.offsets {
+            let v = load(ring.px, i + offset)?;
+            for (sums, x) in [(&mut over, _mm256_subs_epu8(v, hi)), (&mut under, _mm256_subs_epu8(lo, v))] {
+                // At most 16 x 255: 16 bits, one lane per pixel.
+                sums[0] = _mm256_add_epi16(sums[0], _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)));
+                sums[1] = _mm256_add_epi16(sums[1], _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(x)));
+            }
+        }
+        let mut out = ([0u16; 32], [0u16; 32]);
+        for (sums, to) in [(over, &mut out.0), (under, &mut out.1)] {
+            for (half, chunk) in sums.iter().zip(to.chunks_exact_mut(16)) {
+                // SAFETY: `chunk` holds 16 u16, 32 bytes; the store is unaligned.
+                unsafe { _mm256_storeu_si256(chunk.as_mut_ptr().cast(), *half) };
+            }
+        }
+        Some(out)
+    }
+
     #[target_feature(enable = "avx2")]
     pub(super) fn score_row(ring: &Ring, mut row: Row) {
         let t = _mm256_set1_epi8(ring.threshold as i8);
@@ -250,7 +279,25 @@ mod avx2 {
                         }
                     }
                 }
-                corners = (arcs9(&bright) | arcs9(&dark)) & valid;
+                let (on_bright, on_dark) = (arcs9(&bright) & valid, arcs9(&dark) & valid);
+                corners = 0;
+                if on_bright | on_dark == 0 {
+                    break 'test;
+                }
+                // Scores, all 32 at once: the sum over the circle of how far each pixel is beyond the threshold on
+                // the corner's side (the saturating differences are exactly those amounts, see `arc_score`).
+                let Some((over, under)) = excess(ring, i as isize, hi, lo) else {
+                    corners = valid;
+                    break 'test;
+                };
+                let mut lanes = on_bright | on_dark;
+                while lanes != 0 {
+                    let lane = lanes.trailing_zeros() as usize;
+                    lanes &= lanes - 1;
+                    // A pixel cannot have both arcs: 9 + 9 positions of 16.
+                    let sum = if on_bright >> lane & 1 == 1 { over[lane] } else { under[lane] };
+                    row.put(j + lane, sum.max(1));
+                }
             }
             while corners != 0 {
                 let lane = corners.trailing_zeros() as usize;
