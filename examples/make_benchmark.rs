@@ -2,7 +2,7 @@
 //! `scripts/benchmark/fetch_catalog.py` wrote (see `scripts/benchmark/README.md`).
 //!
 //! ```text
-//! cargo run --release --example make_benchmark -- [--data target/benchmark] [--copies 100] [--negatives 60]
+//! cargo run --release --features bench-tools --example make_benchmark -- [--data target/benchmark] [--copies 100] [--negatives 60]
 //!     [--hard 300] [--seed 9]
 //! ```
 //!
