@@ -160,6 +160,7 @@ pub fn extract(image: &RgbImage, photo_size: (u32, u32), config: &LocalConfig) -
             continue;
         }
         let smoothed = descriptor::smooth(img);
+        let mut describer = descriptor::Describer::new(&smoothed);
         for c in corners {
             // The level pixel's centre, in working pixels.
             let (wx, wy) = ((c.x as f32 + 0.5) * scale - 0.5, (c.y as f32 + 0.5) * scale - 0.5);
@@ -171,7 +172,7 @@ pub fn extract(image: &RgbImage, photo_size: (u32, u32), config: &LocalConfig) -
                 level: level as u8,
                 colour: mean_colour(&working, wx, wy, 8.0 * scale),
             });
-            out.descriptors.push(descriptor::describe(&smoothed, c.x, c.y, c.angle));
+            out.descriptors.push(describer.describe(c.x, c.y, c.angle));
         }
     }
     out
