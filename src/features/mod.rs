@@ -34,7 +34,11 @@ pub struct LocalConfig {
     /// get enough keypoints (a 2x2 collage gave 6 inliers with 500, 37 with 1000). On the catalog benchmark at
     /// 5,099 references, 1250 rather than 1000 matched 87.3% of the copies to their reference instead of 86.3%
     /// (copies pasted at 30% with JPEG 30, pairwise: 59% to 69%) and lost 1.4% to retrieval instead of 1.8%, for a
-    /// scan 0.90x as fast; 1500 matched 88.6% at 0.81x.
+    /// scan 0.90x as fast; 1500 matched 88.6% at 0.81x. Tried again once extraction got 1.8x faster (2026-11-30,
+    /// 5,099 references): 1500 found 84.9% of the copies at zero false positives instead of 83.6% (pasted at 30%:
+    /// 65% instead of 59%), but only because the highest negative, content shared with a reference, held the bar
+    /// at 0.642; with the bar at the next negative, 1250 found as many (1,578 of 1,800 against 1,575), two more
+    /// hard negatives (tiles of repeating textures) were called `match`, and the scan ran 0.91x as fast.
     ///
     /// [`FingerprintConfig::for_listings`]: crate::FingerprintConfig::for_listings
     pub listing_budget: usize,
