@@ -37,6 +37,9 @@ struct Truth {
     edit: String,
 }
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "benchmark [--data DIR] [--sizes 8,1000,all] [--listing-working-size PX] [--listing-budget N]";
+
 fn main() -> anyhow::Result<()> {
     let (mut data, mut sizes) = (PathBuf::from("target/benchmark"), "8,1000,all".to_string());
     let mut config = knockoff::FingerprintConfig::default();
@@ -54,10 +57,11 @@ fn main() -> anyhow::Result<()> {
                 let budget = value()?.parse()?;
                 config.local = config.local.map(|l| l.with_listing_budget(budget));
             }
-            other => bail!(
-                "unexpected argument {other:?}; usage: benchmark [--data DIR] [--sizes 8,1000,all] \
-                 [--listing-working-size PX] [--listing-budget N]"
-            ),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
+            }
+            other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let order: Vec<String> = std::fs::read_to_string(data.join("catalog_order.txt"))

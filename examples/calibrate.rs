@@ -39,6 +39,9 @@ const FROM: f32 = 0.30;
 /// The hash tails are fitted from here, where the thresholds of catalogs of 1,000 references and more lie.
 const HASH_FIT_FROM: f32 = 0.40;
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "calibrate [--data DIR] [--size N] [--sample K]";
+
 fn main() -> anyhow::Result<()> {
     let (mut data, mut size, mut sample) = (PathBuf::from("target/benchmark"), None::<usize>, 64usize);
     let mut args = std::env::args().skip(1);
@@ -48,7 +51,11 @@ fn main() -> anyhow::Result<()> {
             "--data" => data = PathBuf::from(value()?),
             "--size" => size = Some(value()?.parse()?),
             "--sample" => sample = value()?.parse()?,
-            other => bail!("unexpected argument {other:?}; usage: calibrate [--data DIR] [--size N] [--sample K]"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
+            }
+            other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let results = data.join("results");

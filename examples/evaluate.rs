@@ -16,6 +16,9 @@ use anyhow::Context;
 use knockoff::eval::{Corpus, CorpusSize, Report, run};
 use knockoff::{FingerprintConfig, Thresholds};
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "evaluate [--json PATH] [--svg PATH] [--small]";
+
 fn main() -> anyhow::Result<()> {
     let (mut json, mut svg, mut size) = (None, Some("docs/accuracy.svg".to_string()), CorpusSize::Full);
     let mut args = std::env::args().skip(1);
@@ -24,9 +27,11 @@ fn main() -> anyhow::Result<()> {
             "--json" => json = Some(args.next().context("--json needs a path")?),
             "--svg" => svg = Some(args.next().context("--svg needs a path")?),
             "--small" => size = CorpusSize::Small,
-            other => {
-                anyhow::bail!("unexpected argument {other:?}; usage: evaluate [--json PATH] [--svg PATH] [--small]")
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
             }
+            other => anyhow::bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");

@@ -153,6 +153,9 @@ struct Job {
     white: bool,
 }
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "make_benchmark [--data DIR] [--copies N] [--negatives N] [--hard N] [--seed S]";
+
 fn main() -> anyhow::Result<()> {
     let (mut data, mut copies, mut negatives, mut hard, mut seed) =
         (PathBuf::from("target/benchmark"), 100usize, 60usize, 300usize, 9u64);
@@ -165,7 +168,11 @@ fn main() -> anyhow::Result<()> {
             "--negatives" => negatives = value()?.parse()?,
             "--hard" => hard = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
-            other => bail!("unexpected argument {other:?}; see the doc comment of examples/make_benchmark.rs"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
+            }
+            other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let start = Instant::now();

@@ -23,6 +23,9 @@ struct Row {
     similarity: Similarity,
 }
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "reshoots [--data DIR] [--catalog N] [--pairs]";
+
 fn main() -> anyhow::Result<()> {
     let (mut data, mut catalog, mut print_pairs) = (PathBuf::from("target/benchmark"), 5099usize, false);
     let mut args = std::env::args().skip(1);
@@ -32,7 +35,11 @@ fn main() -> anyhow::Result<()> {
             "--data" => data = PathBuf::from(value()?),
             "--catalog" => catalog = value()?.parse()?,
             "--pairs" => print_pairs = true,
-            other => bail!("unexpected argument {other:?}; usage: reshoots [--data DIR] [--catalog N] [--pairs]"),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
+            }
+            other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let folder = data.join("reshoots");

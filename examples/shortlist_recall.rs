@@ -27,6 +27,9 @@ use rayon::prelude::*;
 
 const DEPTHS: [usize; 4] = [1, 5, 10, 40];
 
+/// The command line, for `--help` and for arguments it does not know.
+const USAGE: &str = "shortlist_recall [--data DIR] [--size N] [--votes-only]";
+
 fn main() -> anyhow::Result<()> {
     let (mut data, mut size, mut votes_only) = (PathBuf::from("target/benchmark"), 5099usize, false);
     let mut args = std::env::args().skip(1);
@@ -36,9 +39,11 @@ fn main() -> anyhow::Result<()> {
             "--data" => data = PathBuf::from(value()?),
             "--size" => size = value()?.parse()?,
             "--votes-only" => votes_only = true,
-            other => {
-                bail!("unexpected argument {other:?}; usage: shortlist_recall [--data DIR] [--size N] [--votes-only]")
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return Ok(());
             }
+            other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
     let path = data.join("results").join(format!("index-{size}.idx"));
