@@ -54,6 +54,9 @@ pub const MAX_REFERENCES: usize = (1 << 23) - 1;
 
 /// The keypoint number that stands for "511 or later": not used by the spatial check.
 const UNNAMED_KEYPOINT: u32 = 511;
+/// Bits of a posting's keypoint number, of its orientation step.
+const KEYPOINT_BITS: u32 = UNNAMED_KEYPOINT.count_ones();
+const ANGLE_BITS: u32 = ANGLE_STEPS.trailing_zeros();
 
 impl Posting {
     pub(crate) fn new(reference: u32, keypoint: u32, packed: u32) -> Posting {
@@ -71,7 +74,7 @@ impl Posting {
     }
 
     fn keypoint(self) -> u32 {
-        (self.0 >> 23) as u32 & UNNAMED_KEYPOINT
+        Posting::rest_keypoint(self.rest())
     }
 
     fn packed(self) -> u32 {
@@ -82,6 +85,36 @@ impl Posting {
     /// (33-37) and level (38-40). What [`PackedLists`] keeps beside a gap, and what the search reads.
     pub(crate) fn rest(self) -> u64 {
         self.0 >> 23
+    }
+
+    /// The 32 bits [`Posting::new`] takes after the keypoint's number: `signature` (below 2^24), then the orientation
+    /// step (below 32) and the level (below 8).
+    fn fields(signature: u32, angle: u32, level: u32) -> u32 {
+        signature | angle << SIGNATURE_BITS | level << (SIGNATURE_BITS + ANGLE_BITS)
+    }
+
+    /// The keypoint's number in a posting's [`Posting::rest`].
+    #[inline(always)]
+    fn rest_keypoint(rest: u64) -> u32 {
+        (rest & u64::from(UNNAMED_KEYPOINT)) as u32
+    }
+
+    /// The signature in a posting's [`Posting::rest`].
+    #[inline(always)]
+    fn rest_signature(rest: u64) -> u32 {
+        (rest >> KEYPOINT_BITS) as u32 & ((1 << SIGNATURE_BITS) - 1)
+    }
+
+    /// The orientation step in a posting's [`Posting::rest`].
+    #[inline(always)]
+    fn rest_angle(rest: u64) -> u32 {
+        (rest >> (KEYPOINT_BITS + SIGNATURE_BITS)) as u32 % ANGLE_STEPS
+    }
+
+    /// The level in a posting's [`Posting::rest`].
+    #[inline(always)]
+    fn rest_level(rest: u64) -> u32 {
+        (rest >> (KEYPOINT_BITS + SIGNATURE_BITS + ANGLE_BITS)) as u32 % LEVELS
     }
 
     /// The posting for `reference` (below 2^23) with `rest` (41 bits) past it.
@@ -505,8 +538,7 @@ impl Voter {
     /// descriptor has not voted for the reference yet.
     #[inline(always)]
     fn vote(&self, reference: u32, rest: u64, tally: &mut [Tally], touched: &mut Vec<u32>, votes: &mut Vec<Vote>) {
-        let signature = (rest >> 9) as u32 & ((1 << SIGNATURE_BITS) - 1);
-        let h = (signature ^ self.signature).count_ones();
+        let h = (Posting::rest_signature(rest) ^ self.signature).count_ones();
         let r = reference as usize;
         if h > self.max_distance || tally[r].last == self.tag {
             return;
@@ -521,10 +553,10 @@ impl Voter {
         votes.push(Vote {
             reference: r as u32,
             listing: self.listing,
-            keypoint: (rest & 511) as u16,
+            keypoint: Posting::rest_keypoint(rest) as u16,
             mirror: self.mirror,
-            angle_bin: ((self.angle + ANGLE_STEPS - (rest >> 33) as u32 % ANGLE_STEPS) % ANGLE_STEPS) as u8,
-            level_bin: (self.level + LEVELS - 1 - (rest >> 38) as u32 % LEVELS) as u8,
+            angle_bin: ((self.angle + ANGLE_STEPS - Posting::rest_angle(rest)) % ANGLE_STEPS) as u8,
+            level_bin: (self.level + LEVELS - 1 - Posting::rest_level(rest)) as u8,
             weight,
         });
     }
@@ -692,7 +724,7 @@ fn file(vocabulary: &Vocabulary, features: &LocalFeatures) -> Vec<(u32, u32)> {
             let level = u32::from(kp.level).min(LEVELS - 1);
             let word = vocabulary.word_of(d);
             let signature = vocabulary.signature(word, d);
-            (word, signature | (angle_step(kp.angle) << SIGNATURE_BITS) | (level << (SIGNATURE_BITS + 5)))
+            (word, Posting::fields(signature, angle_step(kp.angle), level))
         })
         .collect()
 }
@@ -1147,6 +1179,25 @@ mod tests {
             // Votes counted in the other pass do not count in this one.
             let other: Vec<Vote> = votes.iter().map(|v| Vote { mirror: !mirror, ..*v }).collect();
             assert!(spatial_score(&other, &listing, &reference.keypoints) < 6.0, "mirror {mirror}");
+        }
+    }
+
+    #[test]
+    fn a_postings_parts_come_back_from_its_bits() {
+        let mut rng = Rng(11);
+        for _ in 0..1000 {
+            let (reference, keypoint) = ((rng.next() % MAX_REFERENCES as u64) as u32, (rng.next() % 700) as u32);
+            let signature = (rng.next() % (1 << SIGNATURE_BITS)) as u32;
+            let (angle, level) =
+                ((rng.next() % u64::from(ANGLE_STEPS)) as u32, (rng.next() % u64::from(LEVELS)) as u32);
+            let p = Posting::new(reference, keypoint, Posting::fields(signature, angle, level));
+            let rest = p.rest();
+            assert_eq!(p.reference(), reference);
+            assert_eq!(Posting::rest_keypoint(rest), keypoint.min(UNNAMED_KEYPOINT));
+            assert_eq!(Posting::rest_signature(rest), signature);
+            assert_eq!(Posting::rest_angle(rest), angle);
+            assert_eq!(Posting::rest_level(rest), level);
+            assert_eq!(Posting::from_parts(reference, rest), p);
         }
     }
 
