@@ -66,7 +66,8 @@ fn fast9_with(
     let (xs, xe) = (sx0.max(EDGE), sx1.min(w - EDGE));
     let len = xe.saturating_sub(xs) as usize;
     let vector = vector && ring.has_avx2();
-    let mut candidate = vec![false; len];
+    // The scalar test's row of quick-rejection flags; the vector test needs none.
+    let mut candidate = if vector { Vec::new() } else { vec![false; len] };
     // The corners' positions in `scores`, in raster order: the suppression visits them, not every pixel.
     let mut found = Vec::new();
     for y in ys..ye {
