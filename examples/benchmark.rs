@@ -38,7 +38,7 @@ struct Truth {
 }
 
 /// The command line, for `--help` and for arguments it does not know.
-const USAGE: &str = "benchmark [--data DIR] [--sizes 8,1000,all] [--listing-working-size PX] [--listing-budget N]";
+const USAGE: &str = "benchmark [--data DIR] [--sizes 8,1000,all] [--listing-working-size PX] [--listing-budget N]\n     [--listing-upscale X]";
 
 fn main() -> anyhow::Result<()> {
     let (mut data, mut sizes) = (PathBuf::from("target/benchmark"), "8,1000,all".to_string());
@@ -52,6 +52,10 @@ fn main() -> anyhow::Result<()> {
             "--listing-working-size" => {
                 let size = value()?.parse()?;
                 config.local = config.local.map(|l| l.with_listing_working_size(size));
+            }
+            "--listing-upscale" => {
+                let factor = value()?.parse()?;
+                config.local = config.local.map(|l| l.with_listing_upscale(factor));
             }
             "--listing-budget" => {
                 let budget = value()?.parse()?;

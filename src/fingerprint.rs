@@ -63,7 +63,8 @@ impl FingerprintConfig {
     }
 
     /// Checks every value against the range the code supports: [`Limits::validate`], working sizes of 16 to
-    /// 8192 pixels, keypoint budgets of 1 to 65,536, 1 to 16 pyramid levels, a scale factor from 1.05 to 4, grid
+    /// 8192 pixels, keypoint budgets of 1 to 65,536, 1 to 16 pyramid levels, a scale factor from 1.05 to 4,
+    /// enlargements of 1 to 4, grid
     /// cells of 4 to 1024 pixels, FAST thresholds of 1 to 255 (the fallback at most the main one).
     /// [`ReferenceIndex::open`](crate::ReferenceIndex::open) applies it to the configuration an index file states,
     /// which may have been written by anyone.
@@ -78,6 +79,12 @@ impl FingerprintConfig {
             check_range("local.budget", local.budget, 1, MAX_KEYPOINTS)?;
             check_range("local.listing_budget", local.listing_budget, 1, MAX_KEYPOINTS)?;
             check_range("local.listing_working_size", local.listing_working_size, 16, 8192)?;
+            // NaN is in no range, so it is refused too.
+            for (name, value) in [("local.upscale", local.upscale), ("local.listing_upscale", local.listing_upscale)] {
+                if !(1.0..=4.0).contains(&value) {
+                    return Err(invalid(format!("{name} {value} is outside [1, 4]")));
+                }
+            }
             check_range("local.levels", local.levels, 1, 16)?;
             check_range("local.grid_cell", local.grid_cell, 4, 1024)?;
             check_range("local.fast_threshold", local.fast_threshold, 1, 255)?;
@@ -94,8 +101,12 @@ impl FingerprintConfig {
     /// larger keypoint budget of [`LocalConfig::listing_budget`] (the copy may fill only part of a listing).
     /// Scans use it; hashes are unaffected.
     pub fn for_listings(&self) -> Self {
-        let local =
-            self.local.map(|l| LocalConfig { budget: l.listing_budget, working_size: l.listing_working_size, ..l });
+        let local = self.local.map(|l| LocalConfig {
+            budget: l.listing_budget,
+            working_size: l.listing_working_size,
+            upscale: l.listing_upscale,
+            ..l
+        });
         FingerprintConfig { local, ..*self }
     }
 }
@@ -151,6 +162,10 @@ crate::setters!(LocalConfig {
     listing_budget: usize => with_listing_budget,
     /// Sets [`LocalConfig::listing_working_size`].
     listing_working_size: u32 => with_listing_working_size,
+    /// Sets [`LocalConfig::upscale`].
+    upscale: f32 => with_upscale,
+    /// Sets [`LocalConfig::listing_upscale`].
+    listing_upscale: f32 => with_listing_upscale,
     /// Sets [`LocalConfig::levels`].
     levels: usize => with_levels,
     /// Sets [`LocalConfig::scale_factor`].

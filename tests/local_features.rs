@@ -176,3 +176,37 @@ fn verification_is_deterministic() {
     assert_eq!(compare(&a, &b), compare(&a, &b));
     assert_eq!(fingerprint(&listing), b);
 }
+
+#[test]
+fn small_listings_keep_copies_pasted_at_a_third_of_their_size() {
+    // A 400-pixel catalog photo pasted at 30% onto a busy scene of the same size: the copy is 120 pixels across,
+    // four descriptor patches. The listing's enlarged levels (`LocalConfig::listing_upscale`) are what find it.
+    let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let found = |listing_upscale: f32| {
+        let config = FingerprintConfig::default()
+            .with_local(FingerprintConfig::default().local.map(|l| l.with_listing_upscale(listing_upscale)));
+        let listings = Fingerprinter::for_listings(config);
+        let mut found = 0;
+        for name in ["astronaut", "chelsea", "coffee", "rocket"] {
+            let photo = load(&format!("refs/{name}.jpg"));
+            let small =
+                imageops::resize(&photo, 400, 400 * photo.height() / photo.width(), imageops::FilterType::Lanczos3);
+            let reference = references.fingerprint_image(&DynamicImage::ImageRgb8(small.clone())).expect("reference");
+            for (index, seed) in [(0, 1), (1, 2), (0, 3)] {
+                let listing = Edit::PasteScaled { index, scale: 0.3, seed }.apply(&small, &kit);
+                let listing = listings.fingerprint_image(&DynamicImage::ImageRgb8(listing)).expect("listing");
+                let s = compare(&reference, &listing);
+                if s.verdict == Verdict::Match {
+                    let e = s.evidence.local.expect("a pasted copy is found by its geometry");
+                    assert!((e.decomposition.scale - 0.3).abs() < 0.03, "{name}: {e:?}");
+                    found += 1;
+                }
+            }
+        }
+        found
+    };
+    let (enlarged, own) = (found(2.0), found(1.0));
+    eprintln!("pasted at 30% into 400-pixel listings: {enlarged} of 12 found with enlarged levels, {own} without");
+    assert!(enlarged >= 10 && enlarged > own, "{enlarged} of 12 with enlarged levels, {own} without");
+}

@@ -37,6 +37,37 @@ pub(crate) fn pyramid(base: &GrayImage, config: &LocalConfig) -> Vec<(GrayImage,
     levels
 }
 
+/// Most enlarged levels a photo gets, whatever the configuration (by default none for a reference, at most 3 for a
+/// listing): a configuration read from an index file cannot ask for dozens of images the size of the working one.
+const MAX_ENLARGED: usize = 8;
+
+/// How many levels above the base, each `scale_factor` larger than the one below, an image whose longer side is
+/// `longer` gets: as many as fit in [`LocalConfig::upscale`] and the working size, at most [`MAX_ENLARGED`].
+pub(crate) fn enlarged_count(longer: u32, config: &LocalConfig) -> usize {
+    let room = (config.working_size as f32 / longer.max(1) as f32).min(config.upscale);
+    let factor = config.scale_factor.max(1.01);
+    if room < factor {
+        return 0;
+    }
+    // A hair of slack so that an exact power of the factor counts.
+    ((room.ln() / factor.ln() + 1e-4).floor() as usize).min(MAX_ENLARGED)
+}
+
+/// The levels above `base` (finest first), with their scales (below 1: level pixels are smaller than the base's).
+pub(crate) fn enlarged_levels(base: &GrayImage, config: &LocalConfig) -> Vec<(GrayImage, f32)> {
+    let count = enlarged_count(base.width().max(base.height()), config);
+    let factor = config.scale_factor.max(1.01);
+    (1..=count)
+        .rev()
+        .map(|j| {
+            let scale = factor.powi(j as i32);
+            let w = (base.width() as f32 * scale).round() as u32;
+            let h = (base.height() as f32 * scale).round() as u32;
+            (resize_grey(base, w, h), 1.0 / scale)
+        })
+        .collect()
+}
+
 fn resize_grey(image: &GrayImage, w: u32, h: u32) -> GrayImage {
     use fast_image_resize::images::{Image, ImageRef};
     use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -193,6 +224,23 @@ mod tests {
         let b = level_budgets(500, 8, 1.2);
         assert_eq!(b.iter().sum::<usize>(), 500);
         assert!(b.windows(2).all(|w| w[0] >= w[1]), "{b:?}");
+    }
+
+    #[test]
+    fn small_listings_get_enlarged_levels_within_the_working_size() {
+        let listing = LocalConfig { working_size: 800, upscale: 2.0, ..LocalConfig::default() };
+        // 2x fits 1.2^3 = 1.73 (256 px), 800 / 512 fits 1.2^2, 800 / 640 fits 1.2, 800 / 700 nothing.
+        let counts: Vec<usize> = [256, 400, 512, 640, 700, 800, 4000].map(|side| enlarged_count(side, &listing)).into();
+        assert_eq!(counts, [3, 3, 2, 1, 0, 0, 0]);
+        assert_eq!(enlarged_count(100, &LocalConfig { upscale: 1.0, ..listing }), 0, "references by default");
+        let extreme = LocalConfig { working_size: 8192, upscale: 4.0, scale_factor: 1.05, ..listing };
+        assert_eq!(enlarged_count(1, &extreme), MAX_ENLARGED);
+        let base = GrayImage::new(100, 50);
+        let sizes: Vec<_> = enlarged_levels(&base, &LocalConfig { working_size: 200, ..listing })
+            .iter()
+            .map(|(img, scale)| (img.dimensions(), (scale * 1000.0).round()))
+            .collect();
+        assert_eq!(sizes, [((173, 86), 579.0), ((144, 72), 694.0), ((120, 60), 833.0)]);
     }
 
     #[test]

@@ -562,8 +562,10 @@ pub(super) fn validate_keypoints(keypoints: &[Keypoint], w: u32, h: u32, config:
                 k.x, k.y, k.size, k.angle
             ));
         }
-        if usize::from(k.level) >= local_config.levels {
-            return corrupt(format!("keypoint on pyramid level {} of {}", k.level, local_config.levels));
+        // A photo smaller than the working size may have enlarged levels above its own.
+        let levels = local_config.levels + crate::features::keypoints::enlarged_count(1, local_config);
+        if usize::from(k.level) >= levels {
+            return corrupt(format!("keypoint on pyramid level {} of {levels}", k.level));
         }
     }
     Ok(())

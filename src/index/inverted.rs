@@ -38,6 +38,11 @@ use crate::features::{Keypoint, LocalFeatures};
 const ANGLE_STEPS: u32 = 32;
 /// Pyramid levels a posting can record (0-7); deeper levels are clamped.
 const LEVELS: u32 = 8;
+/// Pyramid levels a listing's keypoints are told apart by in the turn and scale check (0-15; deeper ones are
+/// clamped): more than a posting records, since a small listing's enlarged levels come above its own.
+const LISTING_LEVELS: u32 = 16;
+/// Bins of level difference, listing minus reference.
+const LEVEL_BINS: usize = (LISTING_LEVELS + LEVELS - 1) as usize;
 /// Bits of Hamming embedding per posting.
 const SIGNATURE_BITS: u32 = SIGNATURE_LEN as u32;
 
@@ -391,7 +396,7 @@ impl InvertedFile {
             if slot >= n_listing {
                 angle = (ANGLE_STEPS / 2 + ANGLE_STEPS - angle) % ANGLE_STEPS;
             }
-            let level = u32::from(kp.level).min(LEVELS - 1);
+            let level = u32::from(kp.level).min(LISTING_LEVELS - 1);
             lookups.extend(words.iter().map(|&word| Lookup { word, slot: slot as u32, angle, level }));
         });
         // Each word's postings sit somewhere in hundreds of megabytes: a cache miss for its head, its signature
@@ -613,7 +618,7 @@ thread_local! {
 #[derive(Clone, Default)]
 struct Histograms {
     angles: [[f32; ANGLE_STEPS as usize]; 2],
-    levels: [[f32; 2 * LEVELS as usize - 1]; 2],
+    levels: [[f32; LEVEL_BINS]; 2],
 }
 
 impl Histograms {
