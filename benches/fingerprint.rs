@@ -1,5 +1,6 @@
 //! Decoding, each hash, and fingerprints end to end, on the 1600x1200 JPEG in `testdata/large/`, with the usual
-//! Rust baseline in the same run: `image` full decode + `image_hasher`'s DCT hash. See benches/README.md.
+//! Rust baseline in the same run: `image` full decode + `image_hasher`'s DCT hash; a small listing's fingerprint and
+//! verification with and without its enlarged levels. See benches/README.md.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use knockoff::hash::{ClassicHashers, pdq};
 use knockoff::{ColourSignature, DecodeOptions, FingerprintConfig, Fingerprinter, decode_bytes};
 
 const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/large/collage-1600x1200.jpg");
+const SMALL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/small/coffee-512.jpg");
+const SMALL_REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs/coffee.jpg");
 
 fn benches(c: &mut Criterion) {
     let bytes = std::fs::read(PHOTO).expect("testdata/large/collage-1600x1200.jpg");
@@ -64,6 +67,24 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("listing_1600x1200_jpeg");
     group.bench_function("local_features_at_800", |b| b.iter(|| listing.fingerprint_bytes(black_box(&bytes))));
     group.bench_function("local_features_at_640", |b| b.iter(|| listing_640.fingerprint_bytes(black_box(&bytes))));
+    group.finish();
+
+    // A small listing (512 px): with the enlarged levels above its own (the default, for small pasted copies)
+    // against its own levels only; and what verifying it against its reference costs either way.
+    let small = std::fs::read(SMALL).expect("testdata/small/coffee-512.jpg");
+    let mut own_only = FingerprintConfig::default();
+    own_only.local = own_only.local.map(|l| l.with_listing_upscale(1.0));
+    let listing_own = Fingerprinter::for_listings(own_only);
+    let reference = with_local.fingerprint_path(SMALL_REFERENCE).expect("testdata/refs/coffee.jpg");
+    let (enlarged, own) = (
+        listing.fingerprint_bytes(&small).expect("fingerprint"),
+        listing_own.fingerprint_bytes(&small).expect("fingerprint"),
+    );
+    let mut group = c.benchmark_group("listing_512px_jpeg");
+    group.bench_function("enlarged_levels", |b| b.iter(|| listing.fingerprint_bytes(black_box(&small))));
+    group.bench_function("own_levels_only", |b| b.iter(|| listing_own.fingerprint_bytes(black_box(&small))));
+    group.bench_function("verify_enlarged_levels", |b| b.iter(|| knockoff::compare(&reference, black_box(&enlarged))));
+    group.bench_function("verify_own_levels_only", |b| b.iter(|| knockoff::compare(&reference, black_box(&own))));
     group.finish();
 }
 
