@@ -15,7 +15,10 @@
 //!   search verified is kept (spread over the catalog's references to give a share per pair); for comparison, each
 //!   negative is also verified against `--sample` references drawn at random (fixed seed).
 //!
-//! Prints both fitted tails (as a `Calibration` to paste), the thresholds they give at several catalog sizes, and,
+//! Prints both fitted tails (as a `Calibration` to paste), the thresholds they give at several catalog sizes, the
+//! negatives the scan called `match` (and `review` or `match`) beside the rates both models predict, with the exact
+//! 95% interval of the observed share ([`knockoff::calibration::observed_rate_interval`]: whether this many
+//! negatives can tell the prediction wrong at all), and,
 //! for thresholds from 0.40 to 0.90, the share of negatives whose best pair reaches that with either part of its
 //! score (the hashes' part, the local part: a false `review` under uniform thresholds) beside the share predicted by
 //! the default model and by the fitted one. (The scan's own scores are in its thresholds' scale, which differs by
@@ -196,18 +199,37 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let observed: Vec<&str> = negatives.iter().filter_map(|q| verdicts.get(q.as_str()).copied()).collect();
-    let share =
-        |f: &dyn Fn(&str) -> bool| observed.iter().filter(|v| f(v)).count() as f64 / observed.len().max(1) as f64;
-    println!(
-        "under the index's thresholds ({thresholds:?}): negatives called match {:.3}% (predicted {:.3}% default, \
-         {:.3}% fitted), review or match {:.2}% (predicted {:.2}%, {:.2}%), of {}",
-        100.0 * share(&|v| v == Verdict::Match.as_str()),
-        100.0 * default.false_match_rate(&thresholds, n),
-        100.0 * fitted.false_match_rate(&thresholds, n),
-        100.0 * share(&|v| v != Verdict::NoMatch.as_str()),
-        100.0 * default.false_review_rate(&thresholds, n),
-        100.0 * fitted.false_review_rate(&thresholds, n),
-        observed.len()
+    let count = |f: &dyn Fn(&str) -> bool| observed.iter().filter(|v| f(v)).count() as u64;
+    let total = observed.len() as u64;
+    // Observed against predicted, with the exact 95% interval of the observed share: a prediction inside it is not
+    // contradicted by this many negatives, whatever the ratio.
+    let line = |name: &str, events: u64, default_rate: f64, fitted_rate: f64| {
+        let (low, high) = knockoff::calibration::observed_rate_interval(events, total, 0.95);
+        let verdict = |rate: f64| if (low..=high).contains(&rate) { "inside" } else { "outside" };
+        println!(
+            "negatives called {name}: {events} of {total}, {:.3}% (95% interval {:.3}% to {:.3}%); predicted {:.3}% \
+             by the default model ({} the interval), {:.3}% by the fitted one ({})",
+            100.0 * events as f64 / total.max(1) as f64,
+            100.0 * low,
+            100.0 * high,
+            100.0 * default_rate,
+            verdict(default_rate),
+            100.0 * fitted_rate,
+            verdict(fitted_rate),
+        );
+    };
+    println!("under the index's thresholds ({thresholds:?}):");
+    line(
+        "match",
+        count(&|v| v == Verdict::Match.as_str()),
+        default.false_match_rate(&thresholds, n),
+        fitted.false_match_rate(&thresholds, n),
+    );
+    line(
+        "review or match",
+        count(&|v| v != Verdict::NoMatch.as_str()),
+        default.false_review_rate(&thresholds, n),
+        fitted.false_review_rate(&thresholds, n),
     );
     // Each negative's best part over the catalog: its best hash part, or the best local score its search verified.
     let best_part: Vec<f32> = per_negative.iter().map(|p| p.0.iter().map(|h| h.0).fold(p.2, f32::max)).collect();

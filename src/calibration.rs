@@ -219,6 +219,68 @@ impl Calibration {
     }
 }
 
+/// The rates a share observed as `events` of `trials` is consistent with, at `confidence` (0.95 for the usual 95%):
+/// the exact (Clopper-Pearson) interval, outside which seeing that many events, or that few, would be less likely
+/// than `(1 - confidence) / 2`. What tells whether a benchmark contradicts a predicted false-verdict rate or merely
+/// cannot resolve it: 2 false matches among 1,470 listings fit any rate from 0.016% to 0.49%, so a prediction of
+/// 0.06% is not contradicted, although it is 2.3 times below the share observed.
+///
+/// ```
+/// let (low, high) = knockoff::calibration::observed_rate_interval(2, 1_470, 0.95);
+/// assert!(low < 0.0006 && 0.0006 < high);
+/// // With none observed, the interval still reaches up to about 3.7 / trials.
+/// let (low, high) = knockoff::calibration::observed_rate_interval(0, 1_470, 0.95);
+/// assert!(low == 0.0 && (high - 3.689 / 1_470.0).abs() < 1e-5);
+/// ```
+pub fn observed_rate_interval(events: u64, trials: u64, confidence: f64) -> (f64, f64) {
+    if trials == 0 {
+        return (0.0, 1.0);
+    }
+    let events = events.min(trials);
+    let tail = (1.0 - confidence.clamp(0.0, 1.0)) / 2.0;
+    // The lowest rate under which `events` or more is that likely, and the highest under which `events` or fewer
+    // is: each the edge of the rates where the event is less likely, found by bisection (the binomial
+    // distribution function falls as the rate rises).
+    let low = if events == 0 { 0.0 } else { bisect(|p| 1.0 - at_most(events - 1, trials, p) < tail) };
+    let high = if events == trials { 1.0 } else { bisect(|p| at_most(events, trials, p) > tail) };
+    (low, high)
+}
+
+/// The largest rate in [0, 1] where `holds` (true up to some rate and false beyond), to within 1e-15.
+fn bisect(holds: impl Fn(f64) -> bool) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if holds(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// P(X <= k) for X binomial with `n` trials at rate `p`, summed in logarithms (the terms underflow as plain
+/// numbers for large `n`).
+fn at_most(k: u64, n: u64, p: f64) -> f64 {
+    if p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return if k >= n { 1.0 } else { 0.0 };
+    }
+    let (ln_p, ln_q) = (p.ln(), (-p).ln_1p());
+    let mut term = n as f64 * ln_q;
+    let mut total = term;
+    for i in 0..k.min(n) {
+        term += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + ln_p - ln_q;
+        // log(e^total + e^term), without overflow either way.
+        let (big, small) = if total > term { (total, term) } else { (term, total) };
+        total = big + (small - big).exp().ln_1p();
+    }
+    total.exp().min(1.0)
+}
+
 /// `share -> (1 - share)^references`: the chance that none of the references reaches a bar each reaches with
 /// probability `share`.
 fn misses(references: usize) -> impl Fn(f64) -> f64 {
@@ -229,6 +291,23 @@ fn misses(references: usize) -> impl Fn(f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observed_rate_intervals_are_the_exact_ones() {
+        // Textbook Clopper-Pearson limits: 5 of 10 at 95%, [0.1871, 0.8129].
+        let (low, high) = observed_rate_interval(5, 10, 0.95);
+        assert!((low - 0.187_086).abs() < 1e-5 && (high - 0.812_914).abs() < 1e-5, "{low} {high}");
+        // Rare events in many trials approach the exact Poisson limits: 2 events, [0.2422, 7.2247] / trials.
+        let (low, high) = observed_rate_interval(2, 1_000_000, 0.95);
+        assert!((low * 1e6 - 0.242_209).abs() < 1e-3 && (high * 1e6 - 7.224_688).abs() < 1e-3, "{low} {high}");
+        assert_eq!(observed_rate_interval(0, 0, 0.95), (0.0, 1.0));
+        let (low, high) = observed_rate_interval(10, 10, 0.95);
+        assert!((low - 0.025f64.powf(0.1)).abs() < 1e-9 && high == 1.0, "{low}");
+        // Wider at higher confidence.
+        let (l99, h99) = observed_rate_interval(2, 1_470, 0.99);
+        let (l95, h95) = observed_rate_interval(2, 1_470, 0.95);
+        assert!(l99 < l95 && h99 > h95);
+    }
 
     #[test]
     fn tail_inverts() {
