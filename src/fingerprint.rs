@@ -64,8 +64,8 @@ impl FingerprintConfig {
 
     /// Checks every value against the range the code supports: [`Limits::validate`], working sizes of 16 to
     /// 8192 pixels, keypoint budgets of 1 to 65,536, 1 to 16 pyramid levels, a scale factor from 1.05 to 4,
-    /// enlargements of 1 to 4, grid
-    /// cells of 4 to 1024 pixels, FAST thresholds of 1 to 255 (the fallback at most the main one).
+    /// enlargements of 1 to 4, grid cells of 4 to 1024 pixels, FAST thresholds of 1 to 255 (the fallback at most
+    /// the main one).
     /// [`ReferenceIndex::open`](crate::ReferenceIndex::open) applies it to the configuration an index file states,
     /// which may have been written by anyone.
     ///

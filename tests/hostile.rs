@@ -363,6 +363,8 @@ fn header_configurations_out_of_range_are_refused() {
     add("max_file_bytes u64::MAX", &|c| c.limits.max_file_bytes = u64::MAX);
     add("max_pixels u64::MAX", &|c| c.limits.max_pixels = u64::MAX);
     add("working_size 0", &|c| c.working_size = 0);
+    add("listing_upscale 0.5", &|c| local(c).listing_upscale = 0.5);
+    add("upscale 1000", &|c| local(c).upscale = 1000.0);
     for (name, config) in cases {
         let path = saved(&ReferenceIndex::new(config), &dir, "config.idx");
         let err = ReferenceIndex::open(&path).expect_err(name);
@@ -372,6 +374,9 @@ fn header_configurations_out_of_range_are_refused() {
     // NaN cannot even be written (JSON has no NaN: the header is then corrupt), but `validate` refuses it too.
     let mut nan = FingerprintConfig::default();
     local(&mut nan).scale_factor = f32::NAN;
+    assert!(nan.validate().is_err());
+    let mut nan = FingerprintConfig::default();
+    local(&mut nan).listing_upscale = f32::NAN;
     assert!(nan.validate().is_err());
     FingerprintConfig::default().validate().unwrap();
     FingerprintConfig::hashes_only().validate().unwrap();

@@ -138,6 +138,24 @@ fn save_and_open_round_trip() {
     assert!(matches!(err.kind(), ErrorKind::Write(_)));
 }
 
+#[test]
+fn references_described_with_enlarged_levels_round_trip() {
+    // References smaller than the working size described with levels above their own (`LocalConfig::upscale`):
+    // their keypoints sit on more levels than the pyramid has, and the file's checks must know it.
+    let config = FingerprintConfig::default();
+    let config = config.with_local(config.local.map(|l| l.with_upscale(2.0)));
+    let index = refs_index_with(config);
+    let levels = config.local.map_or(0, |l| l.levels);
+    let deepest = index.references().iter().filter_map(|r| r.fingerprint.local.as_ref()).flat_map(|l| &l.keypoints);
+    assert!(deepest.map(|k| usize::from(k.level)).max() >= Some(levels), "some keypoints on the extra levels");
+    let path = temp_path("enlarged.idx");
+    index.save(&path).unwrap();
+    let opened = ReferenceIndex::open(&path).unwrap();
+    for (position, reference) in index.references().iter().enumerate() {
+        assert_eq!(*opened.fingerprint(position).unwrap(), reference.fingerprint, "{}", reference.path);
+    }
+}
+
 /// Rewrites the footer's checksum (of the part before the features) so that a deliberately damaged body reaches
 /// the parser.
 fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
