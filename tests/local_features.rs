@@ -210,3 +210,19 @@ fn small_listings_keep_copies_pasted_at_a_third_of_their_size() {
     eprintln!("pasted at 30% into 400-pixel listings: {enlarged} of 12 found with enlarged levels, {own} without");
     assert!(enlarged >= 10 && enlarged > own, "{enlarged} of 12 with enlarged levels, {own} without");
 }
+
+#[test]
+fn listings_of_any_shape_keep_their_keypoints_on_the_photo() {
+    // Strips, slivers and tiny photos get enlarged levels too (every one of these is under the listing working
+    // size): none may panic, and every keypoint must lie on the photo.
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    let photo = load("refs/coffee.jpg");
+    for (w, h) in [(5, 285), (285, 5), (6, 6), (41, 41), (64, 700), (799, 40), (120, 90)] {
+        let img = imageops::resize(&photo, w, h, imageops::FilterType::Triangle);
+        let f = listings.fingerprint_image(&DynamicImage::ImageRgb8(img)).expect("fingerprint");
+        for k in f.local.as_ref().map_or(&[][..], |l| &l.keypoints[..]) {
+            assert!(k.x >= -0.5 && k.x <= w as f32 - 0.5 && k.y >= -0.5 && k.y <= h as f32 - 0.5, "{w}x{h}: {k:?}");
+            assert!(k.size > 0.0, "{w}x{h}: {k:?}");
+        }
+    }
+}
