@@ -553,6 +553,8 @@ pub(super) fn validate_keypoints(keypoints: &[Keypoint], w: u32, h: u32, config:
     };
     let angle_bound = std::f32::consts::PI + 1e-3;
     let (wf, hf) = (w as f32, h as f32);
+    // A photo smaller than the working size may have enlarged levels above its own.
+    let levels = local_config.levels + crate::features::keypoints::enlarged_count(1, local_config);
     for k in keypoints {
         let on_photo = (-1.0..=wf + 1.0).contains(&k.x) && (-1.0..=hf + 1.0).contains(&k.y);
         let sized = k.size > 0.0 && k.size <= 1e6;
@@ -562,8 +564,6 @@ pub(super) fn validate_keypoints(keypoints: &[Keypoint], w: u32, h: u32, config:
                 k.x, k.y, k.size, k.angle
             ));
         }
-        // A photo smaller than the working size may have enlarged levels above its own.
-        let levels = local_config.levels + crate::features::keypoints::enlarged_count(1, local_config);
         if usize::from(k.level) >= levels {
             return corrupt(format!("keypoint on pyramid level {} of {levels}", k.level));
         }
