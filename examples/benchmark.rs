@@ -68,6 +68,8 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unexpected argument {other:?}; usage: {USAGE}"),
         }
     }
+    // Out-of-range values are refused here, not after the first index is built and read back.
+    config.validate()?;
     let order: Vec<String> = std::fs::read_to_string(data.join("catalog_order.txt"))
         .context("reading catalog_order.txt: run the make_benchmark example first")?
         .lines()
