@@ -317,6 +317,32 @@ fn saved(index: &ReferenceIndex, dir: &TempDir, name: &str) -> PathBuf {
     path
 }
 
+/// A saved index file without local features (`index`) with its header stating `config` instead, its length and
+/// checksum made to agree: what a writer other than `ReferenceIndex::save` could produce.
+fn with_header_config(index: &[u8], config: &FingerprintConfig) -> Vec<u8> {
+    // Magic (8 bytes), version (4), header length (4), the JSON header; the footer: main part's length and the
+    // features' (8 bytes each), the main part's CRC (4), the end magic (4).
+    let header_len = u32::from_le_bytes(index[12..16].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&index[16..16 + header_len]).unwrap();
+    header["fingerprint_config"] = serde_json::to_value(config).unwrap();
+    let header = serde_json::to_vec(&header).unwrap();
+    let main_len = u64::from_le_bytes(index[index.len() - 24..index.len() - 16].try_into().unwrap()) as usize;
+    let mut out = index[..12].to_vec();
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&index[16 + header_len..main_len]);
+    let crc = crc32fast::hash(&out);
+    let features = &index[main_len..index.len() - 24];
+    let footer = index[index.len() - 4..].to_vec();
+    let new_main_len = out.len() as u64;
+    out.extend_from_slice(features);
+    out.extend_from_slice(&new_main_len.to_le_bytes());
+    out.extend_from_slice(&(features.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out
+}
+
 /// Features stay in the file until a search reads them; a keypoint out of range is refused then, a typed error
 /// rather than a hang.
 #[test]
@@ -365,8 +391,15 @@ fn header_configurations_out_of_range_are_refused() {
     add("working_size 0", &|c| c.working_size = 0);
     add("listing_upscale 0.5", &|c| local(c).listing_upscale = 0.5);
     add("upscale 1000", &|c| local(c).upscale = 1000.0);
+    let good = saved(&ReferenceIndex::new(FingerprintConfig::default()), &dir, "good.idx");
     for (name, config) in cases {
-        let path = saved(&ReferenceIndex::new(config), &dir, "config.idx");
+        // `save` refuses what `open` would, and leaves the file it would have replaced as it was.
+        let err = ReferenceIndex::new(config).save(&good).expect_err(name);
+        assert!(matches!(err.kind(), ErrorKind::InvalidConfig(_)), "{name}: {err}");
+        ReferenceIndex::open(&good).unwrap();
+        // Written by someone else, a file stating it is refused on opening.
+        let path = dir.join("config.idx");
+        std::fs::write(&path, with_header_config(&std::fs::read(&good).unwrap(), &config)).unwrap();
         let err = ReferenceIndex::open(&path).expect_err(name);
         assert!(matches!(err.kind(), ErrorKind::InvalidConfig(_)), "{name}: {err}");
         assert!(config.validate().is_err(), "{name}");

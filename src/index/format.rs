@@ -104,11 +104,14 @@ impl ReferenceIndex {
     /// Temporary files left by saves that were killed (`.NAME.tmp-PID` whose process is gone) are removed first.
     ///
     /// # Errors
-    /// [`ErrorKind::NotRegularFile`] for a target that is not a regular file; [`ErrorKind::Write`] if writing
-    /// fails (a full disk, a read-only folder); the previous file at `path`, if any, is then untouched. Errors
-    /// carry the path.
+    /// [`ErrorKind::InvalidConfig`] for a configuration that [`ReferenceIndex::open`] would refuse (see
+    /// [`FingerprintConfig::validate`]), before anything is written; [`ErrorKind::NotRegularFile`] for a target
+    /// that is not a regular file; [`ErrorKind::Write`] if writing fails (a full disk, a read-only folder); the
+    /// previous file at `path`, if any, is then untouched. Errors carry the path.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        // A file that could never be opened again is worse than none: it would replace a good one.
+        self.config.validate().map_err(|e| e.with_path(path))?;
         let target = save_target(path).map_err(|e| e.with_path(path))?;
         let relative = self.catalog_root.as_deref().and_then(|root| relative_root(root, path));
         let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
