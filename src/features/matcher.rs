@@ -136,56 +136,143 @@ mod avx512 {
         true
     }
 
+    /// Queries two at a time: each step's reference words are loaded once for both, and the references' best two
+    /// are read and written once for both (their two distances merged first). An odd last query goes alone. Against
+    /// one query at a time, alternating runs: a pair verified 0.89x as long when unrelated (286 -> 256 us), 0.92x
+    /// when a copy (396 -> 364 us); a 400-listing scan against 5,099 references 0.96x.
     #[target_feature(enable = "avx512f,avx512vl,avx512vpopcntdq")]
     fn kernel(work: &mut Workspace, queries: &[Descriptor], best_for_query: &mut [Best]) {
         let (steps, len) = (work.steps(), work.len);
         let Workspace { columns, first, second, by, .. } = work;
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let max = _mm256_set1_epi32(-1);
-        for (j, q) in queries.iter().enumerate() {
+        let mut j = 0;
+        while j + 1 < queries.len() {
+            let (qa, qb) = (_mm256_set1_epi32(j as i32), _mm256_set1_epi32(j as i32 + 1));
+            let (wa, wb) = (words(&queries[j]), words(&queries[j + 1]));
+            let (mut row_a, mut row_b) = (Row::new(), Row::new());
+            for step in 0..steps {
+                let at = step * STEP;
+                let (mut sa, mut sb) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for ((column, a), b) in columns.iter().zip(&wa).zip(&wb) {
+                    // SAFETY: `at + STEP <= column.len()`, by `steps`.
+                    let r = unsafe { _mm512_loadu_si512(column.as_ptr().add(at).cast()) };
+                    sa = _mm512_add_epi64(sa, _mm512_popcnt_epi64(_mm512_xor_si512(r, *a)));
+                    sb = _mm512_add_epi64(sb, _mm512_popcnt_epi64(_mm512_xor_si512(r, *b)));
+                }
+                let (da, db) = (padded(_mm512_cvtepi64_epi32(sa), at, len), padded(_mm512_cvtepi64_epi32(sb), at, len));
+                // The nearer query (the first when tied, as one query after the other would leave it) becomes the
+                // reference's best where it is nearer.
+                let (lo, hi) = (_mm256_min_epu32(da, db), _mm256_max_epu32(da, db));
+                let lo_by = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(db, da), qa, qb);
+                merge(first, second, by, at, (lo, hi, lo_by));
+                row_a.update(da, at);
+                row_b.update(db, at);
+            }
+            if let Some(slots) = best_for_query.get_mut(j..j + 2) {
+                slots[0] = row_a.best();
+                slots[1] = row_b.best();
+            }
+            j += 2;
+        }
+        if let Some(q) = queries.get(j) {
             let query = _mm256_set1_epi32(j as i32);
-            let words = q.map(|w| _mm512_set1_epi64(w as i64));
-            // The row's best two and where its best is, lane by lane.
-            let (mut row_first, mut row_second, mut row_by) = (max, max, _mm256_setzero_si256());
+            let w = words(q);
+            let mut row = Row::new();
             for step in 0..steps {
                 let at = step * STEP;
                 let mut sum = _mm512_setzero_si512();
-                for (column, word) in columns.iter().zip(&words) {
+                for (column, word) in columns.iter().zip(&w) {
                     // SAFETY: `at + STEP <= column.len()`, by `steps`.
                     let r = unsafe { _mm512_loadu_si512(column.as_ptr().add(at).cast()) };
                     sum = _mm512_add_epi64(sum, _mm512_popcnt_epi64(_mm512_xor_si512(r, *word)));
                 }
-                let mut d = _mm512_cvtepi64_epi32(sum);
-                if at + STEP > len {
-                    // Padding lanes are no reference.
-                    let real = _mm256_cmplt_epu32_mask(
-                        _mm256_add_epi32(lanes, _mm256_set1_epi32(at as i32)),
-                        _mm256_set1_epi32(len as i32),
-                    );
-                    d = _mm256_mask_blend_epi32(real, max, d);
-                }
-                // SAFETY: `at + STEP <= first.len()`, and so for `second` and `by`, by `steps`.
-                unsafe {
-                    let (f, s, b) = (
-                        first.as_mut_ptr().add(at).cast::<__m256i>(),
-                        second.as_mut_ptr().add(at).cast::<__m256i>(),
-                        by.as_mut_ptr().add(at).cast::<__m256i>(),
-                    );
-                    let best = _mm256_loadu_si256(f);
-                    _mm256_storeu_si256(s, _mm256_min_epu32(_mm256_loadu_si256(s), _mm256_max_epu32(best, d)));
-                    _mm256_storeu_si256(f, _mm256_min_epu32(best, d));
-                    let nearer = _mm256_cmplt_epu32_mask(d, best);
-                    _mm256_storeu_si256(b, _mm256_mask_blend_epi32(nearer, _mm256_loadu_si256(b), query));
-                }
-                row_second = _mm256_min_epu32(row_second, _mm256_max_epu32(row_first, d));
-                let nearer = _mm256_cmplt_epu32_mask(d, row_first);
-                row_first = _mm256_min_epu32(row_first, d);
-                row_by = _mm256_mask_blend_epi32(nearer, row_by, _mm256_add_epi32(lanes, _mm256_set1_epi32(at as i32)));
+                let d = padded(_mm512_cvtepi64_epi32(sum), at, len);
+                // One query is a pair whose other distance is never nearer.
+                merge(first, second, by, at, (d, _mm256_set1_epi32(-1), query));
+                row.update(d, at);
             }
-            // Across the lanes: the best two of the lanes' best twos, and the first reference at the best.
             if let Some(slot) = best_for_query.get_mut(j) {
-                *slot = row_best(row_first, row_second, row_by);
+                *slot = row.best();
             }
+        }
+    }
+
+    /// Merges the distances of a step of references (starting at `at`) to two queries, the nearer and the farther
+    /// of each lane and the nearer's number, into the references' best two and best query.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    fn merge(first: &mut [u32], second: &mut [u32], by: &mut [u32], at: usize, (lo, hi, lo_by): Lanes) {
+        let (Some(f), Some(s), Some(b)) =
+            (first.get_mut(at..at + STEP), second.get_mut(at..at + STEP), by.get_mut(at..at + STEP))
+        else {
+            return;
+        };
+        let (f, s, b) =
+            (f.as_mut_ptr().cast::<__m256i>(), s.as_mut_ptr().cast::<__m256i>(), b.as_mut_ptr().cast::<__m256i>());
+        // SAFETY: each slice holds exactly one 256-bit vector.
+        unsafe {
+            let best = _mm256_loadu_si256(f);
+            // The two smallest of {best, second, lo, hi}, where best <= second and lo <= hi.
+            let kept = _mm256_min_epu32(_mm256_loadu_si256(s), hi);
+            _mm256_storeu_si256(s, _mm256_min_epu32(_mm256_max_epu32(best, lo), kept));
+            _mm256_storeu_si256(f, _mm256_min_epu32(best, lo));
+            let nearer = _mm256_cmplt_epu32_mask(lo, best);
+            _mm256_storeu_si256(b, _mm256_mask_blend_epi32(nearer, _mm256_loadu_si256(b), lo_by));
+        }
+    }
+
+    /// A step's nearer distances, farther distances and the nearer's query, lane by lane.
+    type Lanes = (__m256i, __m256i, __m256i);
+
+    /// A query's four words, each in every 64-bit lane.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn words(q: &Descriptor) -> [__m512i; 4] {
+        q.map(|w| _mm512_set1_epi64(w as i64))
+    }
+
+    /// A step's distances, with the padding lanes past the last reference (`len`) set to the largest distance.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    fn padded(d: __m256i, at: usize, len: usize) -> __m256i {
+        if at + STEP <= len {
+            return d;
+        }
+        let lanes = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(at as i32));
+        let real = _mm256_cmplt_epu32_mask(lanes, _mm256_set1_epi32(len as i32));
+        _mm256_mask_blend_epi32(real, _mm256_set1_epi32(-1), d)
+    }
+
+    /// A query's best two and where its best is, lane by lane.
+    struct Row {
+        first: __m256i,
+        second: __m256i,
+        by: __m256i,
+    }
+
+    impl Row {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512vl")]
+        fn new() -> Row {
+            let max = _mm256_set1_epi32(-1);
+            Row { first: max, second: max, by: _mm256_setzero_si256() }
+        }
+
+        /// Takes in the distances to the step of references starting at `at`.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512vl")]
+        fn update(&mut self, d: __m256i, at: usize) {
+            let lanes = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(at as i32));
+            self.second = _mm256_min_epu32(self.second, _mm256_max_epu32(self.first, d));
+            let nearer = _mm256_cmplt_epu32_mask(d, self.first);
+            self.first = _mm256_min_epu32(self.first, d);
+            self.by = _mm256_mask_blend_epi32(nearer, self.by, lanes);
+        }
+
+        /// Across the lanes: the best two of the lanes' best twos, and the first reference at the best.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn best(&self) -> Best {
+            row_best(self.first, self.second, self.by)
         }
     }
 }
