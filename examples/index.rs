@@ -13,8 +13,9 @@
 //! relative to CATALOG_DIR (a first row `path,key,value` is a header; the value may contain commas); scan reports
 //! carry it.
 //!
-//! Every file under CATALOG_DIR (recursively) is fingerprinted in parallel; files that are not readable photos are
-//! listed on stderr and left out, never fatal. The index is written atomically. `--full` makes fingerprints with
+//! Every file under CATALOG_DIR (recursively) is fingerprinted in parallel; photos that cannot be read are listed
+//! on stderr as `failed PATH: reason`, files that are not photos as `skipped PATH: reason`, and both are left out,
+//! never fatal (the summary counts each). The index is written atomically. `--full` makes fingerprints with
 //! full-size decoding (bit-exact PDQ); scans then use the same. Exit status 0 on success, 1 on failure, 2 for a
 //! usage error (`--help` lists the options). The index records the catalog folder both as it is and relative to
 //! the index file, so an index kept beside its catalog finds the photos after both are moved.
@@ -61,6 +62,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if !args.catalog.exists() {
+        bail!("{}: no such folder or photo", args.catalog.display());
+    }
     let start = Instant::now();
     let bar = progress_bar();
     let config = FingerprintConfig::default().with_full_size(args.full);
@@ -74,7 +78,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     for failure in &report.failures {
-        eprintln!("skipped {failure}");
+        eprintln!("failed {failure}");
     }
     for skipped in &report.skipped {
         eprintln!("skipped {skipped}");
@@ -95,14 +99,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let references: usize = files.iter().map(|(_, index)| index.len()).sum();
     let mut written = Vec::new();
     for (output, index) in &files {
-        index.save(output).with_context(|| format!("cannot write the index {}", output.display()))?;
+        // The error names the file.
+        index.save(output).context("cannot write the index")?;
         let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
         written.push(format!("{} ({bytes} bytes)", output.display()));
     }
     eprintln!(
-        "indexed {} ({} skipped) in {:.2} s, {:.1} images/s; wrote {}",
+        "indexed {} ({} failed, {} skipped) in {:.2} s, {:.1} images/s; wrote {}",
         plural(references, "reference"),
-        plural(report.failures.len(), "file"),
+        report.failures.len(),
+        report.skipped.len(),
         start.elapsed().as_secs_f64(),
         (references + report.failures.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9),
         written.join(", ")

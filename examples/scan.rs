@@ -118,7 +118,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         bail!("--queries {} is not a folder", queries.display());
     }
     let mut index = if refs.is_file() {
-        ReferenceIndex::open(&refs).with_context(|| format!("--refs {}", refs.display()))?
+        match ReferenceIndex::open(&refs) {
+            Ok(index) => index,
+            Err(e) if matches!(e.kind(), ErrorKind::NotAnIndex) => bail!(
+                "--refs {}: not an index file (give a folder of reference photos, or an index made by the `index` \
+                 example)",
+                refs.display()
+            ),
+            // The error names the file.
+            Err(e) => return Err(anyhow::Error::new(e).context("--refs")),
+        }
     } else if refs.is_dir() {
         let bar = progress_bar("indexing");
         let fingerprinter = Fingerprinter::for_references(FingerprintConfig::default());

@@ -71,6 +71,18 @@ fn runtime_errors_name_the_path_without_a_backtrace() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/catalog") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(stderr.contains("no such folder"), "{stderr}");
+
+    // The path once, and what `--refs` takes when it is given a photo.
+    let out = run("index", &["testdata/refs", "-o", "/nonexistent/x.idx"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("/nonexistent/x.idx").count(), 1, "{stderr}");
+    let out = run("scan", &["--refs", "testdata/refs/rocket.jpg", "--queries", "testdata/listings"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("rocket.jpg").count(), 1, "{stderr}");
+    assert!(stderr.contains("folder of reference photos") && stderr.contains("`index`"), "{stderr}");
 
     let out = run(
         "compare",
@@ -109,6 +121,19 @@ fn an_empty_queries_folder_warns_and_grammar_holds_for_one() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("indexed 1 reference ") && !stderr.contains("1 references"), "{stderr}");
+
+    // Files that fail are told from files that are not photos, line by line and in the count.
+    let mixed = dir.join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    std::fs::copy(testdata("refs/rocket.jpg"), mixed.join("rocket.jpg")).unwrap();
+    std::fs::write(mixed.join("note.jpg"), b"not a photo").unwrap();
+    std::fs::write(mixed.join("readme.txt"), b"text").unwrap();
+    let out = run("index", &[mixed.to_str().unwrap(), "-o", dir.join("mixed.idx").to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("failed ") && stderr.contains("note.jpg"), "{stderr}");
+    assert!(stderr.contains("skipped ") && stderr.contains("readme.txt"), "{stderr}");
+    assert!(stderr.contains("(1 failed, 1 skipped)"), "{stderr}");
 
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
