@@ -107,12 +107,14 @@ fn index_target_survives_seeds_and_mutations() {
     }
     seeds.extend(self::seeds("index", &[], 0));
     run(fuzz_logic::index, &seeds, 3000, 0x5EED_0002);
+    fuzz_logic::remove_index_scratch();
 }
 
 #[test]
 fn scan_target_survives_seeds_and_mutations() {
     let seeds = seeds("scan", &["formats", "bad"], 60_000);
     run(fuzz_logic::scan, &seeds, 500, 0x5EED_0003);
+    fuzz_logic::remove_scan_scratch();
 }
 
 /// Seeds for the worker target: an Arrow stream of two photos and garbage (mode byte 0), the same as lines (1).

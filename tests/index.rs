@@ -75,10 +75,32 @@ fn refs_index_with(config: FingerprintConfig) -> ReferenceIndex {
     index
 }
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("knockoff-index-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A path of the test's own under the temp folder, removed (file or folder) when the test is done with it.
+struct TempPath(std::path::PathBuf);
+
+impl std::ops::Deref for TempPath {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempPath {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_path(name: &str) -> TempPath {
+    let name = name.replace('/', "-");
+    TempPath(std::env::temp_dir().join(format!("knockoff-index-test-{}-{name}", std::process::id())))
 }
 
 #[test]
@@ -196,7 +218,7 @@ fn damaged_files_give_typed_errors() {
     for cut in [12, 100, good.len() / 2, good.len() - 1] {
         let err = open(&good[..cut]).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::IndexTruncated(_)), "cut at {cut}: {err}");
-        assert_eq!(err.path(), Some(path.as_path()));
+        assert_eq!(err.path(), Some(&*path));
     }
 
     let mut flipped = good.clone();
@@ -219,7 +241,7 @@ fn damaged_files_give_typed_errors() {
         let opened = open(&damaged).unwrap();
         let err = opened.search(&listing, &SearchOptions::default()).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{err}");
-        assert_eq!(err.path(), Some(path.as_path()));
+        assert_eq!(err.path(), Some(&*path));
         assert!(opened.fingerprint(rocket).is_err());
         assert!(opened.fingerprint(rocket - 1).is_ok(), "the other references' features still read");
     }

@@ -48,6 +48,18 @@ fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("knockoff-fuzz-{}-{name}", std::process::id()))
 }
 
+/// Removes the file [`index`] writes, once a test run of it is over (a fuzzer reuses it to the end).
+#[allow(dead_code)]
+pub fn remove_index_scratch() {
+    let _ = std::fs::remove_file(scratch("index.idx"));
+}
+
+/// Removes the folder [`scan`] writes, once a test run of it is over.
+#[allow(dead_code)]
+pub fn remove_scan_scratch() {
+    let _ = std::fs::remove_dir_all(scratch("listings"));
+}
+
 /// Index opening and search: `data` is an index file without its checksum and end magic (and, before version 5,
 /// without its length); the correct checksum (of the first bytes the footer says the features follow, from
 /// version 5) and end magic are appended, so that the fuzzer explores the header, records, word index and feature
