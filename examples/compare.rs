@@ -44,6 +44,17 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any work, and in words rather than the image library's "extension `.\"txt\"` not recognized".
+    if let Some(out) = &args.evidence {
+        let extension = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(extension.as_deref(), Some("png" | "jpg" | "jpeg")) {
+            eprintln!(
+                "error: --evidence {}: the picture is written as PNG or JPEG; name a .png or .jpg file",
+                out.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let mut config = FingerprintConfig::default();
     config.full_size = args.full;
     let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));

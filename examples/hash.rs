@@ -89,6 +89,9 @@ fn run(args: &Args) -> std::io::Result<usize> {
     let seconds = start.elapsed().as_secs_f64();
     let files_found = files.len() + walk_failures.len();
     let hashed = files_found - failures;
+    if files_found == 0 {
+        eprintln!("warning: no photo found, nothing was hashed");
+    }
     eprintln!(
         "hashed {files_found} {} ({failures} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
         if files_found == 1 { "file" } else { "files" },

@@ -91,6 +91,14 @@ fn runtime_errors_name_the_path_without_a_backtrace() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent/x.png"), "{stderr}");
+
+    // A picture name the image library cannot write is refused before any work, in words.
+    let out =
+        run("compare", &["--evidence", "/tmp/x.txt", "testdata/refs/coffee.jpg", "testdata/listings/coffee.webp"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/tmp/x.txt") && stderr.contains(".png") && !stderr.contains("not recognized"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
 
 /// `compare ... | head -1` panicked with exit status 101; `hash` and `scan` printed "Error: Broken pipe".
@@ -137,6 +145,9 @@ fn an_empty_queries_folder_warns_and_grammar_holds_for_one() {
 
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
+    let out = run("hash", &[empty.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("nothing was hashed"), "{stderr}");
     let out = run("scan", &["--refs", index.to_str().unwrap(), "--queries", empty.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("warning") && stderr.contains("empty"), "{stderr}");
