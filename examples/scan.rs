@@ -20,8 +20,8 @@
 //! stderr when it is a terminal; a one-line summary, then the verdict thresholds and the false-match rate per listing
 //! they predict, end the run. With any argument, `--refs` and `--queries` are
 //! both required. `--catalog-root DIR` says where the catalog's photos are now, for the HTML report's pictures.
-//! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options). A closed output pipe
-//! ends the run quietly.
+//! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options); listings that cannot
+//! be read are rows of the report, not a failure of the scan. A closed output pipe ends the run quietly.
 //!
 //! Only photos are scanned: files with a photo extension, and files without extension whose content is a photo.
 //! Other files, hidden ones and anything that is not a regular file (pipes, devices) are skipped and listed on
