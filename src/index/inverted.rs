@@ -687,13 +687,25 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
             continue;
         }
         pairs.sort_unstable_by(|a, b| b.weight.total_cmp(&a.weight));
+        // Most pairs turn another way than a given seed: their turn's bucket (a byte each, side by side) rules them
+        // out before their 32-byte record is read. A bucket test only ever lets through more than the exact test
+        // below, which still decides.
+        let buckets: Vec<u8> = pairs.iter().map(|p| turn_bucket(p.turn)).collect();
+        let mut candidates = vec![0u32; pairs.len()];
         for seed in pairs.iter().take(SEEDS) {
             let scale = seed.log_scale.exp();
             let (sin, cos) = seed.turn.sin_cos();
+            // The pairs in the seed's near buckets, in order, gathered without a branch per pair.
+            let near = near_buckets(turn_bucket(seed.turn));
+            let mut n = 0;
+            for (i, &bucket) in buckets.iter().enumerate() {
+                candidates[n] = i as u32;
+                n += (near >> bucket & 1) as usize;
+            }
             let mut sum = 0f32;
             // Plain arithmetic in this loop (32 seeds x every pair): no `rem_euclid` or `hypot`, which are library
             // calls.
-            for p in &pairs {
+            for p in candidates[..n].iter().filter_map(|&i| pairs.get(i as usize)) {
                 let turn = p.turn - seed.turn;
                 let turn = if turn > PI {
                     turn - TAU
@@ -717,6 +729,21 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
         }
     }
     best
+}
+
+/// Turn buckets of [`spatial_score`]: 32 around the circle, 0.196 radians each.
+const TURN_BUCKETS: f32 = 32.0;
+
+/// The bucket of a turn in [-pi, pi] (pi itself, the same turn as -pi, falls in the last bucket, next to the first).
+fn turn_bucket(turn: f32) -> u8 {
+    use std::f32::consts::{PI, TAU};
+    (((turn + PI) / TAU * TURN_BUCKETS) as i32).clamp(0, TURN_BUCKETS as i32 - 1) as u8
+}
+
+/// The buckets of turns that may lie within 0.4 radians of one in `bucket`: 0.4 is 2.04 buckets, so two such turns
+/// are at most 3 buckets apart around the circle.
+fn near_buckets(bucket: u8) -> u32 {
+    (0..7u32).fold(0, |mask, k| mask | 1 << ((u32::from(bucket) + 32 - 3 + k) % 32))
 }
 
 /// The words, signatures and geometry of one reference's descriptors.
@@ -1185,6 +1212,32 @@ mod tests {
             let other: Vec<Vote> = votes.iter().map(|v| Vote { mirror: !mirror, ..*v }).collect();
             assert!(spatial_score(&other, &listing, &reference.keypoints) < 6.0, "mirror {mirror}");
         }
+    }
+
+    /// The placement check's bucket test may only rule out pairs the exact turn test would: two turns within 0.4
+    /// radians of each other, anywhere around the circle (across -pi/pi too), are in near buckets.
+    #[test]
+    fn near_turns_are_in_near_buckets() {
+        use std::f32::consts::PI;
+        let mut rng = Rng(17);
+        for _ in 0..200_000 {
+            let a = (rng.next() % 1_000_000) as f32 / 1_000_000.0 * 2.0 * PI - PI;
+            let d = (rng.next() % 1_000_001) as f32 / 1_000_000.0 * 0.8 - 0.4;
+            let b = a + d;
+            let b = if b >= PI {
+                b - 2.0 * PI
+            } else if b < -PI {
+                b + 2.0 * PI
+            } else {
+                b
+            };
+            assert!(near_buckets(turn_bucket(a)) >> turn_bucket(b) & 1 == 1, "{a} and {b}");
+        }
+        // Pi and -pi are one turn.
+        assert!(near_buckets(turn_bucket(-PI)) >> turn_bucket(PI) & 1 == 1);
+        assert!(near_buckets(turn_bucket(PI)) >> turn_bucket(-PI) & 1 == 1);
+        // A turn half a circle away is not near.
+        assert_eq!(near_buckets(turn_bucket(0.0)) >> turn_bucket(PI - 0.01) & 1, 0);
     }
 
     #[test]
