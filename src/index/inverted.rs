@@ -714,7 +714,7 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
                 } else {
                     turn
                 };
-                if turn.abs() > 0.4 || (p.log_scale - seed.log_scale).abs() > 0.45 {
+                if turn.abs() > PLACEMENT_TURN || (p.log_scale - seed.log_scale).abs() > 0.45 {
                     continue;
                 }
                 let (dx, dy) = (p.r.0 - seed.r.0, p.r.1 - seed.r.1);
@@ -731,19 +731,22 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
     best
 }
 
-/// Turn buckets of [`spatial_score`]: 32 around the circle, 0.196 radians each.
-const TURN_BUCKETS: f32 = 32.0;
+/// The largest turn (radians) between a seed of [`spatial_score`] and a vote pair it counts.
+const PLACEMENT_TURN: f32 = 0.4;
+/// Turn buckets of [`spatial_score`] around the circle (a bit each in a `u32` mask).
+const TURN_BUCKETS: u32 = 32;
 
 /// The bucket of a turn in [-pi, pi] (pi itself, the same turn as -pi, falls in the last bucket, next to the first).
 fn turn_bucket(turn: f32) -> u8 {
     use std::f32::consts::{PI, TAU};
-    (((turn + PI) / TAU * TURN_BUCKETS) as i32).clamp(0, TURN_BUCKETS as i32 - 1) as u8
+    (((turn + PI) / TAU * TURN_BUCKETS as f32) as i32).clamp(0, TURN_BUCKETS as i32 - 1) as u8
 }
 
-/// The buckets of turns that may lie within 0.4 radians of one in `bucket`: 0.4 is 2.04 buckets, so two such turns
-/// are at most 3 buckets apart around the circle.
+/// The buckets of turns that may lie within [`PLACEMENT_TURN`] of one in `bucket`, as a mask: two such turns are
+/// at most `reach` buckets apart around the circle (3, with 0.4 radians and 32 buckets).
 fn near_buckets(bucket: u8) -> u32 {
-    (0..7u32).fold(0, |mask, k| mask | 1 << ((u32::from(bucket) + 32 - 3 + k) % 32))
+    let reach = (PLACEMENT_TURN / (std::f32::consts::TAU / TURN_BUCKETS as f32)) as u32 + 1;
+    (0..=2 * reach).fold(0, |mask, k| mask | 1 << ((u32::from(bucket) + TURN_BUCKETS - reach + k) % TURN_BUCKETS))
 }
 
 /// The words, signatures and geometry of one reference's descriptors.
@@ -1214,15 +1217,16 @@ mod tests {
         }
     }
 
-    /// The placement check's bucket test may only rule out pairs the exact turn test would: two turns within 0.4
-    /// radians of each other, anywhere around the circle (across -pi/pi too), are in near buckets.
+    /// The placement check's bucket test may only rule out pairs the exact turn test would: two turns within
+    /// `PLACEMENT_TURN` (0.4 radians) of each other, anywhere around the circle (across -pi/pi too), are in near
+    /// buckets.
     #[test]
     fn near_turns_are_in_near_buckets() {
         use std::f32::consts::PI;
         let mut rng = Rng(17);
         for _ in 0..200_000 {
             let a = (rng.next() % 1_000_000) as f32 / 1_000_000.0 * 2.0 * PI - PI;
-            let d = (rng.next() % 1_000_001) as f32 / 1_000_000.0 * 0.8 - 0.4;
+            let d = ((rng.next() % 1_000_001) as f32 / 1_000_000.0 * 2.0 - 1.0) * PLACEMENT_TURN;
             let b = a + d;
             let b = if b >= PI {
                 b - 2.0 * PI
