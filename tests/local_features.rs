@@ -181,8 +181,8 @@ fn verification_is_deterministic() {
 fn small_listings_keep_copies_pasted_at_a_third_of_their_size() {
     // A 400-pixel catalog photo pasted at 30% onto a busy scene of the same size: the copy is 120 pixels across,
     // four descriptor patches. The listing's enlarged levels (`LocalConfig::listing_upscale`) give it about twice
-    // the verified matches (found as often without them since coverage counts only the keypoints a photo can
-    // resolve, 11 of 12; before, 9).
+    // the verified matches. (Found: 12 of 12 with them, 11 without; 11 and 9 before coverage counted only the
+    // keypoints a photo can resolve.)
     let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
     let references = Fingerprinter::for_references(FingerprintConfig::default());
     let found = |listing_upscale: f32| {
