@@ -28,9 +28,13 @@ fn verified(reference: &RgbImage, listing: &RgbImage) -> LocalEvidence {
     similarity.evidence.local.expect("local evidence")
 }
 
+/// The edits' kit: the font for text, and two busy photos to paste onto.
+fn kit() -> EditKit {
+    EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] }
+}
+
 fn no_kit_edit(edit: Edit, img: &RgbImage) -> RgbImage {
-    let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
-    edit.apply(img, &kit)
+    edit.apply(img, &kit())
 }
 
 fn font() -> ab_glyph::FontArc {
@@ -183,7 +187,7 @@ fn small_listings_keep_copies_pasted_at_a_third_of_their_size() {
     // four descriptor patches. The listing's enlarged levels (`LocalConfig::listing_upscale`) give it about twice
     // the verified matches. (Found: 12 of 12 with them, 11 without; 11 and 9 before coverage counted only the
     // keypoints a photo can resolve.)
-    let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
+    let kit = kit();
     let references = Fingerprinter::for_references(FingerprintConfig::default());
     let found = |listing_upscale: f32| {
         let config = FingerprintConfig::default()
@@ -222,7 +226,7 @@ fn a_copy_shown_small_is_judged_on_the_keypoints_it_can_show() {
     // Pasted at 30%, a copy has lost the reference's finest corners to the downsizing: coverage counts only the
     // reference keypoints whose size the listing resolves, so a whole copy shown small does not read as a sliver
     // of shared content (counting them all, these copies' coverage was 0.08 to 0.18, median 0.14).
-    let kit = EditKit { font: font(), others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] };
+    let kit = kit();
     let listings = Fingerprinter::for_listings(FingerprintConfig::default());
     let mut coverages = Vec::new();
     for name in ["astronaut", "chelsea", "coffee", "rocket"] {

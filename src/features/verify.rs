@@ -218,6 +218,7 @@ impl Fit {
         // Back from the fitting frame (listing mirrored) to listing pixels.
         let unmirror = |t: &Transform| if self.mirror { Transform::MIRROR.after(t) } else { *t };
         let similarity = unmirror(&self.similarity);
+        let decomposition = similarity.decompose();
         let homography = self.homography.as_ref().map(|(h, _)| unmirror(h));
         let (inliers, transform) = match (&self.homography, &homography) {
             (Some((_, hi)), Some(h)) => (hi.as_slice(), *h),
@@ -231,7 +232,7 @@ impl Fit {
         // would make a small pasted copy look like a sliver of shared content (and the same the other way round,
         // for a reference shown enlarged). Under a homography the scale varies over the photo, and a chance one
         // can map the reference to a sliver: all keypoints count then.
-        let scale = if homography.is_some() { None } else { Some(similarity.decompose().scale) };
+        let scale = if homography.is_some() { None } else { Some(decomposition.scale) };
         let (reference_sizes, listing_sizes) = (size_range(&reference.keypoints), size_range(&listing.keypoints));
         let visible_reference = reference
             .keypoints
@@ -276,7 +277,7 @@ impl Fit {
         let hue_shift_degrees = (hue_differences.len() >= 5).then(|| circular_median(&mut hue_differences));
         // Only for copies verified well enough for their alterations to be reported (see `similarity`).
         let overlays = if inliers.len() >= OVERLAY_MIN_INLIERS {
-            overlays(reference, listing, &inverse, listing_region, similarity.decompose().scale)
+            overlays(reference, listing, &inverse, listing_region, decomposition.scale)
         } else {
             Vec::new()
         };
@@ -301,7 +302,7 @@ impl Fit {
             inlier_ratio: inliers.len() as f32 / self.matches.len().max(1) as f32,
             coverage,
             mirrored: self.mirror,
-            decomposition: similarity.decompose(),
+            decomposition,
             similarity,
             homography,
             homography_inliers: self.homography.as_ref().map_or(0, |(_, h)| h.len()),
