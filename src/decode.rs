@@ -291,6 +291,15 @@ fn decode_sniffed(bytes: &[u8], format: ImageFormat, options: &DecodeOptions) ->
             message: "truncated: no end-of-image marker after the last scan".into(),
         }));
     }
+    if format == ImageFormat::Jpeg {
+        let scans = bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count();
+        if scans > MAX_JPEG_SCANS {
+            return Err(Error::new(ErrorKind::Decode {
+                format: "jpg",
+                message: format!("{scans} scans, more than the {MAX_JPEG_SCANS} a photo has"),
+            }));
+        }
+    }
     if let (ImageFormat::Jpeg, Some(long_side)) = (format, options.reduce_to) {
         return decode_jpeg_reduced(bytes, long_side, options);
     }
@@ -414,12 +423,31 @@ fn image_error(format: &'static str, size: Option<(u32, u32)>, error: image::Ima
             Error::new(ErrorKind::TooLarge { width, height, limit: e.to_string() })
         }
         // Before the dimensions are known: the header itself asked for more memory than allowed.
-        (image::ImageError::Limits(e), None) => {
-            Error::new(ErrorKind::Decode { format, message: format!("header over the memory limit: {e}") })
-        }
-        (other, _) => Error::new(ErrorKind::Decode { format, message: other.to_string() }),
+        (image::ImageError::Limits(e), None) => Error::new(ErrorKind::Decode {
+            format,
+            message: decoder_message(format!("header over the memory limit: {e}")),
+        }),
+        (other, _) => Error::new(ErrorKind::Decode { format, message: decoder_message(other) }),
     }
 }
+
+/// Longest decoder message kept, in characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// A decoder's own message, cut to [`MAX_MESSAGE_CHARS`]: a 222-byte TIFF declaring 65,535 samples a pixel made
+/// one 196,810 characters long (the list of their formats), which every report row then carried.
+fn decoder_message(e: impl std::fmt::Display) -> String {
+    let message = e.to_string();
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}... ({} characters in all)", &message[..cut], message.chars().count()),
+        None => message,
+    }
+}
+
+/// Most start-of-scan markers (`FF DA`) a JPEG may hold, an EXIF thumbnail's included. A progressive JPEG has about
+/// ten scans; each scan, however small, makes `jpeg-decoder` revisit every block of the image, so a 1.6 MB file of
+/// 30,000 repeated scans took a minute to decode. zune-jpeg (the full-size decode) refuses more than 100 itself.
+const MAX_JPEG_SCANS: usize = 100;
 
 /// Whether an end-of-image marker (`FF D9`) follows the last start-of-scan (`FF DA`). Entropy-coded data escapes
 /// every `FF` byte, so inside a scan the pair can only be a real marker; an EXIF thumbnail's own markers come
@@ -432,7 +460,8 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 
 /// JPEG through `jpeg-decoder`, which can skip most of the inverse DCT to decode at 1/2, 1/4 or 1/8 scale.
 fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) -> Result<Photo> {
-    let decode_error = |e: jpeg_decoder::Error| Error::new(ErrorKind::Decode { format: "jpg", message: e.to_string() });
+    let decode_error =
+        |e: jpeg_decoder::Error| Error::new(ErrorKind::Decode { format: "jpg", message: decoder_message(e) });
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(decode_error)?;
     let info = decoder.info().ok_or_else(|| decode_error(jpeg_decoder::Error::Format("no frame header".into())))?;

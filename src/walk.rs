@@ -115,7 +115,7 @@ pub fn walk<P: AsRef<Path>>(roots: impl IntoIterator<Item = P>, options: &WalkOp
         let root = root.as_ref();
         let mut found = Walk::default();
         match std::fs::metadata(root) {
-            Ok(meta) if meta.is_dir() => descend(root, options, &mut visited, &mut found),
+            Ok(meta) if meta.is_dir() => descend(root, &meta, options, &mut visited, &mut found),
             Ok(meta) if meta.is_file() => found.files.push(root.to_path_buf()),
             Ok(meta) => found.skipped.push(not_regular(root, &meta)),
             Err(e) => found.failures.push(Error::new(ErrorKind::Io(e)).with_path(root)),
@@ -167,11 +167,37 @@ fn not_regular(path: &Path, meta: &std::fs::Metadata) -> Skipped {
     }
 }
 
-fn descend(dir: &Path, options: &WalkOptions, visited: &mut HashSet<PathBuf>, out: &mut Walk) {
+/// What tells one folder from another, so that each is descended once however many links lead to it: its device
+/// and inode where there are such. Resolving every folder's whole path instead (`canonicalize`) made a walk through
+/// 2,000 nested folders take a minute, since each resolution reads every folder above it.
+#[cfg(unix)]
+type FolderId = (u64, u64);
+#[cfg(not(unix))]
+type FolderId = PathBuf;
+
+#[cfg(unix)]
+fn folder_id(_dir: &Path, meta: &std::fs::Metadata) -> std::io::Result<FolderId> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn folder_id(dir: &Path, _meta: &std::fs::Metadata) -> std::io::Result<FolderId> {
+    dir.canonicalize()
+}
+
+/// Lists the folder `dir`, whose metadata (links followed) is `meta`, and descends into the folders in it.
+fn descend(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    options: &WalkOptions,
+    visited: &mut HashSet<FolderId>,
+    out: &mut Walk,
+) {
     let fail = |e: std::io::Error, path: &Path| Error::new(ErrorKind::Io(e)).with_path(path);
-    match dir.canonicalize() {
-        Ok(canonical) => {
-            if !visited.insert(canonical) {
+    match folder_id(dir, meta) {
+        Ok(id) => {
+            if !visited.insert(id) {
                 return;
             }
         }
@@ -198,7 +224,7 @@ fn descend(dir: &Path, options: &WalkOptions, visited: &mut HashSet<PathBuf>, ou
         // `metadata` follows symlinks: a link to a folder is descended (once), a dangling link is a failure, and a
         // link to a pipe or device is what it points to.
         match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => descend(&path, options, visited, out),
+            Ok(meta) if meta.is_dir() => descend(&path, &meta, options, visited, out),
             Ok(meta) if meta.is_file() => {
                 if options.all_files || is_photo(&path) {
                     out.files.push(path);

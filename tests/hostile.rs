@@ -623,3 +623,112 @@ fn write_errors_of_the_examples_name_what_was_written() {
     assert!(!out.status.success());
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Files and folders that cost time rather than memory: each must be dealt with in about a second (a hang, not a
+// slow run, fails these).
+
+#[test]
+fn a_png_of_countless_dropped_chunks_decodes_at_once() {
+    // A 64x64 photo whose image data is followed by 400,000 pairs of a private chunk (left out of the decoder's
+    // view) and an empty IDAT (kept): each pair starts a new range of the view, and finding the range from the
+    // first on every read took minutes (9.6 MB of file).
+    let image = png(64, 64, 2, &[]);
+    let iend = image.len() - 12;
+    let mut crafted = image[..iend].to_vec();
+    for _ in 0..400_000 {
+        png_chunk(&mut crafted, b"prVt", &[]);
+        png_chunk(&mut crafted, b"IDAT", &[]);
+    }
+    crafted.extend_from_slice(&image[iend..]);
+    let photo = within(20, move || knockoff::decode_bytes(&crafted, &DecodeOptions::default()));
+    let photo = photo.expect("a valid PNG");
+    assert_eq!(photo.image.dimensions(), (64, 64));
+}
+
+/// The bytes of the JPEG scan that starts at `at` (its `FF DA` marker), up to the next marker that is not a restart.
+fn jpeg_scan(jpeg: &[u8], at: usize) -> &[u8] {
+    let header = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+    let mut end = at + 2 + header;
+    while end + 1 < jpeg.len() && !(jpeg[end] == 0xFF && jpeg[end + 1] != 0 && !(0xD0..=0xD7).contains(&jpeg[end + 1]))
+    {
+        end += 1;
+    }
+    &jpeg[at..end]
+}
+
+#[test]
+fn a_jpeg_of_endless_scans_is_refused_at_once() {
+    let jpeg = std::fs::read(common::testdata("large/collage-1600x1200-progressive.jpg")).unwrap();
+    // Its shortest scan (a few KB) repeated before the end-of-image marker until the file has 150 scans: each scan
+    // makes jpeg-decoder revisit every block of the image, so 30,000 of them took a minute.
+    let starts: Vec<usize> = (0..jpeg.len() - 1).filter(|&i| jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA).collect();
+    let shortest = starts.iter().map(|&at| jpeg_scan(&jpeg, at)).min_by_key(|s| s.len()).unwrap();
+    let mut crafted = jpeg[..jpeg.len() - 2].to_vec();
+    for _ in starts.len()..150 {
+        crafted.extend_from_slice(shortest);
+    }
+    crafted.extend_from_slice(&[0xFF, 0xD9]);
+    let crafted = std::sync::Arc::new(crafted);
+    for full_size in [false, true] {
+        let bytes = crafted.clone();
+        let config = FingerprintConfig::default().with_full_size(full_size);
+        let result = within(20, move || Fingerprinter::for_listings(config).fingerprint_bytes(&bytes).map(|_| ()));
+        let err = result.expect_err("150 scans");
+        assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err}");
+        assert!(err.to_string().contains("150 scans"), "full size {full_size}: {err}");
+    }
+}
+
+#[test]
+fn a_deep_chain_of_folders_is_walked_at_once() {
+    let dir = TempDir::new("deep");
+    // 1,500 levels (3 KB of path): resolving each folder's whole path to tell whether it was seen took 35 seconds.
+    let mut leaf = dir.join("top");
+    for _ in 0..1500 {
+        leaf.push("d");
+    }
+    std::fs::create_dir_all(&leaf).unwrap();
+    std::fs::copy(common::testdata("refs/coffee.jpg"), leaf.join("coffee.jpg")).unwrap();
+    let top = dir.join("top");
+    let walk = within(15, move || knockoff::walk::walk([top], &WalkOptions::default()));
+    assert_eq!(walk.files, vec![leaf.join("coffee.jpg")]);
+    assert!(walk.failures.is_empty(), "{:?}", walk.failures);
+}
+
+#[test]
+fn a_decoder_message_stays_short() {
+    // A 222-byte TIFF declaring 65,535 samples a pixel: the decoder's message listed every sample's format (196,810
+    // characters), and every report row carried it.
+    let entries: [(u16, u16, u32); 9] = [
+        (256, 4, 100),
+        (257, 4, 100),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 2),
+        (273, 4, 0),
+        (277, 3, 65535),
+        (278, 4, 100),
+        (279, 4, 100),
+    ];
+    let data_at = 8 + 2 + 12 * entries.len() as u32 + 4;
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend(8u32.to_le_bytes());
+    tiff.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        let value = if tag == 273 { data_at } else { value };
+        tiff.extend(tag.to_le_bytes());
+        tiff.extend(kind.to_le_bytes());
+        tiff.extend(1u32.to_le_bytes());
+        match kind {
+            3 => tiff.extend([(value as u16).to_le_bytes(), [0, 0]].concat()),
+            _ => tiff.extend(value.to_le_bytes()),
+        }
+    }
+    tiff.extend([0; 4]);
+    tiff.extend([0; 100]);
+    let err = knockoff::decode_bytes(&tiff, &DecodeOptions::default()).expect_err("65,535 samples a pixel");
+    let text = err.to_string();
+    assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{text}");
+    assert!(text.len() < 500, "{} characters: {}", text.len(), &text[..200]);
+}

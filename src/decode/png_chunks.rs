@@ -55,6 +55,10 @@ pub(super) fn kept_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
 pub(super) struct Spliced<'a> {
     bytes: &'a [u8],
     ranges: Vec<Range<usize>>,
+    /// Where each range ends in the spliced view (a running sum of their lengths): a read finds its range by binary
+    /// search. A file can hold millions of ranges (every dropped chunk between two kept ones starts one), and a
+    /// linear search from the first on every read made a 4 MB PNG of empty chunks take 26 seconds to decode.
+    ends: Vec<u64>,
     /// Position in the spliced view.
     pos: u64,
     len: u64,
@@ -62,22 +66,25 @@ pub(super) struct Spliced<'a> {
 
 impl<'a> Spliced<'a> {
     pub(super) fn new(bytes: &'a [u8], ranges: Vec<Range<usize>>) -> Self {
-        let len = ranges.iter().map(|r| r.len() as u64).sum();
-        Spliced { bytes, ranges, pos: 0, len }
+        let ends: Vec<u64> = ranges
+            .iter()
+            .scan(0u64, |end, r| {
+                *end += r.len() as u64;
+                Some(*end)
+            })
+            .collect();
+        let len = ends.last().copied().unwrap_or(0);
+        Spliced { bytes, ranges, ends, pos: 0, len }
     }
 
     /// The original bytes from the current position to the end of its range.
     fn current(&self) -> &'a [u8] {
-        let mut start = 0u64;
-        for r in &self.ranges {
-            let len = r.len() as u64;
-            if self.pos < start + len {
-                let offset = (self.pos - start) as usize;
-                return &self.bytes[r.start + offset..r.end];
-            }
-            start += len;
-        }
-        &[]
+        // The first range that ends past the position holds it (empty ranges end where the one before did).
+        let i = self.ends.partition_point(|&end| end <= self.pos);
+        let Some(r) = self.ranges.get(i) else { return &[] };
+        let start = self.ends[i] - r.len() as u64;
+        let offset = (self.pos - start) as usize;
+        &self.bytes[r.start + offset..r.end]
     }
 }
 
