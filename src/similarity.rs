@@ -418,7 +418,8 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
     let phash_distance = dist(&reference.phash, &listing.phash);
     let colour_distance = reference.colour.distance(&listing.colour);
     let hue_distance = reference.colour.hue_distance(&listing.colour);
-    let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance);
+    let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance)
+        * blank_factor(reference, listing);
     let local = verify_local(reference, listing);
     let parts = parts(reference, listing, hash_score, local.as_ref());
     let (local_score, score) = (parts.local, thresholds.score(&parts));
@@ -529,6 +530,18 @@ pub fn hash_score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
         reference.phash.distance_unchecked(&listing.phash),
     ];
     combine(pdq_distance, transform, d, reference.colour.hue_distance(&listing.colour))
+        * blank_factor(reference, listing)
+}
+
+/// What the hashes' likeness is worth: all of it, but where either photo is blank (PDQ quality 0: no gradient
+/// anywhere). A blank photo hashes to zeros whatever its colour, so its hashes agree with every other blank's (a
+/// white placeholder "matched" a black one at 0.56): only the colours can tell two such photos apart.
+fn blank_factor(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
+    if reference.pdq.quality.min(listing.pdq.quality) == 0 {
+        (1.0 - reference.colour.distance(&listing.colour)).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
 }
 
 /// Best PDQ distance over the dihedral variants, looked for in both directions (the variants are computed from

@@ -5,7 +5,7 @@ mod common;
 
 use common::photos;
 use image::{DynamicImage, RgbImage};
-use knockoff::{Dihedral, FingerprintConfig, Fingerprinter, Hash, HashKind, compare, score};
+use knockoff::{Dihedral, FingerprintConfig, Fingerprinter, Hash, HashKind, Verdict, compare, score};
 use proptest::prelude::*;
 
 fn any_hash(kind: HashKind) -> impl Strategy<Value = Hash> {
@@ -60,6 +60,27 @@ proptest! {
         let fp = f.fingerprint_image(&DynamicImage::ImageRgb8(img)).unwrap();
         prop_assert_eq!((fp.width, fp.height), (w, h));
         prop_assert_eq!(score(&fp, &fp), 1.0);
+    }
+}
+
+/// A blank photo has no structure for its hashes to describe (PDQ quality 0), so the hashes of any two blanks agree
+/// by chance: only their colours tell them apart. A white placeholder is no copy of a black or a blue one.
+#[test]
+fn blank_photos_are_told_apart_by_their_colours() {
+    let (references, listings) = (
+        Fingerprinter::for_references(FingerprintConfig::default()),
+        Fingerprinter::for_listings(FingerprintConfig::default()),
+    );
+    let blank = |f: &Fingerprinter, (w, h): (u32, u32), c: [u8; 3]| {
+        f.fingerprint_image(&DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb(c)))).unwrap()
+    };
+    let white = blank(&references, (200, 150), [255, 255, 255]);
+    let same = compare(&white, &blank(&listings, (640, 480), [255, 255, 255]));
+    for (size, colour) in [((1000, 1000), [0, 0, 0]), ((200, 150), [40, 90, 200]), ((640, 480), [128, 128, 128])] {
+        let s = compare(&white, &blank(&listings, size, colour));
+        assert_eq!(s.evidence.pdq_quality, 0);
+        assert_eq!(s.verdict, Verdict::NoMatch, "white against {colour:?}: {}", s.score);
+        assert!(s.score < same.score, "white against {colour:?}: {}, against white: {}", s.score, same.score);
     }
 }
 
