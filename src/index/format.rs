@@ -619,7 +619,7 @@ fn put_words(out: &mut impl Write, words: &WordIndex) -> std::io::Result<()> {
         // At most 16 children (`Vocabulary::from_tree` checks on reading).
         out.write_all(&[count as u8])?;
     }
-    for bits in &vocabulary.signature_bits {
+    for bits in (0..vocabulary.words).map(|w| vocabulary.signature_bits_of(w)) {
         out.write_all(bits)?;
     }
     for w in 0..vocabulary.words as usize {

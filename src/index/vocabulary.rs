@@ -50,11 +50,15 @@ pub(crate) struct Vocabulary {
     nodes: Vec<TreeNode>,
     /// Number of leaves (words).
     pub(crate) words: u32,
-    /// For each word, the descriptor bits its signatures are made of: those on which the word's training
-    /// descriptors were most evenly split. Members of a word agree with its centre on most bits, so bits chosen
-    /// without regard to the word would hardly tell them apart (Hamming embedding's per-word medians, for binary
-    /// descriptors).
-    pub(crate) signature_bits: Vec<[u8; SIGNATURE_BITS]>,
+    /// The descriptor bits signatures are made of, one set for each group of sibling words (the leaves under one
+    /// node): the bits on which the training descriptors of each sibling were most evenly split, summed over the
+    /// siblings. Members of a word agree with its centre on most bits, so bits chosen without regard to the word
+    /// would hardly tell them apart (Hamming embedding's per-word medians, for binary descriptors); a word holds
+    /// only a handful of training descriptors, too few to choose by alone, and its siblings' spread is a steadier
+    /// guide. One set a group rather than a word: 24 bytes for about 15 words.
+    signature_bits: Vec<[u8; SIGNATURE_BITS]>,
+    /// Each word's set in `signature_bits`; empty when every word has its own (the set's number is the word's).
+    word_signature: Vec<u32>,
 }
 
 /// One node: its centre (the root's is unused) beside where its children are, or, for a leaf, its word number.
@@ -112,29 +116,56 @@ impl Vocabulary {
         let share = sample.len() as f64 / catalog_descriptors.max(sample.len()).max(1) as f64;
         // A node is split while it holds more than this many training descriptors; never fewer than two per child.
         let min_split = ((TARGET_POSTINGS * share / LEAF_PER_SPLIT) as usize).max(2 * BRANCHING);
-        let bits = balanced_bits(&sample);
+        // The root's bits serve only a vocabulary of one word (a catalog too small to split).
+        let bits = balanced_bits(std::slice::from_ref(&sample));
         let root = Node { centroid: [0; 4], children: split(sample, 0, 1, min_split), bits };
         Vocabulary::flatten(root)
     }
 
     fn flatten(root: Node) -> Vocabulary {
-        let mut v = Vocabulary::default();
+        let (mut nodes, mut words, mut bits) = (Vec::new(), 0u32, Vec::new());
         let mut queue = std::collections::VecDeque::from([root]);
-        // Breadth-first: a node's children are pushed together, so they get consecutive numbers.
+        // Breadth-first: a node's children are pushed together, so they get consecutive numbers (and its leaves
+        // consecutive words).
         let mut next = 1u32;
         while let Some(node) = queue.pop_front() {
             let count = node.children.len() as u32;
-            let first = if count > 0 { next } else { v.words };
-            v.nodes.push(TreeNode { centroid: node.centroid, first, count });
+            let first = if count > 0 { next } else { words };
+            nodes.push(TreeNode { centroid: node.centroid, first, count });
             if count == 0 {
-                v.words += 1;
-                v.signature_bits.push(node.bits);
+                words += 1;
+                bits.push(node.bits);
             }
             next += count;
             queue.extend(node.children);
         }
-        v.nodes.shrink_to_fit();
-        v
+        nodes.shrink_to_fit();
+        Vocabulary::with_signature_bits(nodes, words, bits)
+    }
+
+    /// A vocabulary of `nodes` and `words` whose word `w` has the signature bits `bits[w]`, kept once for each run
+    /// of words that share them.
+    fn with_signature_bits(nodes: Vec<TreeNode>, words: u32, bits: Vec<[u8; SIGNATURE_BITS]>) -> Vocabulary {
+        let mut signature_bits: Vec<[u8; SIGNATURE_BITS]> = Vec::new();
+        let mut word_signature = Vec::with_capacity(bits.len());
+        for b in bits {
+            if signature_bits.last() != Some(&b) {
+                signature_bits.push(b);
+            }
+            word_signature.push(signature_bits.len() as u32 - 1);
+        }
+        if signature_bits.len() == word_signature.len() {
+            // One set a word (an index trained before the bits were chosen per group): no table needed.
+            word_signature = Vec::new();
+        }
+        signature_bits.shrink_to_fit();
+        Vocabulary { nodes, words, signature_bits, word_signature }
+    }
+
+    /// The bit positions that make up word `w`'s signatures.
+    pub(crate) fn signature_bits_of(&self, word: u32) -> &[u8; SIGNATURE_BITS] {
+        let set = self.word_signature.get(word as usize).map_or(word as usize, |&s| s as usize);
+        &self.signature_bits[set]
     }
 
     /// A vocabulary from its stored tree (node 0 the root, every node's children contiguous and numbered after
@@ -177,7 +208,7 @@ impl Vocabulary {
         if signature_bits.len() != words as usize {
             return Err(format!("{} signatures for {words} words", signature_bits.len()));
         }
-        Ok(Vocabulary { nodes, words, signature_bits })
+        Ok(Vocabulary::with_signature_bits(nodes, words, signature_bits))
     }
 
     /// The stored tree, node by node: each centre with its first child and child count (0 and 0 for a leaf), as
@@ -306,13 +337,16 @@ impl Vocabulary {
     /// Starts fetching `word`'s signature positions into the cache.
     #[inline(always)]
     pub(crate) fn prefetch_signature(&self, word: u32) {
-        prefetch::one(self.signature_bits.get(word as usize));
+        match self.word_signature.get(word as usize) {
+            Some(&set) => prefetch::one(self.signature_bits.get(set as usize)),
+            None => prefetch::one(self.signature_bits.get(word as usize)),
+        }
     }
 
     /// The signature of `d` in `word`: its bits at the word's signature positions.
     pub(crate) fn signature(&self, word: u32, d: &Descriptor) -> u32 {
         let mut s = 0u32;
-        for (j, &bit) in self.signature_bits[word as usize].iter().enumerate() {
+        for (j, &bit) in self.signature_bits_of(word).iter().enumerate() {
             s |= (((d[usize::from(bit / 64)] >> (bit % 64)) & 1) as u32) << j;
         }
         s
@@ -320,7 +354,9 @@ impl Vocabulary {
 
     /// Heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<TreeNode>() + self.signature_bits.len() * SIGNATURE_BITS
+        self.nodes.capacity() * std::mem::size_of::<TreeNode>()
+            + self.signature_bits.capacity() * SIGNATURE_BITS
+            + self.word_signature.capacity() * 4
     }
 }
 
@@ -352,36 +388,44 @@ fn split(members: Vec<Descriptor>, depth: usize, path: u64, min_split: usize) ->
         groups[argmin(&dist)].push(*d);
     }
     drop(members);
+    // The children's leaves share one set of signature bits (see `Vocabulary::signature_bits`).
+    let bits = balanced_bits(&groups);
     centres
         .into_par_iter()
         .zip(groups)
         .enumerate()
-        .map(|(i, (centroid, group))| {
-            let bits = balanced_bits(&group);
-            Node { centroid, children: split(group, depth + 1, path * BRANCHING as u64 + i as u64, min_split), bits }
+        .map(|(i, (centroid, group))| Node {
+            centroid,
+            children: split(group, depth + 1, path * BRANCHING as u64 + i as u64, min_split),
+            bits,
         })
         .collect()
 }
 
-/// The [`SIGNATURE_BITS`] bit positions on which `members` are most evenly split, in increasing order (spread over
-/// the descriptor when there are too few members to tell).
-fn balanced_bits(members: &[Descriptor]) -> [u8; SIGNATURE_BITS] {
-    let mut counter = BitCounter::default();
-    for d in members {
-        counter.add(d);
+/// The [`SIGNATURE_BITS`] bit positions on which the members of each of `groups` are most evenly split within
+/// their own group (the imbalance of each bit summed over the groups), in increasing order (spread over the
+/// descriptor when there are too few members to tell).
+fn balanced_bits(groups: &[Vec<Descriptor>]) -> [u8; SIGNATURE_BITS] {
+    let mut imbalance = [0i64; 256];
+    for group in groups {
+        let mut counter = BitCounter::default();
+        for d in group {
+            counter.add(d);
+        }
+        counter.flush();
+        let n = group.len() as i64;
+        for (sum, &ones) in imbalance.iter_mut().zip(&counter.wide) {
+            *sum += (2 * i64::from(ones) - n).abs();
+        }
     }
-    counter.flush();
-    let n = members.len() as i64;
-    let mut order: Vec<(i64, usize)> = counter
-        .wide
-        .iter()
-        .enumerate()
-        .map(|(bit, &ones)| ((2 * i64::from(ones) - n).abs(), (bit * 53 + 7) % 256))
-        .collect();
-    // Ties (always, with no members) go to positions spread by the stride 53.
+    // (imbalance, tie-break, bit): ties (always, with no members) go to positions spread by the stride 53. The bit
+    // itself is what is kept: keeping the tie-break instead (as until 2026-11-30) gave each word bits unrelated
+    // to its members.
+    let mut order: Vec<(i64, usize, usize)> =
+        imbalance.iter().enumerate().map(|(bit, &sum)| (sum, (bit * 53 + 7) % 256, bit)).collect();
     order.sort_unstable();
     let mut bits = [0u8; SIGNATURE_BITS];
-    for (b, &(_, bit)) in bits.iter_mut().zip(&order) {
+    for (b, &(_, _, bit)) in bits.iter_mut().zip(&order) {
         *b = bit as u8;
     }
     bits.sort_unstable();
@@ -669,6 +713,31 @@ mod tests {
         for d in &data[..100] {
             assert!(a.word_of(d) < a.words);
         }
+    }
+
+    #[test]
+    fn signatures_are_made_of_the_bits_a_word_splits_on() {
+        // Every descriptor has its first 64 bits set: those tell no two apart, and no signature may use them.
+        let data: Vec<Descriptor> =
+            random_descriptors(5, 5000).into_iter().map(|d| [u64::MAX, d[1], d[2], d[3]]).collect();
+        let vocabulary = Vocabulary::train(&data, data.len());
+        let mut members = vec![0usize; vocabulary.words as usize];
+        for d in &data {
+            members[vocabulary.word_of(d) as usize] += 1;
+        }
+        // Words with a few training descriptors (a word with none has nothing to choose by).
+        let held = members.iter().filter(|&&m| m >= 4).count();
+        assert!(held > 100, "{held} of {} words hold 4 descriptors or more", vocabulary.words);
+        for (word, _) in members.iter().enumerate().filter(|&(_, &m)| m >= 4) {
+            let bits = vocabulary.signature_bits_of(word as u32);
+            assert!(bits.iter().all(|&b| b >= 64), "a constant bit in {bits:?}");
+        }
+        // One set of bits for each group of sibling words, not one a word.
+        assert!(
+            vocabulary.signature_bits.len() * 4 < vocabulary.words as usize,
+            "{} sets",
+            vocabulary.signature_bits.len()
+        );
     }
 
     #[test]
