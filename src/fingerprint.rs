@@ -340,6 +340,23 @@ impl Fingerprinter {
         // seller added) is trimmed, so a padded copy hashes like its reference and two different products on the
         // same white canvas are compared by the products.
         let trim = trim_uniform_border(&whole);
+        if self.config.full_size {
+            // The exact PDQ's float image comes on top of the pixels, and so does a copy of the content when a
+            // border is trimmed: together they stay within the allocation limit, as the decode alone does (a
+            // 100-megapixel photo took 1.1 GB at full size).
+            let pixels = 3 * u64::from(w) * u64::from(h);
+            let need = pixels + pdq::exact_pdq_bytes(w, h) + if trim.is_some() { pixels } else { 0 };
+            if need > self.config.limits.max_alloc {
+                return Err(Error::new(ErrorKind::TooLarge {
+                    width: photo.width,
+                    height: photo.height,
+                    limit: format!(
+                        "the exact PDQ needs {need} bytes with the pixels, maximum allocation {} bytes",
+                        self.config.limits.max_alloc
+                    ),
+                }));
+            }
+        }
         let (ww, wh) = whole.dimensions();
         // A rectangle of the working image, in the pixels of an image of size `to`.
         let map = |(x, y, tw, th): (u32, u32, u32, u32), (to_w, to_h): (u32, u32)| {
@@ -360,6 +377,8 @@ impl Fingerprinter {
         };
         let too_small = || Error::new(ErrorKind::TooSmall { width: photo.width, height: photo.height });
         let pdq = self.pdq_of(&decoded, &working, full).ok_or_else(too_small)?;
+        // The trimmed content's copy is not needed for the whole photo's PDQ.
+        drop(decoded);
         // The whole photo's PDQ too, when it differs, for exchange with other PDQ users.
         let photo_pdq = trim.and_then(|_| self.pdq_of(&photo.image, &whole, (photo.width, photo.height))).map(Box::new);
         let [ahash, dhash, phash] = self.classic.hash(&working);

@@ -105,6 +105,9 @@ fn child_process_entry() {
         "fingerprint" => Fingerprinter::for_listings(FingerprintConfig::default())
             .fingerprint_path(path)
             .map(|f| format!("ok {}x{}", f.width, f.height)),
+        "fingerprint_full" => Fingerprinter::for_references(FingerprintConfig::default().with_full_size(true))
+            .fingerprint_path(path)
+            .map(|f| format!("ok {}x{}", f.width, f.height)),
         "open_index" => ReferenceIndex::open(path).map(|i| format!("ok {}", i.len())),
         // Full size, through `image` for every format (JPEG through zune-jpeg rather than the DCT-scaled path).
         "decode_full" => {
@@ -523,7 +526,15 @@ fn large_jpegs_and_tiffs_stay_within_the_limit_at_full_size() {
     for path in [&jpeg, &tiff] {
         assert!(assert_bounded_by("decode_full", path).starts_with("ok 6000x6000"));
         assert!(assert_bounded_by("fingerprint", path).starts_with("ok 6000x6000"));
+        // Fingerprinted at full size too: the exact PDQ's float image (4 bytes a pixel) beside the pixels.
+        assert!(assert_bounded_by("fingerprint_full", path).starts_with("ok 6000x6000"));
     }
+    // 100 megapixels (a 0.3 MB PNG) decode within the limit, but the exact PDQ's float image would take them past
+    // it (1.1 GB at full size before): refused, within the limit.
+    let png_path = dir.join("huge.png");
+    std::fs::write(&png_path, png(10_000, 10_000, 2, &[])).unwrap();
+    let outcome = assert_bounded_by("fingerprint_full", &png_path);
+    assert!(outcome.starts_with("too_large") && outcome.contains("exact PDQ"), "{outcome}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -145,16 +145,41 @@ pub fn pdq_from_rgb(rgb: &[u8], width: usize, height: usize) -> Option<PdqHashes
     }
     let mut luma = rgb_to_luma(rgb, width, height);
     let (rows, cols) = (height, width);
-    let mut scratch = vec![0f32; rows * cols];
     let window_along_rows = jarosz_window(cols, DOWNSAMPLE);
     let window_along_cols = jarosz_window(rows, DOWNSAMPLE);
+    // Filtered in place: each row from a copy of itself, the columns a strip at a time from a copy of the strip.
+    // Every column's sums are the same operations in the same order as over the whole image at once (the lanes of
+    // `box_filter` are independent), and the image needs one float buffer (4 bytes a pixel) instead of two.
+    let mut line = vec![0f32; cols];
+    let strip = COLUMN_STRIP.min(cols);
+    let (mut strip_in, mut strip_out) = (vec![0f32; rows * strip], vec![0f32; rows * strip]);
     for _ in 0..2 {
-        for (src, dst) in luma.chunks_exact(cols).zip(scratch.chunks_exact_mut(cols)) {
-            box_filter_row(src, dst, window_along_rows);
+        for row in luma.chunks_exact_mut(cols) {
+            line.copy_from_slice(row);
+            box_filter_row(&line, row, window_along_rows);
         }
-        box_filter(&scratch, &mut luma, rows, cols, window_along_cols);
+        for x in (0..cols).step_by(strip) {
+            let w = strip.min(cols - x);
+            let (input, output) = (&mut strip_in[..rows * w], &mut strip_out[..rows * w]);
+            for (to, row) in input.chunks_exact_mut(w).zip(luma.chunks_exact(cols)) {
+                to.copy_from_slice(&row[x..x + w]);
+            }
+            box_filter(input, output, rows, w, window_along_cols);
+            for (from, row) in output.chunks_exact(w).zip(luma.chunks_exact_mut(cols)) {
+                row[x..x + w].copy_from_slice(from);
+            }
+        }
     }
     Some(hash_64x64(&decimate(&luma, rows, cols)))
+}
+
+/// Columns the exact PDQ filters at a time (see [`pdq_from_rgb`]).
+const COLUMN_STRIP: usize = 64;
+
+/// Bytes [`pdq_from_rgb`] allocates for a `width` x `height` image: its float luma, 4 bytes a pixel (the strips
+/// and the line buffer are small beside it).
+pub(crate) fn exact_pdq_bytes(width: u32, height: u32) -> u64 {
+    4 * u64::from(width) * u64::from(height)
 }
 
 /// Approximates [`pdq_from_rgb`] of a `full_width` x `full_height` photo from a reduced copy of it (`width` x
