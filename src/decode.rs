@@ -283,16 +283,16 @@ fn format_name(format: ImageFormat) -> &'static str {
 }
 
 fn decode_sniffed(bytes: &[u8], format: ImageFormat, options: &DecodeOptions) -> Result<Photo> {
-    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        // zune-jpeg (behind `image`) fills a truncated scan with grey and succeeds; a fingerprint of that would
-        // describe a photo nobody listed. A truncated download is reported, so it can be fetched again.
-        return Err(Error::new(ErrorKind::Decode {
-            format: "jpg",
-            message: "truncated: no end-of-image marker after the last scan".into(),
-        }));
-    }
     if format == ImageFormat::Jpeg {
-        let scans = bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count();
+        let (scans, complete) = jpeg_scans(bytes);
+        if !complete {
+            // zune-jpeg (behind `image`) fills a truncated scan with grey and succeeds; a fingerprint of that would
+            // describe a photo nobody listed. A truncated download is reported, so it can be fetched again.
+            return Err(Error::new(ErrorKind::Decode {
+                format: "jpg",
+                message: "truncated: no end-of-image marker after the last scan".into(),
+            }));
+        }
         if scans > MAX_JPEG_SCANS {
             return Err(Error::new(ErrorKind::Decode {
                 format: "jpg",
@@ -449,13 +449,19 @@ fn decoder_message(e: impl std::fmt::Display) -> String {
 /// 30,000 repeated scans took a minute to decode. zune-jpeg (the full-size decode) refuses more than 100 itself.
 const MAX_JPEG_SCANS: usize = 100;
 
-/// Whether an end-of-image marker (`FF D9`) follows the last start-of-scan (`FF DA`). Entropy-coded data escapes
-/// every `FF` byte, so inside a scan the pair can only be a real marker; an EXIF thumbnail's own markers come
-/// before the main image's scans and do not count.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-    let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
-    matches!((last_scan, last_end), (Some(scan), Some(end)) if end > scan)
+/// The start-of-scan markers (`FF DA`) a JPEG holds, and whether an end-of-image marker (`FF D9`) follows the last
+/// of them (one pass). Entropy-coded data escapes every `FF` byte, so inside a scan either pair can only be a real
+/// marker; an EXIF thumbnail's own markers come before the main image's scans and do not decide completeness.
+fn jpeg_scans(bytes: &[u8]) -> (usize, bool) {
+    let (mut scans, mut complete) = (0, false);
+    for pair in bytes.windows(2) {
+        match pair {
+            [0xFF, 0xDA] => (scans, complete) = (scans + 1, false),
+            [0xFF, 0xD9] => complete = scans > 0,
+            _ => {}
+        }
+    }
+    (scans, complete)
 }
 
 /// JPEG through `jpeg-decoder`, which can skip most of the inverse DCT to decode at 1/2, 1/4 or 1/8 scale.

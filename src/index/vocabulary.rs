@@ -164,8 +164,12 @@ impl Vocabulary {
 
     /// The bit positions that make up word `w`'s signatures.
     pub(crate) fn signature_bits_of(&self, word: u32) -> &[u8; SIGNATURE_BITS] {
-        let set = self.word_signature.get(word as usize).map_or(word as usize, |&s| s as usize);
-        &self.signature_bits[set]
+        &self.signature_bits[self.signature_set(word)]
+    }
+
+    /// Word `w`'s set in `signature_bits`.
+    fn signature_set(&self, word: u32) -> usize {
+        self.word_signature.get(word as usize).map_or(word as usize, |&s| s as usize)
     }
 
     /// A vocabulary from its stored tree (node 0 the root, every node's children contiguous and numbered after
@@ -337,10 +341,7 @@ impl Vocabulary {
     /// Starts fetching `word`'s signature positions into the cache.
     #[inline(always)]
     pub(crate) fn prefetch_signature(&self, word: u32) {
-        match self.word_signature.get(word as usize) {
-            Some(&set) => prefetch::one(self.signature_bits.get(set as usize)),
-            None => prefetch::one(self.signature_bits.get(word as usize)),
-        }
+        prefetch::one(self.signature_bits.get(self.signature_set(word)));
     }
 
     /// The signature of `d` in `word`: its bits at the word's signature positions.
