@@ -573,6 +573,22 @@ const LOCAL_HALF: f32 = 8.0;
 /// Coverage at and above which inliers count in full: copies reach 0.1 to 0.9 even in collages; photos sharing
 /// only a logo, a label or a pattern stay under it.
 const COVERAGE_FULL: f32 = 0.15;
+/// Share of a photo's area the overlap's bounds must reach for the photo to count as held whole by the other.
+const HELD_WHOLE: f32 = 0.9;
+
+/// How much of the local evidence counts given how the photos overlap: all of it where one photo lies (nearly)
+/// whole within the other under the verified geometry, less as the overlap shrinks. A copy shows the whole
+/// reference (resized, padded, pasted, in a collage) or lies within it (cropped), and the overlap's bounds then
+/// fill one of the two photos. Where one photo's edge cuts through the other, they share a part: a repeated asset
+/// (a vent grille, a logo on two products), a texture's neighbouring tile, another shot from a moved camera, or a
+/// crop placed into a collage.
+fn containment_factor(e: &LocalEvidence) -> f32 {
+    let share =
+        |r: &Rect, (w, h): (u32, u32)| (r.width.max(0.0) * r.height.max(0.0)) / (w.max(1) as f32 * h.max(1) as f32);
+    let held = share(&e.listing_region, e.listing_size).max(share(&e.reference_region, e.reference_size));
+    (held / HELD_WHOLE).min(1.0)
+}
+
 /// Hue shifts of the matched patches up to this (degrees) cost nothing: a counterfeiter's tint...
 const LOCAL_HUE_FREE: f32 = 60.0;
 /// ... and from this on, the photos are the same template in another colour, not a copy.
@@ -602,7 +618,7 @@ const HOMOGRAPHY_CHARGE: f32 = 2.0;
 fn local_score(e: &LocalEvidence) -> f32 {
     let charge = if e.homography.is_some() { HOMOGRAPHY_CHARGE } else { 0.0 };
     let inliers = (e.inliers as f32 - charge).max(0.0);
-    let strength = inliers * (e.coverage / COVERAGE_FULL).min(1.0);
+    let strength = inliers * (e.coverage / COVERAGE_FULL).min(1.0) * containment_factor(e);
     let hue = e
         .hue_shift_degrees
         .map_or(1.0, |h| 1.0 - ((h.abs() - LOCAL_HUE_FREE) / (LOCAL_HUE_NONE - LOCAL_HUE_FREE)).clamp(0.0, 1.0));
@@ -809,5 +825,33 @@ mod tests {
         assert_eq!(local_score(&e), similarity);
         e.inliers = 9;
         assert!(local_score(&e) < 0.5 && similarity > 0.5, "9 inliers match only as a similarity");
+    }
+
+    /// The same matches count for less where neither photo lies within the other: a shared element at the edge of
+    /// each (the catalog benchmark's vent grille: 16 inliers over 13% of the overlap, a `match` at 0.64 that set
+    /// the zero-false-positive bar at every catalog size) rather than a crop of the reference.
+    #[test]
+    fn evidence_from_photos_that_merely_overlap_counts_for_less() {
+        let (reference, listing) = coffee_and_crop();
+        let mut e = verify_local(&reference, &listing).expect("a crop verifies");
+        (e.inliers, e.coverage, e.hue_shift_degrees, e.homography) = (16, 0.134, None, None);
+        let held = local_score(&e);
+        assert!(held > 0.6, "a crop lies within its reference: {held}");
+        let band = |(w, h): (u32, u32), y: f32, share: f32| Rect {
+            x: 0.0,
+            y: y * h as f32,
+            width: w as f32,
+            height: share * h as f32,
+        };
+        // The listing's top 43% shows the reference's bottom 24%.
+        e.listing_region = band(e.listing_size, 0.0, 0.43);
+        e.reference_region = band(e.reference_size, 0.76, 0.24);
+        let partly = local_score(&e);
+        assert!(partly < LOCAL_TRUSTED && partly < held, "a shared part at both photos' edges: {partly}");
+        // A crop placed in a 2x2 collage fills more of the two photos, and its dense matches still match.
+        e.listing_region = band(e.listing_size, 0.0, 0.5);
+        e.reference_region = band(e.reference_size, 0.4, 0.6);
+        (e.inliers, e.coverage) = (30, 0.15);
+        assert!(local_score(&e) >= LOCAL_TRUSTED, "{}", local_score(&e));
     }
 }

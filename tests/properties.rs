@@ -84,6 +84,42 @@ fn blank_photos_are_told_apart_by_their_colours() {
     }
 }
 
+/// A crop of a reference placed into a collage shares only part of the listing with it, and the reference's frame
+/// mapped into the listing runs over the neighbouring tiles: neither photo lies within the other, the way two
+/// photos that merely share an element overlap. The copy is still a match, and the neighbours are not.
+#[test]
+fn a_crop_placed_in_a_collage_still_matches() {
+    let dir = common::testdata("refs");
+    let open = |name: &str| image::open(dir.join(name)).unwrap().to_rgb8();
+    let coffee = open("coffee.jpg");
+    let (w, h) = (coffee.width(), coffee.height());
+    // The middle 55% of the coffee photo, in the top-right tile of a 2x2 collage of other photos.
+    let crop = image::imageops::crop_imm(&coffee, w / 5, h / 5, w * 55 / 100, h * 55 / 100).to_image();
+    let (cw, ch) = crop.dimensions();
+    let mut collage = RgbImage::new(2 * cw, 2 * ch);
+    let tile = |name: &str| image::imageops::resize(&open(name), cw, ch, image::imageops::FilterType::Triangle);
+    image::imageops::replace(&mut collage, &tile("astronaut.jpg"), 0, 0);
+    image::imageops::replace(&mut collage, &crop, i64::from(cw), 0);
+    image::imageops::replace(&mut collage, &tile("chelsea.jpg"), 0, i64::from(ch));
+    image::imageops::replace(&mut collage, &tile("rocket.jpg"), i64::from(cw), i64::from(ch));
+    let listing = Fingerprinter::for_listings(FingerprintConfig::default())
+        .fingerprint_image(&DynamicImage::ImageRgb8(collage))
+        .unwrap();
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let reference = |name: &str| references.fingerprint_image(&DynamicImage::ImageRgb8(open(name))).unwrap();
+    let s = compare(&reference("coffee.jpg"), &listing);
+    assert_eq!(s.verdict, Verdict::Match, "{}", s.score);
+    let local = s.evidence.local.as_ref().unwrap();
+    let (placed, (lw, lh)) = (local.listing_region, local.listing_size);
+    assert!(
+        placed.x < 0.45 * lw as f32 && placed.height > 0.55 * lh as f32,
+        "the reference reaches past its tile: {placed:?}"
+    );
+    for other in ["coins.jpg", "horse.png"] {
+        assert_eq!(compare(&reference(other), &listing).verdict, Verdict::NoMatch, "{other}");
+    }
+}
+
 /// The score barely depends on which photo is called the reference: the hashes' part not at all, the local part
 /// (matching and RANSAC run from the listing's side) within 0.03 wherever it matters (review or above), and never
 /// enough to change the verdict.
