@@ -1103,10 +1103,10 @@ mod tests {
             let references: Vec<LocalFeatures> = (0..size).map(|_| features(&mut rng, 300)).collect();
             let mut words = trained_on(&references);
             words.extend(references.iter().map(Some));
-            for i in 0..10 {
+            for (i, reference) in references.iter().enumerate().take(10) {
                 // Three of the reference's descriptors, turned alike, among 400 of something else.
                 let mut listing = features(&mut rng, 400);
-                for (d, kp) in references[i].descriptors.iter().zip(&references[i].keypoints).skip(7 * i).take(3) {
+                for (d, kp) in reference.descriptors.iter().zip(&reference.keypoints).skip(7 * i).take(3) {
                     let turned = Keypoint { angle: kp.angle + 1.0, ..*kp };
                     listing.descriptors.push(*d);
                     listing.keypoints.push(turned);
