@@ -242,7 +242,7 @@ impl InvertedFile {
         if references > MAX_REFERENCES {
             return Err(format!("{references} references"));
         }
-        let frequencies = frequencies(&lists);
+        let frequencies = lists.frequencies();
         Ok(InvertedFile { lists: Lists::Packed(lists), references, frequencies })
     }
 
@@ -288,7 +288,7 @@ impl InvertedFile {
             debug_assert!(packed.is_ok(), "{packed:?}");
         }
         let lists = packer.finish();
-        let frequencies = frequencies(&lists);
+        let frequencies = lists.frequencies();
         InvertedFile { lists: Lists::Packed(lists), references, frequencies }
     }
 
@@ -540,13 +540,6 @@ impl InvertedFile {
             packed.prefetch_list(w);
         }
     }
-}
-
-/// The sum of `lists`' document frequencies and the number of words that hold a reference.
-fn frequencies(lists: &PackedLists) -> (u64, u64) {
-    (0..lists.words())
-        .map(|w| lists.list(w).1)
-        .fold((0, 0), |(sum, held), df| (sum + u64::from(df), held + u64::from(df > 0)))
 }
 
 /// One listing descriptor's lookup of one word, voting for the references it meets there.

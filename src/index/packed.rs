@@ -33,6 +33,8 @@ pub(crate) struct PackedLists {
     heads: Vec<Head>,
     /// The slots, then one padding byte, so that every slot can be read as 8 bytes.
     bytes: Vec<u8>,
+    /// The words' document frequencies summed, and the number of words that hold a reference.
+    frequencies: (u64, u64),
 }
 
 /// A packed word's first slot (40 bits) and number of distinct references holding it (24 bits).
@@ -93,6 +95,12 @@ impl PackedLists {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.heads.capacity() * 8 + self.bytes.capacity()
     }
+
+    /// The words' document frequencies summed, and the number of words that hold a reference (counted while
+    /// packing).
+    pub(crate) fn frequencies(&self) -> (u64, u64) {
+        self.frequencies
+    }
 }
 
 /// A word's packed postings, decoded one by one: each posting's reference and the rest of its bits (see
@@ -130,6 +138,7 @@ pub(crate) struct Packer {
     heads: Vec<Head>,
     bytes: Vec<u8>,
     references: usize,
+    frequencies: (u64, u64),
 }
 
 impl Packer {
@@ -138,7 +147,12 @@ impl Packer {
         // Room for jumps too (about 3% more slots at a million references), so that the array is not copied to grow
         // in the usual case.
         let bytes = (postings + postings / 16 + 64) * SLOT + 1;
-        Packer { heads: Vec::with_capacity(words + 1), bytes: Vec::with_capacity(bytes), references }
+        Packer {
+            heads: Vec::with_capacity(words + 1),
+            bytes: Vec::with_capacity(bytes),
+            references,
+            frequencies: (0, 0),
+        }
     }
 
     /// Packs the next word's postings, which must be in reference order with every position below the packer's
@@ -167,6 +181,8 @@ impl Packer {
             last = Some(r);
         }
         self.heads.push(Head::new(start, df));
+        self.frequencies.0 += u64::from(df);
+        self.frequencies.1 += u64::from(df > 0);
         Ok(())
     }
 
@@ -184,7 +200,7 @@ impl Packer {
         self.bytes.push(0);
         self.heads.shrink_to_fit();
         self.bytes.shrink_to_fit();
-        PackedLists { heads: self.heads, bytes: self.bytes }
+        PackedLists { heads: self.heads, bytes: self.bytes, frequencies: self.frequencies }
     }
 }
 
@@ -212,12 +228,15 @@ mod tests {
         }
         let packed = packer.finish();
         assert_eq!(packed.words(), lists.len());
+        let mut frequencies = (0, 0);
         for (w, list) in lists.iter().enumerate() {
             assert_eq!(packed.decoded(w).as_slice(), list.as_slice(), "word {w}");
             let mut distinct: Vec<u32> = list.iter().map(|p| p.reference()).collect();
             distinct.dedup();
             assert_eq!(packed.list(w).1, distinct.len() as u32, "word {w}");
+            frequencies = (frequencies.0 + distinct.len() as u64, frequencies.1 + u64::from(!distinct.is_empty()));
         }
+        assert_eq!(packed.frequencies(), frequencies);
         // Jumps cost a slot each: three in the second list (gaps of 32,767, 3,901,701 and 4,388,606; 32,766 still
         // fits), one in the third (its first posting's gap from 0).
         assert_eq!(packed.bytes.len(), (10 + 3 + 2 + 1) * SLOT + 1);
