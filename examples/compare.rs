@@ -43,6 +43,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // A decoder's panic on a hostile file is caught and recorded as that file's error; not printed as a crash.
+    knockoff::quiet_contained_panics();
     let args = Args::parse();
     // Before any work, and in words rather than the image library's "extension `.\"txt\"` not recognized".
     if let Some(out) = &args.evidence {

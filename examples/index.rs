@@ -50,6 +50,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // A decoder's panic on a hostile file is caught and recorded as that file's error; not printed as a crash.
+    knockoff::quiet_contained_panics();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,8 @@
 //! - The format is sniffed from the bytes, never the file name (listing crawlers save everything as `.jpg`).
 //! - Limits are checked from the header before any pixel is allocated, so a decompression bomb costs
 //!   milliseconds, not gigabytes.
-//! - A decoder panic is caught and returned as [`ErrorKind::DecoderPanic`]: nothing here panics on input.
+//! - A decoder panic is caught and returned as [`ErrorKind::DecoderPanic`]: nothing here panics on input
+//!   ([`crate::quiet_contained_panics`] keeps such panics off stderr).
 //! - EXIF orientation is applied and transparency is flattened onto white, so a cut-out on a transparent
 //!   background looks like the same cut-out on a white catalog background.
 //! - With [`DecodeOptions::reduce_to`], JPEGs are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain: the
@@ -11,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, Cursor, Read, Seek};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use image::metadata::Orientation;
@@ -257,10 +257,8 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<Photo> {
         return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit }));
     }
     let format = sniff(bytes)?;
-    match catch_unwind(AssertUnwindSafe(|| decode_sniffed(bytes, format, options))) {
-        Ok(result) => result,
-        Err(payload) => Err(Error::new(ErrorKind::DecoderPanic(crate::error::panic_message(&*payload)))),
-    }
+    crate::error::contain(|| decode_sniffed(bytes, format, options))
+        .unwrap_or_else(|message| Err(Error::new(ErrorKind::DecoderPanic(message))))
 }
 
 /// The formats we accept, by their magic bytes.

@@ -349,7 +349,7 @@ impl std::error::Error for Error {
 }
 
 /// The message of a caught panic (`panic!` gives a `&str` or a `String`), for the errors that report one.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -357,5 +357,88 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
+thread_local! {
+    /// How many [`contain`] calls are running on this thread.
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, which calls into code that may panic on hostile input (an image decoder, the Arrow reader), and
+/// returns its panic's message instead of unwinding further. The caller turns it into a typed error.
+pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    /// Closes the section even when `f` unwinds.
+    struct Section;
+    impl Drop for Section {
+        fn drop(&mut self) {
+            CONTAINING.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+    CONTAINING.with(|c| c.set(c.get() + 1));
+    let section = Section;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload));
+    drop(section);
+    result
+}
+
+/// Keeps the panics knockoff contains off stderr: installs, once per process, a panic hook that says nothing about
+/// a panic inside a decoder (or the worker's stream reader), which knockoff catches and reports as a typed error
+/// ([`ErrorKind::DecoderPanic`], with the panic's message), and hands every other panic to the hook installed
+/// before it. Without it, Rust's default hook prints each contained panic to stderr as if the program had crashed,
+/// though the scan records the file and goes on.
+///
+/// A panic hook belongs to the program, so the library never installs one by itself; the example binaries call
+/// this first thing.
+///
+/// ```
+/// knockoff::quiet_contained_panics();
+/// // Not a contained panic: still reported as usual, and still caught here.
+/// assert!(std::panic::catch_unwind(|| panic!("a bug")).is_err());
+/// ```
+pub fn quiet_contained_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CONTAINING.with(std::cell::Cell::get) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// `Result` with knockoff's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn contained_panics_stay_off_the_hook_and_others_still_reach_it() {
+        thread_local! {
+            static COUNTED: Cell<bool> = const { Cell::new(false) };
+            static HEARD: Cell<u32> = const { Cell::new(0) };
+        }
+        // Below the quiet hook, one that counts this thread's panics and reports every other thread's as usual.
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if COUNTED.with(Cell::get) {
+                HEARD.with(|h| h.set(h.get() + 1));
+            } else {
+                default(info);
+            }
+        }));
+        quiet_contained_panics();
+        COUNTED.with(|c| c.set(true));
+
+        let caught: std::result::Result<u32, String> = contain(|| panic!("decoder blew up"));
+        assert_eq!(caught, Err("decoder blew up".to_string()));
+        assert_eq!(HEARD.with(Cell::get), 0, "a contained panic reached the hook");
+        // The section closed as the panic unwound: a bug's panic afterwards is reported.
+        assert!(std::panic::catch_unwind(|| panic!("a bug")).is_err());
+        assert_eq!(HEARD.with(Cell::get), 1, "an uncontained panic must reach the hook");
+        assert_eq!(contain(|| 7), Ok(7));
+        COUNTED.with(|c| c.set(false));
+    }
+}

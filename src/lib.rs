@@ -112,7 +112,7 @@ pub mod worker;
 pub use calibration::Calibration;
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
-pub use error::{Error, ErrorCode, ErrorKind, Result};
+pub use error::{Error, ErrorCode, ErrorKind, Result, quiet_contained_panics};
 pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};

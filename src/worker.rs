@@ -201,10 +201,7 @@ pub fn serve_arrow(scanner: &Scanner, input: impl Read, output: impl Write, conf
 /// stream declares and panics on some that are out of range (found by fuzzing), which must end the stream with a
 /// typed error, not abort the worker. The reader is not used again after a panic.
 fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(payload) => Err(protocol(format!("unreadable stream: {}", crate::error::panic_message(&*payload)))),
-    }
+    crate::error::contain(f).unwrap_or_else(|message| Err(protocol(format!("unreadable stream: {message}"))))
 }
 
 /// Serves the line protocol: `PATH<TAB>BASE64` lines from `input` (for `RDD.pipe` and shell pipes), one JSON

@@ -476,6 +476,25 @@ fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("malformed worker input"));
     assert!(read_stream(&output.stdout).is_empty());
 
+    // A stream that makes the Arrow reader panic (found by fuzzing; the first byte is the fuzz target's protocol
+    // choice): the typed error, said once, and no panic message or backtrace on stderr (backtraces enabled).
+    let input = std::fs::read(testdata("fuzz/worker/panic-offset.arrow")).unwrap();
+    let mut child = example("worker")
+        .args(["--index", dir.join("catalog-2-of-2.idx").to_str().unwrap()])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input[1..]).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("unreadable stream").count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    read_stream(&output.stdout);
+
     // scan --format parquet: the CSV's rows.
     let parquet = dir.join("scan.parquet");
     let status = example("scan")
