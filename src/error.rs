@@ -334,7 +334,7 @@ impl From<ErrorKind> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(path) => write!(f, "{}: {}", path.display(), self.kind),
+            Some(path) => write!(f, "{}: {}", Printable(path), self.kind),
             None => self.kind.fmt(f),
         }
     }
@@ -345,6 +345,25 @@ impl std::error::Error for Error {
         // The kind's text is already part of our Display, and so is its source's (`cannot read: {0}`): the chain
         // continues below both, or a `{:#}` chain (anyhow) prints the OS message twice.
         std::error::Error::source(&self.kind).and_then(std::error::Error::source)
+    }
+}
+
+/// A path as a message shows it: like [`Path::display`], but with control characters (a newline, a carriage
+/// return, a terminal escape) written escaped (`\n`, `\r`, `\u{1b}`), so that a crawled file's name cannot forge,
+/// split or hide lines of a log.
+pub(crate) struct Printable<'a>(pub(crate) &'a std::path::Path);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for c in self.0.to_string_lossy().chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -413,6 +432,16 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+
+    #[test]
+    fn control_characters_in_a_path_are_escaped_in_messages() {
+        let error = Error::new(ErrorKind::Empty).with_path("listings/a\nskipped fake.jpg\r\u{1b}[2K.jpg");
+        let shown = error.to_string();
+        assert_eq!(shown, "listings/a\\nskipped fake.jpg\\r\\u{1b}[2K.jpg: empty file");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        // Other characters, non-ASCII ones included, are left alone.
+        assert_eq!(Printable(std::path::Path::new("café/ü.jpg")).to_string(), "café/ü.jpg");
+    }
 
     #[test]
     fn contained_panics_stay_off_the_hook_and_others_still_reach_it() {

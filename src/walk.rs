@@ -73,7 +73,7 @@ pub struct Skipped {
 
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason)?;
+        write!(f, "{}: {}", crate::error::Printable(&self.path), self.reason)?;
         if !self.detail.is_empty() {
             write!(f, " ({})", self.detail)?;
         }
