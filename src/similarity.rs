@@ -467,12 +467,14 @@ pub fn score(reference: &Fingerprint, listing: &Fingerprint) -> f32 {
 const NEAR_MISS_UNIT: f32 = 0.12;
 /// ... plus the inliers' median miss ([`LocalEvidence::residual`]), in units of this...
 const RESIDUAL_UNIT: f32 = 0.5;
-/// ... must reach this, with at least `ANOTHER_SHOT_NEAR_MISSES` near misses. On the re-shoot benchmark
-/// (`examples/reshoots.rs`), 989 verified copies (33 edits of 30 photos: JPEG 20, perspective, rotations, crops,
-/// collages) reach at most 0.94 (listings' keypoints found at 640, 800 or 1,024 pixels); the stereo pairs and
-/// frames of a moving camera that verify, 1.8 (at 1,024) to 3.2, with 5 to 22 near misses. One copy of the
-/// accuracy benchmark (rotated 15°, cropped, JPEG 30: jittery keypoints) reaches 1.40 on 3 near misses, hence the
-/// minimum of 5.
+/// ... must reach this, with at least `ANOTHER_SHOT_NEAR_MISSES` near misses. When it was set, on the re-shoot
+/// benchmark (`examples/reshoots.rs`), 989 verified copies (33 edits of 30 photos: JPEG 20, perspective, rotations,
+/// crops, collages) reached at most 0.94 (listings' keypoints found at 640, 800 or 1,024 pixels); the stereo pairs
+/// and frames of a moving camera that verify, 1.8 (at 1,024) to 3.2, with 5 to 22 near misses. One copy of the
+/// accuracy benchmark (rotated 15°, cropped, JPEG 30: jittery keypoints) reached 1.40 on 3 near misses, hence the
+/// minimum of 5. With the listing pyramid of 2026-11-30, copies reach up to 2.64; of those past 1.4, all but 3 of
+/// the 990 (copies of chessboard photos, 1.45-1.94) have fewer than 5 near misses, and the re-shoots called another
+/// shot measure 1.43-4.79: no margin is left, and this is the figure to move when a better measure is found.
 const ANOTHER_SHOT: f32 = 1.4;
 const ANOTHER_SHOT_NEAR_MISSES: usize = 5;
 
