@@ -21,7 +21,9 @@
 //! they predict, end the run. With any argument, `--refs` and `--queries` are
 //! both required. `--catalog-root DIR` says where the catalog's photos are now, for the HTML report's pictures.
 //! Exit status 0 on success, 1 on failure, 2 for a usage error (`--help` lists the options); listings that cannot
-//! be read are rows of the report, not a failure of the scan. A closed output pipe ends the run quietly.
+//! be read are rows of the report, not a failure of the scan. An index whose stored features turn out damaged
+//! while scanning fails the listings that needed them (rows of kind `index_corrupt`) and, once the report is
+//! written, the scan: exit status 1. A closed output pipe ends the run quietly.
 //!
 //! Only photos are scanned: files with a photo extension, and files without extension whose content is a photo.
 //! Other files, hidden ones and anything that is not a regular file (pipes, devices) are skipped and listed on
@@ -271,6 +273,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         knockoff::report::rate_text(summary.false_match_rate),
         summary.expected_false_matches()
     );
+    if summary.index_failures > 0 {
+        bail!(
+            "the index is damaged: {} could not be searched against it (their rows say where); rebuild it with the \
+             `index` example",
+            plural(summary.index_failures, "listing")
+        );
+    }
     Ok(())
 }
 

@@ -181,6 +181,11 @@ pub struct ScanSummary {
     pub skipped: Vec<Skipped>,
     /// Files that could not be fingerprinted.
     pub failures: usize,
+    /// Of the failures, listings whose search could not read the index file's stored features back (a damaged or
+    /// truncated index: rows of kind `index_corrupt` or `index_truncated`). The index's fault, not the listing's: a
+    /// scan with any is incomplete, and the `scan` example exits with status 1 after writing its report.
+    #[serde(default)]
+    pub index_failures: usize,
     /// Listings whose best verdict is `match`.
     pub matches: usize,
     /// Listings whose best verdict is `review`.
@@ -370,7 +375,12 @@ impl Scanner {
         let mut record = |report: ListingReport, summary: &mut ScanSummary| -> Result<()> {
             summary.scanned += 1;
             match (&report.outcome, report.verdict()) {
-                (Outcome::Failed { .. }, _) => summary.failures += 1,
+                (Outcome::Failed { error_kind, .. }, _) => {
+                    summary.failures += 1;
+                    if matches!(error_kind, ErrorCode::IndexCorrupt | ErrorCode::IndexTruncated) {
+                        summary.index_failures += 1;
+                    }
+                }
                 (_, Verdict::Match) => summary.matches += 1,
                 (_, Verdict::Review) => summary.reviews += 1,
                 _ => {}

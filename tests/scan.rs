@@ -391,5 +391,19 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
     }
     assert!(searched >= 5, "{searched} listings searched");
     assert!(summary.failures >= 3 && summary.failures < reports.len(), "{}", summary.failures);
+    // The summary tells the index's failures from the listings' own: the scan is incomplete.
+    assert_eq!(summary.index_failures, summary.failures);
+
+    // The example binary writes every row, then says the index is damaged and exits with status 1.
+    let out = common::example("scan")
+        .args(["--refs", path.to_str().unwrap(), "--queries", testdata("listings").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), reports.len() + 1, "a header and every listing's row");
+    assert!(stdout.contains("index_corrupt"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the index is damaged") && stderr.contains("rebuild it"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
