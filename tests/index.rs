@@ -225,6 +225,19 @@ fn damaged_files_give_typed_errors() {
     flipped[features_start(&good) / 2] ^= 0x10;
     assert!(matches!(open(&flipped).unwrap_err().kind(), ErrorKind::IndexCorrupt(_)), "{}", kind(&flipped));
 
+    // A file whose footer is whole (its end marker there) but disagrees with the file is corrupt, not truncated: a
+    // length in the footer damaged (the features' length, a high byte flipped), the version turned into an older
+    // one (read whole, with that version's footer).
+    let footer = good.len() - 24;
+    let mut lengths = good.clone();
+    lengths[footer + 14] ^= 0x55;
+    let mut older = good.clone();
+    older[8..12].copy_from_slice(&4u32.to_le_bytes());
+    for (what, bytes) in [("footer length", &lengths), ("version", &older)] {
+        let err = open(bytes).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::IndexCorrupt(_)), "{what}: {err}");
+    }
+
     // Damaged features are found when they are read: the search that needs them fails with a typed error that
     // names the file, and the rest of the index works.
     let listing =

@@ -297,7 +297,8 @@ impl ReferenceIndex {
         }
         let stated = main_len.checked_add(features_len).and_then(|n| n.checked_add(FOOTER_V5));
         if stated != Some(len) || main_len < 16 {
-            return err(ErrorKind::IndexTruncated(format!(
+            // The footer is there (its end marker read), so the file was not cut short: it is damaged.
+            return err(ErrorKind::IndexCorrupt(format!(
                 "footer says {main_len} + {features_len} bytes, file has {}",
                 len - FOOTER_V5
             )));
@@ -340,7 +341,8 @@ impl ReferenceIndex {
         let footer = &bytes[body_len..];
         let stated = u64::from_le_bytes(footer[..8].try_into().unwrap_or_default());
         if stated != body_len as u64 {
-            return err(ErrorKind::IndexTruncated(format!("footer says {stated} bytes, file has {body_len}")));
+            // The footer is there (its end marker read), so the file was not cut short: it is damaged.
+            return err(ErrorKind::IndexCorrupt(format!("footer says {stated} bytes, file has {body_len}")));
         }
         let crc = u32::from_le_bytes(footer[8..12].try_into().unwrap_or_default());
         if crc32fast::hash(&bytes[..body_len]) != crc {
