@@ -2,8 +2,8 @@
 //! name the argument with exit status 2 and no backtrace, a closed pipe that ends the run quietly, messages that
 //! name the path that failed.
 //!
-//! They run the built examples, which `cargo test` builds (for a targeted run: `cargo build --release --examples`
-//! first).
+//! They run the built examples, which `cargo test` builds (for a targeted run: `cargo build --release --all-features
+//! --examples` first).
 
 mod common;
 

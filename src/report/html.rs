@@ -77,8 +77,9 @@ pub fn write_html(
          better of its perceptual-hash likeness and its geometrically verified local matches. <b>match</b>: the \
          listing copies the authentic photo, strong enough for a takedown request: verified matches scoring {:.2} or \
          more (about {:.0} verified matches), or hash likeness alone scoring {:.2} or more where local features had \
-         nothing to check; <b>review</b>: an analyst should look (from {:.2} and {:.2}; hash likeness that the \
-         local features contradict is never more than review, from {:.2}); below: no copy as far as the evidence goes. \
+         nothing to check; <b>review</b>: an analyst should look (verified matches scoring {:.2} or more, hash likeness \
+         alone {:.2} or more; hash likeness that the local features contradict is never more than review, from \
+         {:.2}); below: no copy as far as the evidence goes. \
          The thresholds follow the catalog's size: at these, {} is expected to get a false <b>match</b> \
          ({:.2} of the {} listings searched here). Each card shows the authentic photo on the left and \
          the listing on the right, as does its evidence picture.</p></header>",

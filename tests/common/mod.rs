@@ -39,7 +39,15 @@ pub fn example(name: &str) -> std::process::Command {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is not built: run `cargo test` or `cargo build --examples` first", path.display());
+    // `cargo test` builds the examples with the tests; a targeted run (`--test NAME`) does not.
+    let release =
+        if dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "release") { " --release" } else { "" };
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build{release} --all-features --examples` first (a full `cargo test{release} \
+         --all-features` builds it)",
+        path.display()
+    );
     let mut command = std::process::Command::new(path);
     command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command
