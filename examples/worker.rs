@@ -22,7 +22,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use knockoff::report::columnar::run_config;
 use knockoff::{ReferenceIndex, ScanOptions, Scanner, worker};
@@ -101,5 +101,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         summary.failures,
         summary.rate()
     );
+    if summary.index_failures > 0 {
+        bail!(
+            "the index is damaged: {} listings could not be searched against it (their rows say where); rebuild it \
+             with the `index` example",
+            summary.index_failures
+        );
+    }
     Ok(())
 }

@@ -71,6 +71,11 @@ pub struct WorkerSummary {
     pub listings: usize,
     /// Listings that failed (a failure row each).
     pub failures: usize,
+    /// Of the failures, listings whose search could not read the index's stored features back (see
+    /// [`crate::ScanSummary::index_failures`]): the index is damaged, and the `worker` example exits with status 1
+    /// once its output is complete.
+    #[serde(default)]
+    pub index_failures: usize,
     /// Batches (Arrow) or lines read.
     pub batches: usize,
     /// Wall time.
@@ -276,5 +281,6 @@ fn scan_into(
     })?;
     summary.listings += done.scanned;
     summary.failures += done.failures;
+    summary.index_failures += done.index_failures;
     Ok(())
 }

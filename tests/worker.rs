@@ -495,6 +495,30 @@ fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     read_stream(&output.stdout);
 
+    // A shard whose stored features are damaged (the last reference's descriptor checksum, the byte before the
+    // footer's 24): every record still gets its row and the output stream is complete, then the worker says the
+    // index is damaged and exits with status 1.
+    let damaged = dir.join("damaged.idx");
+    let mut bytes = std::fs::read(dir.join("catalog-2-of-2.idx")).unwrap();
+    let at = bytes.len() - 25;
+    bytes[at] ^= 0x01;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let mut child = example("worker")
+        .args(["--index", damaged.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = arrow_stream(&file_records(&files), 4);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(keys(&read_stream(&output.stdout)).len(), files.len());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the index is damaged"));
+
     // scan --format parquet: the CSV's rows.
     let parquet = dir.join("scan.parquet");
     let status = example("scan")
