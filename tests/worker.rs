@@ -421,6 +421,24 @@ fn splitting_refuses_what_cannot_be_a_shard_set() {
 // ---------------------------------------------------------------------------------------------------------------
 // The example binaries: `worker` over a pipe, `scan --format parquet`, `index --shards`.
 
+/// Runs the worker example with `args`, the `files` as an Arrow stream on its stdin (written from another thread,
+/// as an engine does, so that neither side waits on a full pipe).
+fn run_worker(args: &[&str], files: &[PathBuf]) -> std::process::Output {
+    let mut child = example("worker")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = arrow_stream(&file_records(files), 4);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
 #[test]
 fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
     let dir = std::env::temp_dir().join(format!("knockoff-worker-cli-{}", std::process::id()));
@@ -436,18 +454,7 @@ fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
         assert!(dir.join(format!("catalog-{k}-of-2.idx")).is_file());
     }
     let files = listing_files();
-    let mut child = example("worker")
-        .args(["--index", dir.join("catalog-1-of-2.idx").to_str().unwrap(), "--threads", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = arrow_stream(&file_records(&files), 4);
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let output = run_worker(&["--index", dir.join("catalog-1-of-2.idx").to_str().unwrap(), "--threads", "1"], &files);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let rows = keys(&read_stream(&output.stdout));
     assert_eq!(rows.len(), files.len());
@@ -503,18 +510,7 @@ fn the_worker_binary_serves_a_pipe_and_shards_are_written() {
     let at = bytes.len() - 25;
     bytes[at] ^= 0x01;
     std::fs::write(&damaged, &bytes).unwrap();
-    let mut child = example("worker")
-        .args(["--index", damaged.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = arrow_stream(&file_records(&files), 4);
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let output = run_worker(&["--index", damaged.to_str().unwrap()], &files);
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(keys(&read_stream(&output.stdout)).len(), files.len());
     assert!(String::from_utf8_lossy(&output.stderr).contains("the index is damaged"));
