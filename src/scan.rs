@@ -296,19 +296,12 @@ impl Scanner {
             return Err(Error::new(ErrorKind::NotAFolder).with_path(folder));
         }
         let walk = crate::walk::walk([folder], &self.options.walk);
-        // What the walk could not read (a folder without permission, a symlink loop) is reported first, by path,
-        // as the files are: the walk meets them in the file system's order.
-        let mut failures: Vec<ListingReport> = walk
-            .failures
-            .into_iter()
-            .map(|error| {
-                let query = error.path().map(|p| relative_path(folder, p)).unwrap_or_default();
-                failed(query, &error)
-            })
-            .collect();
-        failures.sort_by(|a, b| a.query.cmp(&b.query));
+        let failures = walk.failures.into_iter().map(|error| {
+            let query = error.path().map(|p| relative_path(folder, p)).unwrap_or_default();
+            failed(query, &error)
+        });
         let inputs = walk.files.into_iter().map(|path| (relative_path(folder, &path), ScanInput::Path(path)));
-        let mut summary = self.run(failures, inputs.collect(), cancel, progress, sink)?;
+        let mut summary = self.run(failures.collect(), inputs.collect(), cancel, progress, sink)?;
         summary.skipped = walk.skipped;
         Ok(summary)
     }

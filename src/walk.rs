@@ -88,7 +88,8 @@ pub struct Walk {
     pub files: Vec<PathBuf>,
     /// Paths left out, with the reason, sorted within each root.
     pub skipped: Vec<Skipped>,
-    /// Entries that could not be read (a dangling link, a folder without permission ...), each with its path.
+    /// Entries that could not be read (a dangling link, a folder without permission ...), each with its path,
+    /// sorted within each root.
     pub failures: Vec<Error>,
 }
 
@@ -122,6 +123,7 @@ pub fn walk<P: AsRef<Path>>(roots: impl IntoIterator<Item = P>, options: &WalkOp
         }
         found.files.sort();
         found.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        found.failures.sort_by(|a, b| a.path().cmp(&b.path()));
         out.files.extend(found.files);
         out.skipped.extend(found.skipped);
         out.failures.extend(found.failures);
