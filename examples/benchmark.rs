@@ -18,7 +18,7 @@
 //! index (DATA/results/index-N.idx, for the `calibrate` example), and prints timings.
 //!
 //! Retrieval loss: a positive listing whose search did not return its true reference first, although
-//! [`compare_with`] of the true reference and the listing (fingerprinted as a scan does) says `match` and scores
+//! [`zoom::compare_photo`] of the true reference and the listing (fingerprinted as a scan does) says `match` and scores
 //! above what the search returned. Those copies were lost by the candidate search, not by verification: had the
 //! true reference been a candidate, it would have won.
 
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use knockoff::{Fingerprinter, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict, compare_with};
+use knockoff::{Fingerprinter, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict, decode_path, zoom};
 use rayon::prelude::*;
 
 struct Truth {
@@ -157,8 +157,10 @@ fn main() -> anyhow::Result<()> {
             .par_iter()
             .filter_map(|t| {
                 let reference = index.fingerprint(*by_path.get(t.reference.as_str())?).ok()?;
-                let listing = listing_fingerprinter.fingerprint_path(listings.join(&t.listing)).ok()?;
-                let pair = compare_with(&reference, &listing, &thresholds);
+                let photo = decode_path(listings.join(&t.listing), &listing_fingerprinter.decode_options()).ok()?;
+                let listing = listing_fingerprinter.fingerprint_photo(&photo).ok()?;
+                // As the scan compares: with a closer look at a copy shown small.
+                let pair = zoom::compare_photo(&reference, &listing, &photo, &listing_fingerprinter, &thresholds);
                 let (found, found_score) = &best[t.listing.as_str()];
                 (pair.verdict == Verdict::Match && pair.score > *found_score).then(|| {
                     format!("{},{},{},{:.6},{},{:.6}", t.listing, t.reference, t.edit, pair.score, found, found_score)

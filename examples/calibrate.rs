@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use knockoff::calibration::{Calibration, Tail};
-use knockoff::{Fingerprinter, ReferenceIndex, SearchOptions, Verdict, compare_with, hash_score};
+use knockoff::{Fingerprinter, ReferenceIndex, SearchOptions, Verdict, compare_with, decode_path, hash_score};
 use rayon::prelude::*;
 
 /// One negative against the catalog: the hash part of its pairs in the tail (and whether local features contradict
@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
     let per_negative: Vec<Negative> = fingerprints
         .par_iter()
         .enumerate()
-        .map(|(q, (_, listing))| {
+        .map(|(q, (name, listing))| {
             let hashes: Vec<(f32, bool)> = references
                 .iter()
                 .filter(|r| hash_score(&r.fingerprint, listing) >= FROM)
@@ -118,9 +118,11 @@ fn main() -> anyhow::Result<()> {
                     compare_with(&r.fingerprint, listing, &thresholds).evidence.local_score
                 })
                 .collect();
-            // What a search verifies: the best local score among its candidates.
-            let searched = index
-                .search(listing, &search)
+            // What a search verifies: the best local score among its candidates, closer looks included (the
+            // pixels decoded again: a catalog's worth of listings' pixels would not stay in memory).
+            let photo = decode_path(listings.join(name), &fingerprinter.decode_options());
+            let searched = photo
+                .and_then(|photo| index.search_photo(listing, &photo, &search))
                 .iter()
                 .flatten()
                 .map(|r| r.similarity.evidence.local_score)

@@ -18,8 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use knockoff::{
-    DecodeOptions, FingerprintConfig, Fingerprinter, PDQ_EVIDENCE, Similarity, Thresholds, Verdict, compare_with,
-    decode_path,
+    DecodeOptions, FingerprintConfig, Fingerprinter, PDQ_EVIDENCE, Similarity, Thresholds, Verdict, decode_path, zoom,
 };
 use serde_json::json;
 
@@ -60,18 +59,22 @@ fn main() -> ExitCode {
     let mut config = FingerprintConfig::default();
     config.full_size = args.full;
     let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
-    let (reference, listing) =
-        match (fingerprinter.fingerprint_path(&args.reference), listings.fingerprint_path(&args.listing)) {
-            (Ok(r), Ok(l)) => (r, l),
-            (r, l) => {
-                for error in [r.err(), l.err()].into_iter().flatten() {
-                    eprintln!("error: {error}");
-                }
-                return ExitCode::from(2);
+    // The listing is decoded here so that a copy shown small in it can get a closer look at its pixels (`zoom`).
+    let listing = decode_path(&args.listing, &listings.decode_options())
+        .and_then(|photo| Ok((listings.fingerprint_photo(&photo)?, photo)))
+        .map_err(|e| e.with_path(&args.listing));
+    let (reference, (listing, photo)) = match (fingerprinter.fingerprint_path(&args.reference), listing) {
+        (Ok(r), Ok(l)) => (r, l),
+        (r, l) => {
+            for error in [r.err(), l.err()].into_iter().flatten() {
+                eprintln!("error: {error}");
             }
-        };
+            return ExitCode::from(2);
+        }
+    };
     let thresholds = Thresholds::default();
-    let similarity = compare_with(&reference, &listing, &thresholds);
+    let similarity = zoom::compare_photo(&reference, &listing, &photo, &listings, &thresholds);
+    drop(photo);
 
     if let Some(out) = &args.evidence
         && let Err(e) = write_evidence(out, &args, &similarity)
@@ -176,6 +179,9 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
                 "           shows reference region {:.0}x{:.0} at ({:.0}, {:.0}), placed at ({:.0}, {:.0}) {:.0}x{:.0} in the listing\n",
                 r.width, r.height, r.x, r.y, p.x, p.y, p.width, p.height
             );
+            if let Some(zoom) = l.zoom {
+                out += &format!("           found on that part of the listing enlarged x{zoom:.1} (a closer look)\n");
+            }
         }
         None => out += "  local    no geometrically consistent matches\n",
     }

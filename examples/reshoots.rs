@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use ab_glyph::FontArc;
 use anyhow::{Context, bail};
 use knockoff::edits::{Edit, EditKit};
-use knockoff::{Alteration, FingerprintConfig, Fingerprinter, Similarity, Thresholds, Verdict, compare_with};
+use knockoff::{
+    Alteration, FingerprintConfig, Fingerprinter, Photo, Similarity, Thresholds, Verdict, decode_path, zoom,
+};
 use rayon::prelude::*;
 
 struct Row {
@@ -69,24 +71,28 @@ fn main() -> anyhow::Result<()> {
         .par_iter()
         .flat_map_iter(|(a, b, kind)| {
             let mut rows = Vec::new();
-            let (Ok(reference), Ok(photo), Ok(shot)) =
-                (references.fingerprint_path(folder.join(a)), load(a), listings.fingerprint_path(folder.join(b)))
+            let shot = decode_path(folder.join(b), &listings.decode_options())
+                .and_then(|pixels| Ok((listings.fingerprint_photo(&pixels)?, pixels)));
+            let (Ok(reference), Ok(photo), Ok((shot, shot_pixels))) =
+                (references.fingerprint_path(folder.join(a)), load(a), shot)
             else {
                 eprintln!("{a} / {b}: unreadable");
                 return rows;
             };
+            // Compared as a scan compares: with a closer look at what is shown small.
             rows.push(Row {
                 kind: format!("re-shoot ({kind})"),
                 name: format!("{a} -> {b}"),
-                similarity: compare_with(&reference, &shot, &thresholds),
+                similarity: zoom::compare_photo(&reference, &shot, &shot_pixels, &listings, &thresholds),
             });
             for (edit, op) in Edit::catalogue() {
                 let edited = op.apply(&photo, &kit);
-                let Ok(copy) = listings.fingerprint_image(&image::DynamicImage::ImageRgb8(edited)) else { continue };
+                let pixels = Photo { width: edited.width(), height: edited.height(), image: edited, format: "raw" };
+                let Ok(copy) = listings.fingerprint_photo(&pixels) else { continue };
                 rows.push(Row {
                     kind: "copy".into(),
                     name: format!("{a}, {edit}"),
-                    similarity: compare_with(&reference, &copy, &thresholds),
+                    similarity: zoom::compare_photo(&reference, &copy, &pixels, &listings, &thresholds),
                 });
             }
             rows

@@ -108,6 +108,7 @@ pub mod similarity;
 pub mod walk;
 #[cfg(feature = "arrow")]
 pub mod worker;
+pub mod zoom;
 
 pub use calibration::Calibration;
 pub use colour::ColourSignature;

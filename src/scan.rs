@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
+use crate::decode;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::fingerprint::Fingerprinter;
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
@@ -435,13 +436,20 @@ impl Scanner {
     }
 
     fn scan_input(&self, query: String, input: &ScanInput) -> ListingReport {
-        let fingerprint = match input {
-            ScanInput::Path(path) => self.fingerprinter.fingerprint_path(path),
-            ScanInput::Bytes { bytes, .. } => self.fingerprinter.fingerprint_bytes(bytes),
+        // Decoded here rather than by the fingerprinter, so that the search can take a closer look at the pixels of
+        // a copy shown small (`zoom`); they are dropped with the listing's search.
+        let options = self.fingerprinter.decode_options();
+        let photo = match input {
+            ScanInput::Path(path) => decode::decode_path(path, &options)
+                .and_then(|photo| Ok((self.fingerprinter.fingerprint_photo(&photo)?, photo)))
+                .map_err(|e| e.with_path(path)),
+            ScanInput::Bytes { bytes, .. } => decode::decode_bytes(bytes, &options)
+                .and_then(|photo| Ok((self.fingerprinter.fingerprint_photo(&photo)?, photo))),
         };
         // A listing that cannot be read, or whose candidates' features cannot be read from the index file, is a
         // failure row: the scan goes on.
-        let searched = fingerprint.and_then(|listing| self.index.search(&listing, &self.options.search));
+        let searched =
+            photo.and_then(|(listing, photo)| self.index.search_photo(&listing, &photo, &self.options.search));
         match searched {
             Err(error) => failed(query, &error),
             Ok(ranked) => {

@@ -411,6 +411,18 @@ pub fn compare(reference: &Fingerprint, listing: &Fingerprint) -> Similarity {
 
 /// [`compare`] with explicit thresholds.
 pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: &Thresholds) -> Similarity {
+    judge_with_local(reference, listing, verify_local(reference, listing), thresholds)
+}
+
+/// The similarity of two fingerprints given what local verification found (`local`, in the listing's pixels): the
+/// hashes compared here, the local evidence as found (by [`compare_with`] on the fingerprints, or by a closer look
+/// at the listing's pixels, [`crate::zoom`]).
+pub(crate) fn judge_with_local(
+    reference: &Fingerprint,
+    listing: &Fingerprint,
+    local: Option<LocalEvidence>,
+    thresholds: &Thresholds,
+) -> Similarity {
     let (pdq_distance, transform) = best_pdq(reference, listing);
     let dist = |a: &Hash, b: &Hash| a.distance_unchecked(b);
     let ahash_distance = dist(&reference.ahash, &listing.ahash);
@@ -420,7 +432,6 @@ pub fn compare_with(reference: &Fingerprint, listing: &Fingerprint, thresholds: 
     let hue_distance = reference.colour.hue_distance(&listing.colour);
     let hash_score = combine(pdq_distance, transform, [ahash_distance, dhash_distance, phash_distance], hue_distance)
         * blank_factor(reference, listing);
-    let local = verify_local(reference, listing);
     let parts = parts(reference, listing, hash_score, local.as_ref());
     let (local_score, score) = (parts.local, thresholds.score(&parts));
     // One source of truth for what was done: the verified geometry when it is trusted, PDQ when it is close

@@ -98,6 +98,13 @@ pub struct LocalEvidence {
     pub near_misses: usize,
     /// The inlier pairs, best matches first (at most 64): reference point, listing point.
     pub inlier_pairs: Vec<(Point, Point)>,
+    /// How much the listing was enlarged around the copy for a closer look ([`crate::zoom`]): a copy shown small
+    /// is verified again on its own region of the listing's pixels, enlarged to about the reference's size. `None`
+    /// when the listing was verified as it was fingerprinted. The other figures are then those of the closer look
+    /// (its keypoints, matches and inliers), with every position in the listing's pixels, except what enlarged
+    /// pixels cannot tell: no overlays or contrast are reported.
+    #[serde(default)]
+    pub zoom: Option<f32>,
 }
 
 impl LocalEvidence {
@@ -317,6 +324,7 @@ impl Fit {
             residual,
             near_misses,
             inlier_pairs,
+            zoom: None,
         }
     }
 

@@ -24,12 +24,14 @@ pub use format::FORMAT_VERSION;
 pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
 
+use crate::decode::Photo;
 use crate::error::{Error, ErrorKind, Result};
-use crate::features::{Keypoint, LocalFeatures};
+use crate::features::{Keypoint, LocalConfig, LocalFeatures};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
 use crate::hash::PdqHashes;
 use crate::progress::{Counter, Progress};
-use crate::similarity::{Ranked, Thresholds, compare_with, hash_score};
+use crate::similarity::{Ranked, Similarity, Thresholds, compare_with, hash_score};
+use crate::zoom;
 use search::MultiIndex;
 use stored::{Span, StoredFeatures};
 
@@ -536,6 +538,39 @@ impl ReferenceIndex {
     /// since it was opened ([`ErrorKind::IndexCorrupt`], [`ErrorKind::IndexTruncated`]) or unreadable
     /// ([`ErrorKind::Io`]). Errors carry the index file's path.
     pub fn search(&self, listing: &Fingerprint, options: &SearchOptions) -> Result<Vec<Ranked>> {
+        self.search_with(listing, None, options)
+    }
+
+    /// [`ReferenceIndex::search`] for a listing whose decoded pixels are at hand (`photo`, fingerprinted as
+    /// `listing` by a listing fingerprinter of this index's configuration): the candidates that verification
+    /// places small in the listing (a pasted copy, a collage tile) get a closer look at that region of the pixels
+    /// ([`crate::zoom`]), the best three of them by their first score. What [`Scanner`](crate::Scanner) does.
+    ///
+    /// ```
+    /// use knockoff::{decode_path, FingerprintConfig, Fingerprinter, ReferenceIndex, SearchOptions};
+    ///
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+    /// let (index, _) =
+    ///     ReferenceIndex::build(format!("{dir}/refs"), &Fingerprinter::for_references(FingerprintConfig::default()), |_| {});
+    /// let listings = Fingerprinter::for_listings(*index.config());
+    /// let photo = decode_path(format!("{dir}/listings/rocket-collage.jpg"), &listings.decode_options())?;
+    /// let hits = index.search_photo(&listings.fingerprint_photo(&photo)?, &photo, &SearchOptions::default())?;
+    /// assert!(index.references()[hits[0].index].path.ends_with("rocket.jpg"));
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReferenceIndex::search`].
+    pub fn search_photo(&self, listing: &Fingerprint, photo: &Photo, options: &SearchOptions) -> Result<Vec<Ranked>> {
+        self.search_with(listing, Some(photo), options)
+    }
+
+    fn search_with(
+        &self,
+        listing: &Fingerprint,
+        photo: Option<&Photo>,
+        options: &SearchOptions,
+    ) -> Result<Vec<Ranked>> {
         let thresholds = self.thresholds_for(options);
         let mut candidates: Vec<usize> = if self.len() <= options.exhaustive_up_to {
             let mut scored: Vec<(f32, usize)> =
@@ -577,9 +612,47 @@ impl ReferenceIndex {
                 Ok(Ranked { index: position, similarity: compare_with(&reference, listing, &thresholds) })
             })
             .collect::<Result<_>>()?;
+        if let (Some(photo), Some(config)) = (photo, self.config.for_listings().local) {
+            self.look_closer(&mut ranked, listing, photo, &config, &thresholds)?;
+        }
         ranked.sort_by(|a, b| b.similarity.score.total_cmp(&a.similarity.score).then(a.index.cmp(&b.index)));
         ranked.truncate(options.top_k);
         Ok(ranked)
+    }
+
+    /// Replaces the similarity of the best [`zoom::MAX_LOOKS`] candidates that want a closer look by what it finds,
+    /// where that is better.
+    fn look_closer(
+        &self,
+        ranked: &mut [Ranked],
+        listing: &Fingerprint,
+        photo: &Photo,
+        config: &LocalConfig,
+        thresholds: &Thresholds,
+    ) -> Result<()> {
+        let mut wanting: Vec<usize> =
+            (0..ranked.len()).filter(|&i| zoom::wants_closer_look(&ranked[i].similarity)).collect();
+        wanting.sort_by(|&a, &b| {
+            ranked[b]
+                .similarity
+                .score
+                .total_cmp(&ranked[a].similarity.score)
+                .then(ranked[a].index.cmp(&ranked[b].index))
+        });
+        wanting.truncate(zoom::MAX_LOOKS);
+        let closer: Vec<(usize, Option<Similarity>)> = wanting
+            .par_iter()
+            .map(|&i| {
+                let reference = self.fingerprint(ranked[i].index)?;
+                Ok((i, zoom::closer_look(&reference, listing, photo, config, &ranked[i].similarity, thresholds)))
+            })
+            .collect::<Result<_>>()?;
+        for (i, similarity) in closer {
+            if let Some(similarity) = similarity {
+                ranked[i].similarity = similarity;
+            }
+        }
+        Ok(())
     }
 
     /// The fingerprint of the reference at `position`, local features included: as it is in memory, or with its

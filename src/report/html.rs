@@ -187,7 +187,7 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
          <p class=verdict>{verdict_text} <span class=score>score {:.3}</span></p>\
          <p><b>How it was altered:</b> {}</p><p><b>Orientation:</b> {}</p>\
          <p><b>PDQ</b> {} / 256 bits (quality {}) · <b>pHash</b> {} · <b>dHash</b> {} · <b>aHash</b> {} · \
-         <b>colour</b> {:.2} · <b>verified matches</b> {}</p>{metadata}{picture}</div></section>",
+         <b>colour</b> {:.2} · <b>verified matches</b> {}{}</p>{metadata}{picture}</div></section>",
         figure(thumbnail(&reference_photo), "authentic", &hit.reference),
         figure(thumbnail(&listing_photo), "listing", &report.query),
         hit.score,
@@ -200,6 +200,10 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
         e.ahash_distance,
         e.colour_distance,
         e.local.as_ref().map_or(0, |l| l.inliers),
+        e.local
+            .as_ref()
+            .and_then(|l| l.zoom)
+            .map_or(String::new(), |z| format!(" (on the copy's part of the listing enlarged ×{z:.1})")),
         verdict = hit.verdict.as_str(),
         verdict_text = if hit.verdict == Verdict::Match { "MATCH" } else { "REVIEW" },
     )
