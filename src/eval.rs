@@ -14,7 +14,7 @@ use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{DecodeOptions, decode_path};
+use crate::decode::{DecodeOptions, Photo, decode_path};
 use crate::edits::{Edit, EditKit, product_on_white, recoloured_template};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fingerprint::{Fingerprint, FingerprintConfig, Fingerprinter};
@@ -155,11 +155,18 @@ pub const METHODS: [&str; 9] = [
     "knockoff score",
 ];
 
-/// Every method's similarity of one pair, from one full comparison.
-fn method_similarities(reference: &Fingerprint, query: &Fingerprint) -> [f32; METHODS.len()] {
+/// Every method's similarity of one pair, from one full comparison as a scan makes it (with a closer look at the
+/// query's pixels where it shows the reference small, [`crate::zoom`]), and the verdict under `thresholds`.
+fn method_similarities(
+    reference: &Fingerprint,
+    query: &Fingerprint,
+    pixels: &Photo,
+    listings: &Fingerprinter,
+    thresholds: &Thresholds,
+) -> ([f32; METHODS.len()], Verdict) {
     let hash = |a: &crate::Hash, b: &crate::Hash| 1.0 - a.distance_unchecked(b) as f32 / a.bits() as f32;
-    let full = similarity::compare(reference, query);
-    [
+    let full = crate::zoom::compare_photo(reference, query, pixels, listings, thresholds);
+    let scores = [
         hash(&reference.ahash, &query.ahash),
         hash(&reference.dhash, &query.dhash),
         hash(&reference.phash, &query.phash),
@@ -169,7 +176,8 @@ fn method_similarities(reference: &Fingerprint, query: &Fingerprint) -> [f32; ME
         similarity::hash_score(reference, query),
         full.evidence.local_score,
         full.score,
-    ]
+    ];
+    (scores, full.verdict)
 }
 
 /// Results of one method.
@@ -250,7 +258,6 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     let start = std::time::Instant::now();
     let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
     let fingerprint = |img: &RgbImage| fingerprinter.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
-    let fingerprint_query = |img: &RgbImage| listings.fingerprint_image(&image::DynamicImage::ImageRgb8(img.clone()));
     let references: Vec<Fingerprint> = corpus
         .references
         .par_iter()
@@ -276,22 +283,27 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
             jobs.push((Query { source: name.clone(), edit: edit_name.into(), reference: None, hard: true }, img, edit));
         }
     }
-    let queries: Vec<(Query, Fingerprint)> = jobs
+    // all[q][r] = every method's similarity of query q and reference r and the verdict (one full comparison per
+    // pair), made while the query's pixels are at hand: a closer look needs them, and keeping every edited photo
+    // for later would take half a gigabyte.
+    type Row = Vec<([f32; METHODS.len()], Verdict)>;
+    let (queries, all): (Vec<Query>, Vec<Row>) = jobs
         .par_iter()
         .map(|(query, img, edit)| {
             let edited = match edit {
                 Some(e) => e.apply(img, &corpus.kit),
                 None => (*img).clone(),
             };
-            fingerprint_query(&edited)
-                .map(|fp| (query.clone(), fp))
-                .map_err(|e| e.with_path(format!("{} ({})", query.source, query.edit)))
+            let pixels = Photo { width: edited.width(), height: edited.height(), image: edited, format: "raw" };
+            let fp = listings
+                .fingerprint_photo(&pixels)
+                .map_err(|e| e.with_path(format!("{} ({})", query.source, query.edit)))?;
+            let row = references.iter().map(|r| method_similarities(r, &fp, &pixels, &listings, thresholds)).collect();
+            Ok((query.clone(), row))
         })
-        .collect::<Result<_>>()?;
-
-    // all[q][r] = every method's similarity of query q and reference r (one full comparison per pair).
-    let all: Vec<Vec<[f32; METHODS.len()]>> =
-        queries.par_iter().map(|(_, fp)| references.iter().map(|r| method_similarities(r, fp)).collect()).collect();
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     // best[m][q] = (best reference, its similarity) for method m and query q.
     let best: Vec<Vec<(usize, f32)>> = (0..METHODS.len())
         .map(|m| {
@@ -299,7 +311,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
                 .map(|row| {
                     row.iter()
                         .enumerate()
-                        .map(|(i, s)| (i, s[m]))
+                        .map(|(i, (s, _))| (i, s[m]))
                         .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a })
                 })
                 .collect()
@@ -307,13 +319,13 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         .collect();
 
     let is_positive = |q: &Query| q.reference.is_some();
-    let positives = queries.iter().filter(|(q, _)| is_positive(q)).count();
+    let positives = queries.iter().filter(|q| is_positive(q)).count();
     let negatives = queries.len() - positives;
-    let hard_negatives = queries.iter().filter(|(q, _)| q.hard).count();
+    let hard_negatives = queries.iter().filter(|q| q.hard).count();
 
     let threshold_at = |m: usize, fpr: f32| -> f32 {
         let mut negative_best: Vec<f32> =
-            queries.iter().zip(&best[m]).filter(|((q, _), _)| !is_positive(q)).map(|(_, b)| b.1).collect();
+            queries.iter().zip(&best[m]).filter(|(q, _)| !is_positive(q)).map(|(_, b)| b.1).collect();
         negative_best.sort_by(|a, b| b.total_cmp(a));
         let allowed = (fpr * negatives as f32).floor() as usize;
         // Just above the (allowed + 1)-th highest negative.
@@ -321,8 +333,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     };
     let found = |threshold: f32, q: &Query, b: &(usize, f32)| q.reference == Some(b.0) && b.1 >= threshold;
     let recall = |m: usize, threshold: f32| {
-        queries.iter().zip(&best[m]).filter(|((q, _), b)| found(threshold, q, b)).count() as f32
-            / positives.max(1) as f32
+        queries.iter().zip(&best[m]).filter(|(q, b)| found(threshold, q, b)).count() as f32 / positives.max(1) as f32
     };
 
     let methods: Vec<MethodResult> = METHODS
@@ -344,11 +355,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     let score = METHODS.len() - 1;
     let local = METHODS.len() - 2;
     // The verdict of each query's best reference, judged as the library judges it (by the kind of evidence too).
-    let verdicts: Vec<Verdict> = queries
-        .par_iter()
-        .zip(&best[score])
-        .map(|((_, fp), b)| similarity::compare_with(&references[b.0], fp, thresholds).verdict)
-        .collect();
+    let verdicts: Vec<Verdict> = all.iter().zip(&best[score]).map(|(row, b)| row[b.0].1).collect();
     let called = |i: usize, at_least: Verdict| verdicts[i] <= at_least;
     let pdq = 4;
     let calibrated =
@@ -360,16 +367,16 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
         .iter()
         .map(|(edit, _)| {
             let of_edit: Vec<usize> =
-                (0..queries.len()).filter(|&i| is_positive(&queries[i].0) && &queries[i].0.edit == edit).collect();
+                (0..queries.len()).filter(|&i| is_positive(&queries[i]) && &queries[i].edit == edit).collect();
             let share = |m: usize, t: f32| {
-                of_edit.iter().filter(|&&i| found(t, &queries[i].0, &best[m][i])).count() as f32
+                of_edit.iter().filter(|&&i| found(t, &queries[i], &best[m][i])).count() as f32
                     / of_edit.len().max(1) as f32
             };
             EditRecall {
                 edit: edit.clone(),
                 match_recall: of_edit
                     .iter()
-                    .filter(|&&i| queries[i].0.reference == Some(best[score][i].0) && called(i, Verdict::Match))
+                    .filter(|&&i| queries[i].reference == Some(best[score][i].0) && called(i, Verdict::Match))
                     .count() as f32
                     / of_edit.len().max(1) as f32,
                 score_recall_at_fpr_0: share(score, score_t0),
@@ -381,7 +388,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
 
     let flagged = |at_least: Verdict| {
         let (mut right, mut wrong) = (0usize, 0usize);
-        for (i, ((q, _), b)) in queries.iter().zip(&best[score]).enumerate() {
+        for (i, (q, b)) in queries.iter().zip(&best[score]).enumerate() {
             if called(i, at_least) {
                 if q.reference == Some(b.0) { right += 1 } else { wrong += 1 }
             }
@@ -392,13 +399,13 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
     let (match_precision, match_recall, _) = flagged(Verdict::Match);
     let (flagged_precision, flagged_recall, _) = flagged(Verdict::Review);
     let negatives_in_review =
-        (0..queries.len()).filter(|&i| !is_positive(&queries[i].0) && verdicts[i] == Verdict::Review).count();
+        (0..queries.len()).filter(|&i| !is_positive(&queries[i]) && verdicts[i] == Verdict::Review).count();
 
     let mut worst_negatives: Vec<(String, String, f32, String)> = queries
         .iter()
         .zip(&best[score])
-        .filter(|((q, _), _)| !is_positive(q))
-        .map(|((q, _), b)| (q.source.clone(), q.edit.clone(), b.1, corpus.references[b.0].0.clone()))
+        .filter(|(q, _)| !is_positive(q))
+        .map(|(q, b)| (q.source.clone(), q.edit.clone(), b.1, corpus.references[b.0].0.clone()))
         .collect();
     worst_negatives.sort_by(|a, b| b.2.total_cmp(&a.2));
     worst_negatives.truncate(8);
