@@ -1,18 +1,25 @@
 //! Decoding, each hash, and fingerprints end to end, on the 1600x1200 JPEG in `testdata/large/`, with the usual
 //! Rust baseline in the same run: `image` full decode + `image_hasher`'s DCT hash; a small listing's fingerprint and
-//! verification with and without its enlarged levels. See benches/README.md.
+//! verification with and without its enlarged levels; a copy pasted at a quarter of its size compared with and
+//! without a closer look. See benches/README.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use image::imageops;
 use image_hasher::HasherConfig;
 use knockoff::hash::{ClassicHashers, pdq};
-use knockoff::{ColourSignature, DecodeOptions, FingerprintConfig, Fingerprinter, decode_bytes};
+use knockoff::{
+    ColourSignature, DecodeOptions, FingerprintConfig, Fingerprinter, Photo, Thresholds, compare_with, decode_bytes,
+    decode_path, zoom,
+};
 
 const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/large/collage-1600x1200.jpg");
 const SMALL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/small/coffee-512.jpg");
 const SMALL_REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs/coffee.jpg");
+const ROCKET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs/rocket.jpg");
+const GRASS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/distractors/grass.jpg");
 
 fn benches(c: &mut Criterion) {
     let bytes = std::fs::read(PHOTO).expect("testdata/large/collage-1600x1200.jpg");
@@ -85,6 +92,25 @@ fn benches(c: &mut Criterion) {
     group.bench_function("own_levels_only", |b| b.iter(|| listing_own.fingerprint_bytes(black_box(&small))));
     group.bench_function("verify_enlarged_levels", |b| b.iter(|| knockoff::compare(&reference, black_box(&enlarged))));
     group.bench_function("verify_own_levels_only", |b| b.iter(|| knockoff::compare(&reference, black_box(&own))));
+    group.finish();
+
+    // A copy pasted at a quarter of its size onto grass (the rocket, as in tests/zoom.rs): the comparison on
+    // fingerprints alone, and with the closer look at the listing's pixels that finds it (`knockoff::zoom`).
+    let rocket = decode_path(ROCKET, &DecodeOptions::default()).expect("testdata/refs/rocket.jpg").image;
+    let (w, h) = rocket.dimensions();
+    let grass = decode_path(GRASS, &DecodeOptions::default()).expect("testdata/distractors/grass.jpg").image;
+    let mut pasted = imageops::resize(&grass, w, h, imageops::FilterType::Triangle);
+    let small_copy = imageops::resize(&rocket, w / 4, h / 4, imageops::FilterType::Lanczos3);
+    imageops::replace(&mut pasted, &small_copy, i64::from(w / 2), i64::from(h / 3));
+    let pixels = Photo { width: w, height: h, image: pasted, format: "raw" };
+    let listing_fp = listing.fingerprint_photo(&pixels).expect("fingerprint");
+    let rocket_fp = with_local.fingerprint_path(ROCKET).expect("testdata/refs/rocket.jpg");
+    let thresholds = Thresholds::default();
+    let mut group = c.benchmark_group("paste_quarter");
+    group.bench_function("compare", |b| b.iter(|| compare_with(&rocket_fp, black_box(&listing_fp), &thresholds)));
+    group.bench_function("compare_with_closer_look", |b| {
+        b.iter(|| zoom::compare_photo(&rocket_fp, black_box(&listing_fp), &pixels, &listing, &thresholds))
+    });
     group.finish();
 }
 
