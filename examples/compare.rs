@@ -164,7 +164,7 @@ fn explain(reference: &str, listing: &str, s: &Similarity, t: &Thresholds) -> St
                 r => format!("rotated {r:.1}° counter-clockwise"),
             };
             out += &format!(
-                "  local    {} verified matches of {} ({:.0}% of the shared keypoints), local score {:.3}\n\
+                "  local    {} verified matches of {} tentative ones, covering {:.0}% of the shared keypoints; local score {:.3}\n\
                  \x20          listing = reference{} scaled x{:.2}, {rotation}{}\n",
                 l.inliers,
                 l.matches,

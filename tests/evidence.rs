@@ -152,3 +152,17 @@ fn an_index_refuses_fingerprints_of_another_configuration() {
     assert_eq!(index.references()[0].metadata.get("sku").map(String::as_str), Some("R-1"));
     assert_eq!(index.len(), 1);
 }
+
+/// A banner listing (15 times as wide as high) is drawn at its own proportions in the evidence picture, not
+/// squeezed to the widest panel's 3:1, which would distort the copy in it.
+#[test]
+fn a_banner_listing_is_drawn_at_its_own_proportions() {
+    let reference = image::RgbImage::from_pixel(300, 200, image::Rgb([200, 40, 40]));
+    let banner = image::RgbImage::from_pixel(3000, 200, image::Rgb([40, 160, 40]));
+    let picture = knockoff::evidence::draw(&reference, &banner, None);
+    // The banner's panel is the picture's right end: its last column is green as high as the banner is drawn.
+    let x = picture.width() - 1;
+    let green = (0..picture.height()).filter(|&y| picture.get_pixel(x, y).0 == [40, 160, 40]).count() as f64;
+    let panel_width = f64::from(picture.width() - (300 * picture.height() / 200) - 12);
+    assert!((panel_width / green - 15.0).abs() < 1.0, "banner drawn {panel_width} x {green}");
+}

@@ -43,10 +43,8 @@ const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 /// ```
 pub fn draw(reference: &RgbImage, listing: &RgbImage, evidence: Option<&LocalEvidence>) -> RgbImage {
     let fit = |img: &RgbImage| {
-        let (w, h) = img.dimensions();
-        let scale = f64::from(HEIGHT) / f64::from(h.max(1));
-        let nw = ((f64::from(w) * scale).round() as u32).clamp(1, 3 * HEIGHT);
-        imageops::resize(img, nw, HEIGHT, imageops::FilterType::Triangle)
+        let (nw, nh) = panel_size(img.dimensions());
+        imageops::resize(img, nw, nh, imageops::FilterType::Triangle)
     };
     let (left, right) = (fit(reference), fit(listing));
     let mut canvas = RgbImage::from_pixel(left.width() + GAP + right.width(), HEIGHT, Rgb([255, 255, 255]));
@@ -77,7 +75,7 @@ pub fn draw(reference: &RgbImage, listing: &RgbImage, evidence: Option<&LocalEvi
         }
     }
     let corners = evidence.outline;
-    let panel = (offset as f32, (offset + f64::from(right.width())) as f32 - 1.0, HEIGHT as f32 - 1.0);
+    let panel = (offset as f32, (offset + f64::from(right.width())) as f32 - 1.0, right.height() as f32 - 1.0);
     if corners.iter().all(|p| p.0.is_finite() && p.1.is_finite()) {
         for i in 0..4 {
             // Only the part inside the listing's panel: the outline of a crop's reference reaches beyond it.
@@ -144,10 +142,8 @@ pub fn draw_labelled(
     (reference_name, listing_name): (&str, &str),
 ) -> RgbImage {
     let pictured = draw(reference, listing, similarity.evidence.local.as_ref());
-    // Where the right panel starts: the left one is the reference at HEIGHT pixels high.
-    let left_width = ((f64::from(reference.width()) * f64::from(HEIGHT) / f64::from(reference.height().max(1))).round()
-        as u32)
-        .clamp(1, 3 * HEIGHT);
+    // Where the right panel starts: after the reference's.
+    let left_width = panel_size(reference.dimensions()).0;
     let e = &similarity.evidence;
     let verdict = match similarity.verdict {
         Verdict::Match => "MATCH",
@@ -176,6 +172,15 @@ pub fn draw_labelled(
         }
     }
     canvas
+}
+
+/// The size a photo of `(width, height)` is drawn at: `HEIGHT` pixels high, or less for a photo more than three
+/// times as wide as high, which is drawn `3 * HEIGHT` wide at its own proportions (a banner squeezed to 3:1 would
+/// distort the copy in it, in a picture meant for a takedown request).
+fn panel_size((w, h): (u32, u32)) -> (u32, u32) {
+    let scale = (f64::from(HEIGHT) / f64::from(h.max(1))).min(f64::from(3 * HEIGHT) / f64::from(w.max(1)));
+    let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    (side(w), side(h))
 }
 
 /// Writes `text` at `(x, y)` in the bitmap font, cut with "..." to `max_width` pixels. Characters outside
