@@ -156,7 +156,11 @@ pub fn draw_labelled(
     } else {
         format!("alterations: {}", e.alterations.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; "))
     };
-    let summary = format!("score {:.3}  {verdict}  ·  orientation: {orientation}", similarity.score);
+    // Verified on a closer look: say so, or the picture's few matches on a small copy would look like the whole case.
+    let closer = e.local.as_ref().and_then(|l| l.zoom).map_or(String::new(), |z| {
+        format!("  ·  {} matches on the copy's part enlarged x{z:.1}", e.local.as_ref().map_or(0, |l| l.inliers))
+    });
+    let summary = format!("score {:.3}  {verdict}  ·  orientation: {orientation}{closer}", similarity.score);
     let (width, body) = (pictured.width(), pictured.height());
     let mut canvas = RgbImage::from_pixel(width, body + 3 * BAND, WHITE);
     imageops::replace(&mut canvas, &pictured, 0, i64::from(BAND));
