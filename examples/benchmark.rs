@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use knockoff::{Fingerprinter, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict, decode_path, zoom};
+use knockoff::{Fingerprinter, Outcome, ReferenceIndex, ScanOptions, Scanner, Verdict, zoom};
 use rayon::prelude::*;
 
 struct Truth {
@@ -157,8 +157,8 @@ fn main() -> anyhow::Result<()> {
             .par_iter()
             .filter_map(|t| {
                 let reference = index.fingerprint(*by_path.get(t.reference.as_str())?).ok()?;
-                let photo = decode_path(listings.join(&t.listing), &listing_fingerprinter.decode_options()).ok()?;
-                let listing = listing_fingerprinter.fingerprint_photo(&photo).ok()?;
+                let (listing, photo) =
+                    listing_fingerprinter.fingerprint_path_with_photo(listings.join(&t.listing)).ok()?;
                 // As the scan compares: with a closer look at a copy shown small.
                 let pair = zoom::compare_photo(&reference, &listing, &photo, &listing_fingerprinter, &thresholds);
                 let (found, found_score) = &best[t.listing.as_str()];

@@ -59,10 +59,8 @@ fn main() -> ExitCode {
     let mut config = FingerprintConfig::default();
     config.full_size = args.full;
     let (fingerprinter, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
-    // The listing is decoded here so that a copy shown small in it can get a closer look at its pixels (`zoom`).
-    let listing = decode_path(&args.listing, &listings.decode_options())
-        .and_then(|photo| Ok((listings.fingerprint_photo(&photo)?, photo)))
-        .map_err(|e| e.with_path(&args.listing));
+    // The listing's pixels are kept so that a copy shown small in it can get a closer look (`zoom`).
+    let listing = listings.fingerprint_path_with_photo(&args.listing);
     let (reference, (listing, photo)) = match (fingerprinter.fingerprint_path(&args.reference), listing) {
         (Ok(r), Ok(l)) => (r, l),
         (r, l) => {

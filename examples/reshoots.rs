@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use ab_glyph::FontArc;
 use anyhow::{Context, bail};
 use knockoff::edits::{Edit, EditKit};
-use knockoff::{
-    Alteration, FingerprintConfig, Fingerprinter, Photo, Similarity, Thresholds, Verdict, decode_path, zoom,
-};
+use knockoff::{Alteration, FingerprintConfig, Fingerprinter, Photo, Similarity, Thresholds, Verdict, zoom};
 use rayon::prelude::*;
 
 struct Row {
@@ -71,11 +69,11 @@ fn main() -> anyhow::Result<()> {
         .par_iter()
         .flat_map_iter(|(a, b, kind)| {
             let mut rows = Vec::new();
-            let shot = decode_path(folder.join(b), &listings.decode_options())
-                .and_then(|pixels| Ok((listings.fingerprint_photo(&pixels)?, pixels)));
-            let (Ok(reference), Ok(photo), Ok((shot, shot_pixels))) =
-                (references.fingerprint_path(folder.join(a)), load(a), shot)
-            else {
+            let (Ok(reference), Ok(photo), Ok((shot, shot_pixels))) = (
+                references.fingerprint_path(folder.join(a)),
+                load(a),
+                listings.fingerprint_path_with_photo(folder.join(b)),
+            ) else {
                 eprintln!("{a} / {b}: unreadable");
                 return rows;
             };

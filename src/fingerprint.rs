@@ -301,9 +301,30 @@ impl Fingerprinter {
     /// Every error of [`decode_path`](crate::decode_path), and [`ErrorKind::TooSmall`] for images under 5 pixels
     /// on a side; the error carries the path.
     pub fn fingerprint_path(&self, path: impl AsRef<Path>) -> Result<Fingerprint> {
+        self.fingerprint_path_with_photo(path).map(|(fingerprint, _)| fingerprint)
+    }
+
+    /// [`Fingerprinter::fingerprint_path`], handing back the decoded pixels too: what a search needs to take a
+    /// closer look at a copy shown small in a listing ([`ReferenceIndex::search_photo`], [`crate::zoom`]).
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter};
+    ///
+    /// let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/listings/rocket-collage.jpg");
+    /// let (fingerprint, photo) = listings.fingerprint_path_with_photo(path)?;
+    /// assert_eq!((fingerprint.width, fingerprint.height), (photo.width, photo.height));
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    ///
+    /// [`ReferenceIndex::search_photo`]: crate::ReferenceIndex::search_photo
+    ///
+    /// # Errors
+    /// As [`Fingerprinter::fingerprint_path`].
+    pub fn fingerprint_path_with_photo(&self, path: impl AsRef<Path>) -> Result<(Fingerprint, Photo)> {
         let path = path.as_ref();
         decode::decode_path(path, &self.decode_options())
-            .and_then(|photo| self.fingerprint_photo(&photo))
+            .and_then(|photo| Ok((self.fingerprint_photo(&photo)?, photo)))
             .map_err(|e| e.with_path(path))
     }
 
@@ -312,8 +333,17 @@ impl Fingerprinter {
     /// # Errors
     /// As [`Fingerprinter::fingerprint_path`], without a path.
     pub fn fingerprint_bytes(&self, bytes: &[u8]) -> Result<Fingerprint> {
+        self.fingerprint_bytes_with_photo(bytes).map(|(fingerprint, _)| fingerprint)
+    }
+
+    /// [`Fingerprinter::fingerprint_bytes`], handing back the decoded pixels too (see
+    /// [`Fingerprinter::fingerprint_path_with_photo`]).
+    ///
+    /// # Errors
+    /// As [`Fingerprinter::fingerprint_bytes`].
+    pub fn fingerprint_bytes_with_photo(&self, bytes: &[u8]) -> Result<(Fingerprint, Photo)> {
         let photo = decode::decode_bytes(bytes, &self.decode_options())?;
-        self.fingerprint_photo(&photo)
+        Ok((self.fingerprint_photo(&photo)?, photo))
     }
 
     /// Fingerprints an already decoded image (transparency is flattened onto white).
@@ -480,14 +510,26 @@ pub(crate) fn shrink_to(image: &RgbImage, max_side: u32) -> RgbImage {
     let floor = |side: u32| side.min(pdq::MIN_DIMENSION as u32).max(1);
     let nw = ((f64::from(w) * scale).round() as u32).max(floor(w));
     let nh = ((f64::from(h) * scale).round() as u32).max(floor(h));
-    let resized = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3).ok().and_then(|src| {
-        let mut dst = Image::new(nw, nh, PixelType::U8x3);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        Resizer::new().resize(&src, &mut dst, &options).ok()?;
-        RgbImage::from_raw(nw, nh, dst.into_vec())
-    });
+    let resized = resize_pixels(image.as_raw(), (w, h), (nw, nh), PixelType::U8x3, FilterType::Bilinear)
+        .and_then(|pixels| RgbImage::from_raw(nw, nh, pixels));
     // The resizer only fails on buffer/size mismatches that an RgbImage cannot have; fall back to `image`'s own.
     resized.unwrap_or_else(|| image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle))
+}
+
+/// `pixels` (`from` wide and high, laid out as `pixel_type`) resized to `to` by `fast_image_resize`'s convolution
+/// with `filter`; `None` when the buffer does not hold `from`'s pixels or a size is zero.
+pub(crate) fn resize_pixels(
+    pixels: &[u8],
+    from: (u32, u32),
+    to: (u32, u32),
+    pixel_type: PixelType,
+    filter: FilterType,
+) -> Option<Vec<u8>> {
+    let src = ImageRef::new(from.0, from.1, pixels, pixel_type).ok()?;
+    let mut dst = Image::new(to.0, to.1, pixel_type);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+    Resizer::new().resize(&src, &mut dst, &options).ok()?;
+    Some(dst.into_vec())
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
-use crate::decode;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
 use crate::fingerprint::Fingerprinter;
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
@@ -436,15 +435,11 @@ impl Scanner {
     }
 
     fn scan_input(&self, query: String, input: &ScanInput) -> ListingReport {
-        // Decoded here rather than by the fingerprinter, so that the search can take a closer look at the pixels of
-        // a copy shown small (`zoom`); they are dropped with the listing's search.
-        let options = self.fingerprinter.decode_options();
+        // The decoded pixels are kept for the search, which may take a closer look at a copy shown small in them
+        // (`zoom`); they are dropped with it.
         let photo = match input {
-            ScanInput::Path(path) => decode::decode_path(path, &options)
-                .and_then(|photo| Ok((self.fingerprinter.fingerprint_photo(&photo)?, photo)))
-                .map_err(|e| e.with_path(path)),
-            ScanInput::Bytes { bytes, .. } => decode::decode_bytes(bytes, &options)
-                .and_then(|photo| Ok((self.fingerprinter.fingerprint_photo(&photo)?, photo))),
+            ScanInput::Path(path) => self.fingerprinter.fingerprint_path_with_photo(path),
+            ScanInput::Bytes { bytes, .. } => self.fingerprinter.fingerprint_bytes_with_photo(bytes),
         };
         // A listing that cannot be read, or whose candidates' features cannot be read from the index file, is a
         // failure row: the scan goes on.

@@ -16,13 +16,12 @@
 //! [`ReferenceIndex::search_photo`](crate::ReferenceIndex::search_photo) for a catalog; [`Scanner`](crate::Scanner)
 //! and the worker use them.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, PixelType};
 use image::RgbImage;
 
 use crate::decode::Photo;
 use crate::features::{self, LocalConfig, LocalEvidence, Rect, VerifyConfig, verify};
-use crate::fingerprint::{Fingerprint, Fingerprinter};
+use crate::fingerprint::{Fingerprint, Fingerprinter, resize_pixels};
 use crate::geometry::{Point, Transform};
 use crate::similarity::{Similarity, Thresholds, compare_with, judge_with_local};
 
@@ -175,10 +174,6 @@ fn in_listing(mut e: LocalEvidence, back: &Transform, listing_size: (u32, u32), 
 
 /// `image` resized to `w` x `h` (Catmull-Rom: an enlargement keeps its edges, where the corners are).
 fn resize(image: &RgbImage, w: u32, h: u32) -> Option<RgbImage> {
-    let (iw, ih) = image.dimensions();
-    let src = ImageRef::new(iw, ih, image.as_raw(), PixelType::U8x3).ok()?;
-    let mut dst = Image::new(w, h, PixelType::U8x3);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
-    Resizer::new().resize(&src, &mut dst, &options).ok()?;
-    RgbImage::from_raw(w, h, dst.into_vec())
+    resize_pixels(image.as_raw(), image.dimensions(), (w, h), PixelType::U8x3, FilterType::CatmullRom)
+        .and_then(|pixels| RgbImage::from_raw(w, h, pixels))
 }

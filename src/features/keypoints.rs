@@ -69,14 +69,15 @@ pub(crate) fn enlarged_levels(base: &GrayImage, config: &LocalConfig) -> Vec<(Gr
 }
 
 fn resize_grey(image: &GrayImage, w: u32, h: u32) -> GrayImage {
-    use fast_image_resize::images::{Image, ImageRef};
-    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-    let resized = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8).ok().and_then(|src| {
-        let mut dst = Image::new(w, h, PixelType::U8);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        Resizer::new().resize(&src, &mut dst, &options).ok()?;
-        GrayImage::from_raw(w, h, dst.into_vec())
-    });
+    use fast_image_resize::{FilterType, PixelType};
+    let resized = crate::fingerprint::resize_pixels(
+        image.as_raw(),
+        image.dimensions(),
+        (w, h),
+        PixelType::U8,
+        FilterType::Bilinear,
+    )
+    .and_then(|pixels| GrayImage::from_raw(w, h, pixels));
     resized.unwrap_or_else(|| image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle))
 }
 
