@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use super::packed::{PackedLists, Packer};
-use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary};
+use super::vocabulary::{Probe, SIGNATURE_BITS as SIGNATURE_LEN, Vocabulary, WordSearch};
 use crate::features::descriptor::{Descriptor, mirrored};
 use crate::features::{Keypoint, LocalFeatures};
 
@@ -141,10 +141,8 @@ impl Posting {
 /// 1,800 copies under hard edits; the true reference among the best 10).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct QueryConfig {
-    /// Words searched per listing descriptor.
-    pub(crate) probes: usize,
-    /// How much farther (bits, summed over levels) than the nearest branch a searched word may be.
-    pub(crate) margin: u32,
+    /// Which words are searched for each listing descriptor.
+    pub(crate) words: WordSearch,
     /// Largest signature distance (of 24 bits) at which a posting gets a vote. 6 since the signature bits are
     /// those a word's siblings split on: on the catalog benchmark 7 matched the same copies at 5,099 references
     /// (two more at 1,000 of 1,800) with a shortlist 1.2-1.3x slower at 100,000 (more chance votes get through).
@@ -168,8 +166,7 @@ impl QueryConfig {
     /// 85% of the copies rather than 83%, at three times the time.
     pub(crate) fn votes() -> QueryConfig {
         QueryConfig {
-            probes: 1,
-            margin: 8,
+            words: WordSearch { probes: 1, beam: 1, margin: 8 },
             max_signature_distance: 6,
             min_score: 1.0,
             consistent_candidates: 4000,
@@ -182,8 +179,19 @@ impl QueryConfig {
     /// and 200 checked, 89% with two and 200, 90% with two and 400, 91% with four and 1,000 (twice the time).
     /// Searched 20 deep (the search's default since verification got 3x cheaper), two words lost 1.06% of the
     /// copies that verification finds (19 of 1,800), three 0.72% (13), for 7% more scan time.
+    ///
+    /// The three words come from two branches followed a level, within 4 bits of the nearest word: on the catalog
+    /// benchmark (5,099 references, 1,800 copies and the same copies mirrored) every branch within 8 bits followed
+    /// (up to three) and two within 4 shortlisted the same share of copies among the best 10 (96.9% and 96.7%
+    /// mirrored, against 96.9% and 96.6%), and the shortlist took 0.81x the time at 100,000 references
+    /// (`benches/README.md`). One branch lost a point (95.8%); searching the mirrored descriptors in one word lost
+    /// 2.4 points on the mirrored copies.
     pub(crate) fn placed() -> QueryConfig {
-        QueryConfig { probes: 3, spatial_candidates: 400, ..QueryConfig::votes() }
+        QueryConfig {
+            words: WordSearch { probes: 3, beam: 2, margin: 4 },
+            spatial_candidates: 400,
+            ..QueryConfig::votes()
+        }
     }
 }
 
@@ -410,7 +418,7 @@ impl InvertedFile {
         descriptors.extend(listing.descriptors.iter().map(mirrored));
         lookups.clear();
         let n_listing = listing.descriptors.len();
-        vocabulary.words_of_each(descriptors, config.probes, config.margin, probes, |slot, words| {
+        vocabulary.words_of_each(descriptors, config.words, probes, |slot, words| {
             let Some(kp) = listing.keypoints.get(slot % n_listing.max(1)) else { return };
             let mut angle = angle_step(kp.angle);
             if slot >= n_listing {

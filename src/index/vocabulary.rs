@@ -77,6 +77,20 @@ struct TreeNode {
 /// Bits in a word's signatures.
 pub(crate) const SIGNATURE_BITS: usize = 24;
 
+/// How far [`Vocabulary::words_of_each`] looks beyond a descriptor's nearest word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WordSearch {
+    /// Most words per descriptor.
+    pub(crate) probes: usize,
+    /// Most branches followed a level. Fewer than `probes`: the extra words are mostly the nearest word's
+    /// siblings, met on the last level of the branches followed, and each branch followed costs a node's 16
+    /// distances a level in tens of megabytes of nodes (see `QueryConfig::placed`).
+    pub(crate) beam: usize,
+    /// How much farther (bits, summed over the levels where the branches part) than the nearest word another may
+    /// be.
+    pub(crate) margin: u32,
+}
+
 /// Buffers for [`Vocabulary::words_of`], reused from one descriptor to the next; `words` holds the result.
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
@@ -233,18 +247,19 @@ impl Vocabulary {
 
     /// [`Vocabulary::words_of_each`] for one descriptor, into `out.words`.
     #[cfg(test)]
-    pub(crate) fn words_of(&self, d: &Descriptor, probes: usize, margin: u32, out: &mut Probe) {
+    pub(crate) fn words_of(&self, d: &Descriptor, search: WordSearch, out: &mut Probe) {
         self.start(out);
-        while self.descend(d, probes, margin, out) {}
+        while self.descend(d, search, out) {}
         out.finish();
     }
 
-    /// Up to `probes` words for each of `descriptors`, given in order to `each` (the descriptor's position, its
-    /// words): the nearest leaf and the leaves of the next-nearest branches whose extra distance, summed over the
-    /// levels where they part, stays within `margin` bits. A descriptor of a copy shown at another scale or
-    /// compressed hard differs in a fifth of its bits and often falls into a neighbouring word; searching the few
-    /// nearest words (multiple assignment, on the query side only) finds it there without storing anything
-    /// twice. Words come out nearest first.
+    /// Up to `search.probes` words for each of `descriptors`, given in order to `each` (the descriptor's
+    /// position, its words): the nearest leaf and the leaves of the next-nearest branches whose extra distance,
+    /// summed over the levels where they part, stays within `search.margin` bits, following at most
+    /// `search.beam` branches a level. A descriptor of a copy shown at another scale or compressed hard differs in
+    /// a fifth of its bits and often falls into a neighbouring word; searching the few nearest words (multiple
+    /// assignment, on the query side only) finds it there without storing anything twice. Words come out nearest
+    /// first.
     ///
     /// The descents run side by side in batches, a level at a time, with each level's nodes for the whole batch
     /// fetched before any is read: below the top levels, a large vocabulary's nodes are tens of megabytes (about
@@ -252,8 +267,7 @@ impl Vocabulary {
     pub(crate) fn words_of_each(
         &self,
         descriptors: &[Descriptor],
-        probes: usize,
-        margin: u32,
+        search: WordSearch,
         buffers: &mut Vec<Probe>,
         mut each: impl FnMut(usize, &[u32]),
     ) {
@@ -275,7 +289,7 @@ impl Vocabulary {
                 }
                 let mut more = false;
                 for (d, probe) in chunk.iter().zip(batch.iter_mut()) {
-                    more |= self.descend(d, probes, margin, probe);
+                    more |= self.descend(d, search, probe);
                 }
                 if !more {
                     break;
@@ -298,10 +312,12 @@ impl Vocabulary {
 
     /// One level of [`Vocabulary::words_of`]'s search: whether any branch goes on.
     #[inline(always)]
-    fn descend(&self, d: &Descriptor, probes: usize, margin: u32, probe: &mut Probe) -> bool {
-        // (slack so far, path, node): a small best-first search over the tree, at most `probes` branches a level.
-        // The path (child numbers, four bits a level from the top) breaks ties the way the greedy descent does,
-        // so the greedy word always comes first.
+    fn descend(&self, d: &Descriptor, search: WordSearch, probe: &mut Probe) -> bool {
+        // (slack so far, path, node): a small best-first search over the tree, at most `search.beam` branches a
+        // level, the leaves met on the way kept as they are met (at most `search.probes`, the nearest). The path
+        // (child numbers, four bits a level from the top) breaks ties the way the greedy descent does, so the
+        // greedy word always comes first.
+        let WordSearch { probes, beam, margin } = search;
         let Probe { leaves, frontier, next, level, .. } = probe;
         if frontier.is_empty() {
             return false;
@@ -325,12 +341,13 @@ impl Vocabulary {
             while within != 0 {
                 let i = within.trailing_zeros() as usize;
                 within &= within - 1;
-                let s = slack + (dist[i] - best);
-                keep_nearest(
-                    next,
-                    (s, path | (i as u32) << (4 * (MAX_DEPTH - 1 - *level)), node.first + i as u32),
-                    probes,
-                );
+                let entry = (slack + (dist[i] - best), path | (i as u32) << (4 * (MAX_DEPTH - 1 - *level)));
+                let kid = &kids[i];
+                if kid.count == 0 {
+                    keep_nearest(leaves, (entry.0, entry.1, kid.first), probes);
+                } else {
+                    keep_nearest(next, (entry.0, entry.1, node.first + i as u32), beam);
+                }
             }
         }
         std::mem::swap(frontier, next);
@@ -755,7 +772,7 @@ mod tests {
         let mut met = 0;
         for (i, c) in centres.iter().enumerate() {
             let query = flip(c, 20, &mut rng);
-            vocabulary.words_of(&query, 3, 24, &mut probe);
+            vocabulary.words_of(&query, WordSearch { probes: 3, beam: 3, margin: 24 }, &mut probe);
             assert!(!probe.words.is_empty() && probe.words.len() <= 3);
             assert_eq!(probe.words[0], vocabulary.word_of(&query), "nearest word first");
             let clusters: Vec<usize> =
@@ -776,14 +793,39 @@ mod tests {
             data.iter().step_by(41).map(|d| flip(d, 30, &mut rng)).chain(random_descriptors(19, 30)).collect();
         let mut buffers = Vec::new();
         let mut seen = 0;
-        vocabulary.words_of_each(&queries, 3, 8, &mut buffers, |i, words| {
+        let search = WordSearch { probes: 3, beam: 2, margin: 8 };
+        vocabulary.words_of_each(&queries, search, &mut buffers, |i, words| {
             assert_eq!(i, seen, "in order");
             seen += 1;
             let mut alone = Probe::default();
-            vocabulary.words_of(&queries[i], 3, 8, &mut alone);
+            vocabulary.words_of(&queries[i], search, &mut alone);
             assert_eq!(words, alone.words.as_slice(), "query {i}");
         });
         assert_eq!(seen, queries.len());
+    }
+
+    #[test]
+    fn a_narrow_beam_keeps_the_nearest_word_first_and_still_finds_others() {
+        let data = random_descriptors(31, 6000);
+        let vocabulary = Vocabulary::train(&data, data.len());
+        let mut rng = SplitMix(37);
+        let queries: Vec<Descriptor> = data.iter().step_by(29).map(|d| flip(d, 40, &mut rng)).collect();
+        for beam in 1..=3 {
+            let search = WordSearch { probes: 3, beam, margin: 8 };
+            let mut extra = 0;
+            let mut probe = Probe::default();
+            for query in &queries {
+                vocabulary.words_of(query, search, &mut probe);
+                assert_eq!(probe.words.first(), Some(&vocabulary.word_of(query)), "beam {beam}: nearest word first");
+                let mut distinct = probe.words.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert!(distinct.len() == probe.words.len() && distinct.len() <= 3, "beam {beam}: {:?}", probe.words);
+                extra += probe.words.len() - 1;
+            }
+            // The nearest word's siblings within the margin come on the last level of the one branch followed.
+            assert!(extra >= queries.len() / 2, "beam {beam}: {extra} extra words for {} queries", queries.len());
+        }
     }
 
     #[test]
