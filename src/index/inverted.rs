@@ -428,11 +428,15 @@ impl InvertedFile {
             lookups.extend(words.iter().map(|&word| Lookup { word, slot: slot as u32, angle, level }));
         });
         // Each word's postings sit somewhere in hundreds of megabytes: a cache miss for its head, its signature
-        // bits and its first postings. Fetching them a few words ahead overlaps those misses with the work on the
-        // words before.
+        // set's number, the set's bits and its first postings. Fetching them a few words ahead overlaps those
+        // misses with the work on the words before; each fetch needs the one before it (the postings' place is in
+        // the head, the bits' in the set's number), so they go out at three distances.
         for (i, lookup) in lookups.iter().enumerate() {
             if let Some(ahead) = lookups.get(i + HEAD_AHEAD) {
                 self.prefetch_head(ahead.word);
+                vocabulary.prefetch_signature_set(ahead.word);
+            }
+            if let Some(ahead) = lookups.get(i + BITS_AHEAD) {
                 vocabulary.prefetch_signature(ahead.word);
             }
             if let Some(ahead) = lookups.get(i + LIST_AHEAD) {
@@ -595,8 +599,12 @@ impl Voter {
     }
 }
 
-/// How many words ahead the shortlist fetches a word's head and signature positions.
-const HEAD_AHEAD: usize = 16;
+/// How many words ahead the shortlist fetches a word's head and the number of its set of signature positions.
+const HEAD_AHEAD: usize = 32;
+/// How many words ahead it fetches the signature positions (by then the set's number is in the cache: asking for
+/// both at once made every fetch of the positions wait for the number, 3.4% of the shortlist's time at 100,000
+/// references).
+const BITS_AHEAD: usize = 16;
 /// How many words ahead it fetches a word's postings (by then its head is in the cache).
 const LIST_AHEAD: usize = 8;
 

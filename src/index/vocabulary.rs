@@ -355,7 +355,13 @@ impl Vocabulary {
         !frontier.is_empty()
     }
 
-    /// Starts fetching `word`'s signature positions into the cache.
+    /// Starts fetching the number of `word`'s set of signature positions into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_signature_set(&self, word: u32) {
+        prefetch::one(self.word_signature.get(word as usize));
+    }
+
+    /// Starts fetching `word`'s signature positions into the cache (best once its set's number is there).
     #[inline(always)]
     pub(crate) fn prefetch_signature(&self, word: u32) {
         prefetch::one(self.signature_bits.get(self.signature_set(word)));
