@@ -180,10 +180,10 @@ impl QueryConfig {
     /// Searched 20 deep (the search's default since verification got 3x cheaper), two words lost 1.06% of the
     /// copies that verification finds (19 of 1,800), three 0.72% (13), for 7% more scan time.
     ///
-    /// The three words come from two branches followed a level, within 4 bits of the nearest word: on the catalog
-    /// benchmark (5,099 references, 1,800 copies and the same copies mirrored) every branch within 8 bits followed
-    /// (up to three) and two within 4 shortlisted the same share of copies among the best 10 (96.9% and 96.7%
-    /// mirrored, against 96.9% and 96.6%), and the shortlist took 0.81x the time at 100,000 references
+    /// The three words come from two branches followed a level, within 4 bits of the nearest word. On the catalog
+    /// benchmark (5,099 references, 1,800 copies, and the same copies mirrored) that shortlisted as many copies
+    /// among the best 10 as following every branch within 8 bits (up to three): 96.9% either way, and 96.6% of
+    /// the mirrored ones against 96.7%; the shortlist took 0.81x the time at 100,000 references
     /// (`benches/README.md`). One branch lost a point (95.8%); searching the mirrored descriptors in one word lost
     /// 2.4 points on the mirrored copies.
     pub(crate) fn placed() -> QueryConfig {
