@@ -102,7 +102,7 @@ fn benches(c: &mut Criterion) {
     let mut pasted = imageops::resize(&grass, w, h, imageops::FilterType::Triangle);
     let small_copy = imageops::resize(&rocket, w / 4, h / 4, imageops::FilterType::Lanczos3);
     imageops::replace(&mut pasted, &small_copy, i64::from(w / 2), i64::from(h / 3));
-    let pixels = Photo { width: w, height: h, image: pasted, format: "raw" };
+    let pixels = Photo::from(pasted);
     let listing_fp = listing.fingerprint_photo(&pixels).expect("fingerprint");
     let rocket_fp = with_local.fingerprint_path(ROCKET).expect("testdata/refs/rocket.jpg");
     let thresholds = Thresholds::default();

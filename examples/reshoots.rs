@@ -85,7 +85,7 @@ fn main() -> anyhow::Result<()> {
             });
             for (edit, op) in Edit::catalogue() {
                 let edited = op.apply(&photo, &kit);
-                let pixels = Photo { width: edited.width(), height: edited.height(), image: edited, format: "raw" };
+                let pixels = Photo::from(edited);
                 let Ok(copy) = listings.fingerprint_photo(&pixels) else { continue };
                 rows.push(Row {
                     kind: "copy".into(),

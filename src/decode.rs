@@ -122,6 +122,22 @@ pub struct Photo {
     pub format: &'static str,
 }
 
+/// Pixels already in memory (an edited or generated image) as a photo shown at their size, format `"raw"`: what
+/// [`Fingerprinter::fingerprint_photo`](crate::Fingerprinter::fingerprint_photo) and a closer look
+/// ([`crate::zoom`]) take.
+///
+/// ```
+/// use knockoff::Photo;
+///
+/// let photo = Photo::from(image::RgbImage::new(64, 48));
+/// assert_eq!((photo.width, photo.height, photo.format), (64, 48, "raw"));
+/// ```
+impl From<RgbImage> for Photo {
+    fn from(image: RgbImage) -> Photo {
+        Photo { width: image.width(), height: image.height(), image, format: "raw" }
+    }
+}
+
 /// Decodes the file at `path`.
 ///
 /// ```

@@ -294,7 +294,7 @@ pub fn run(corpus: &Corpus, config: FingerprintConfig, thresholds: &Thresholds) 
                 Some(e) => e.apply(img, &corpus.kit),
                 None => (*img).clone(),
             };
-            let pixels = Photo { width: edited.width(), height: edited.height(), image: edited, format: "raw" };
+            let pixels = Photo::from(edited);
             let fp = listings
                 .fingerprint_photo(&pixels)
                 .map_err(|e| e.with_path(format!("{} ({})", query.source, query.edit)))?;

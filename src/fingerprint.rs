@@ -351,9 +351,7 @@ impl Fingerprinter {
     /// # Errors
     /// [`ErrorKind::TooSmall`] for images under 5 pixels on a side.
     pub fn fingerprint_image(&self, image: &DynamicImage) -> Result<Fingerprint> {
-        let rgb = decode::flatten_on_white(image.clone());
-        let photo = Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: "raw" };
-        self.fingerprint_photo(&photo)
+        self.fingerprint_photo(&Photo::from(decode::flatten_on_white(image.clone())))
     }
 
     /// Fingerprints a decoded [`Photo`].

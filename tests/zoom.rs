@@ -27,10 +27,6 @@ fn kit() -> EditKit {
     EditKit { font, others: vec![load("distractors/brick.jpg"), load("distractors/grass.jpg")] }
 }
 
-fn photo(image: RgbImage) -> Photo {
-    Photo { width: image.width(), height: image.height(), image, format: "raw" }
-}
-
 fn reference(name: &str) -> Fingerprint {
     Fingerprinter::for_references(FingerprintConfig::default())
         .fingerprint_path(testdata(&format!("refs/{name}")))
@@ -54,7 +50,7 @@ fn a_copy_pasted_at_a_quarter_is_matched_once_looked_at_closely() {
     let reference = reference("rocket.jpg");
     // Onto grass at two places: the listing's own keypoints give `review` and `no_match`.
     for seed in [0, 1] {
-        let pixels = photo(Edit::PasteScaled { index: 1, scale: 0.25, seed }.apply(&rocket, &kit()));
+        let pixels = Photo::from(Edit::PasteScaled { index: 1, scale: 0.25, seed }.apply(&rocket, &kit()));
         let (plain, closer) = both(&reference, &pixels);
         assert_ne!(plain.verdict, Verdict::Match, "seed {seed}: {plain:?}");
         assert_eq!(closer.verdict, Verdict::Match, "seed {seed}: {closer:?}");
@@ -82,7 +78,7 @@ fn photos_pasted_small_match_no_other_reference() {
         let other_photo = load(&format!("refs/{other}"));
         for scale in [0.25, 0.4] {
             for index in [0, 1] {
-                let pixels = photo(Edit::PasteScaled { index, scale, seed: 0 }.apply(&other_photo, &kit));
+                let pixels = Photo::from(Edit::PasteScaled { index, scale, seed: 0 }.apply(&other_photo, &kit));
                 for (reference, name) in references.iter().zip(REFS).filter(|(_, name)| *name != REFS[i]) {
                     let (_, closer) = both(reference, &pixels);
                     assert_eq!(closer.verdict, Verdict::NoMatch, "{other} at {scale} against {name}: {closer:?}");

@@ -157,9 +157,10 @@ pub fn draw_labelled(
         format!("alterations: {}", e.alterations.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; "))
     };
     // Verified on a closer look: say so, or the picture's few matches on a small copy would look like the whole case.
-    let closer = e.local.as_ref().and_then(|l| l.zoom).map_or(String::new(), |z| {
-        format!("  ·  {} matches on the copy's part enlarged x{z:.1}", e.local.as_ref().map_or(0, |l| l.inliers))
-    });
+    let closer =
+        e.local.as_ref().and_then(|l| Some((l.inliers, l.zoom?))).map_or(String::new(), |(inliers, z)| {
+            format!("  ·  {inliers} matches on the copy's part enlarged x{z:.1}")
+        });
     let summary = format!("score {:.3}  {verdict}  ·  orientation: {orientation}{closer}", similarity.score);
     let (width, body) = (pictured.width(), pictured.height());
     let mut canvas = RgbImage::from_pixel(width, body + 3 * BAND, WHITE);
