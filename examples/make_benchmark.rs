@@ -81,13 +81,6 @@ fn stable_hash(text: &str, seed: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Leaves out of the negatives' material (held-out tiles, neighbours, backgrounds) every photo whose content the
-/// catalog already holds. The pool's near-duplicate removal compares whole pictures, but the texture packs share
-/// parts and variants (the same well in two racing games, a wall with and without cracks, the tile next door of a
-/// seamless texture, the other frame of a stereo pair): listings made of those are copies or re-shoots, not
-/// negatives, and they would set every zero-false-positive threshold. Each photo is searched against the whole
-/// catalog (a wide shortlist) and left out when its best reference is a `match` under the default pairwise
-/// thresholds or verifies with `SHARED_INLIERS` inliers, as it is or as a product shot on white; they are listed in DATA/excluded.csv (`path,reference,score`) for inspection.
 /// Verified inliers from which a photo shares content with its best reference whatever the verdict. A `review`
 /// can be shared artwork that the scorer discounts because it covers part of the photo only (the mirrored face of
 /// one skybox: 59-89 inliers, `review` at 0.46); shown small in a collage or a paste, with the closer look, the
@@ -95,6 +88,14 @@ fn stable_hash(text: &str, seed: u64) -> u64 {
 /// photos verify with at most a handful of chance inliers; the score reaches one half at 8.
 const SHARED_INLIERS: usize = 16;
 
+/// Leaves out of the negatives' material (held-out tiles, neighbours, backgrounds) every photo whose content the
+/// catalog already holds. The pool's near-duplicate removal compares whole pictures, but the texture packs share
+/// parts and variants (the same well in two racing games, a wall with and without cracks, the tile next door of a
+/// seamless texture, the other frame of a stereo pair): listings made of those are copies or re-shoots, not
+/// negatives, and they would set every zero-false-positive threshold. Each photo is searched against the whole
+/// catalog (a wide shortlist) and left out when its best reference is a `match` under the default pairwise
+/// thresholds or verifies with `SHARED_INLIERS` inliers, as it is or as a product shot on white; they are listed
+/// in DATA/excluded.csv (`path,reference,score`) for inspection.
 fn screen(
     data: &Path,
     heldout: Vec<String>,
@@ -113,9 +114,8 @@ fn screen(
     let options = SearchOptions::default().with_top_k(1).with_shortlist(50).with_thresholds(Thresholds::default());
     let all: Vec<&String> = heldout.iter().chain(&neighbours).chain(&backgrounds).collect();
     // Each photo as it is and as a product shot on white (how the `white` negatives show it: the white canvas
-    // can reveal a likeness the photo's own surroundings hid), searched as a scan searches: with the closer look at
-    // a reference shown small, which finds a texture pack's shared artwork (the mirrored face of the same skybox)
-    // that the photo's own keypoints only hint at.
+    // can reveal a likeness the photo's own surroundings hid), searched as a scan searches the listings: with the
+    // closer look at a reference shown small.
     let found: BTreeMap<String, (String, f32)> = all
         .par_iter()
         .filter_map(|path| {
