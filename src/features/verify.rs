@@ -96,6 +96,12 @@ pub struct LocalEvidence {
     /// matches displaced by parallax or motion, the mark of another shot of the same scene rather than a copy.
     #[serde(default)]
     pub near_misses: usize,
+    /// How far the inliers spread over what both photos show: the area of the inliers' convex hull over the smaller
+    /// of the two photos' hulls of keypoints that could have matched (both in reference pixels, within the region
+    /// each shows of the other), 0 to 1. A copy's inliers span the region it shows; two different photos that carry
+    /// the same logo or label match on that one spot while the rest, with keypoints in both, matches nowhere.
+    #[serde(default = "whole")]
+    pub spread: f32,
     /// The inlier pairs, best matches first (at most 64): reference point, listing point.
     pub inlier_pairs: Vec<(Point, Point)>,
     /// How much the listing was enlarged around the copy for a closer look ([`crate::zoom`]): a copy shown small
@@ -241,27 +247,28 @@ impl Fit {
         // can map the reference to a sliver: all keypoints count then.
         let scale = if homography.is_some() { None } else { Some(decomposition.scale) };
         let (reference_sizes, listing_sizes) = (size_range(&reference.keypoints), size_range(&listing.keypoints));
-        let visible_reference = reference
+        // Both photos' keypoints that could have matched, in reference pixels.
+        let visible_reference: Vec<Point> = reference
             .keypoints
             .iter()
-            .filter(|k| {
+            .map(|k| (k, (f64::from(k.x), f64::from(k.y))))
+            .filter(|&(k, p)| {
                 scale.is_none_or(|scale| resolves(listing_sizes, f64::from(k.size) * scale))
-                    && transform.apply((f64::from(k.x), f64::from(k.y))).is_some_and(|p| inside(p, lwf, lhf))
+                    && transform.apply(p).is_some_and(|p| inside(p, lwf, lhf))
             })
-            .count();
-        let listing_inside = listing
+            .map(|(_, p)| p)
+            .collect();
+        let listing_inside: Vec<Point> = listing
             .keypoints
             .iter()
-            .filter(|k| {
-                scale.is_none_or(|scale| resolves(reference_sizes, f64::from(k.size) / scale))
-                    && inverse
-                        .and_then(|inv| inv.apply((f64::from(k.x), f64::from(k.y))))
-                        .is_some_and(|p| inside(p, rwf, rhf))
-            })
-            .count();
+            .filter(|k| scale.is_none_or(|scale| resolves(reference_sizes, f64::from(k.size) / scale)))
+            .filter_map(|k| inverse.and_then(|inv| inv.apply((f64::from(k.x), f64::from(k.y)))))
+            .filter(|&p| inside(p, rwf, rhf))
+            .collect();
         // At least 20 in the denominator: a chance transform that maps the reference onto a speck of the listing
         // holds few keypoints, and a handful of chance inliers must not read as high coverage.
-        let coverage = inliers.len() as f32 / visible_reference.min(listing_inside).max(inliers.len()).max(20) as f32;
+        let coverage =
+            inliers.len() as f32 / visible_reference.len().min(listing_inside.len()).max(inliers.len()).max(20) as f32;
 
         let reference_frame = [(0.0, 0.0), (rwf, 0.0), (rwf, rhf), (0.0, rhf)];
         let listing_frame = [(0.0, 0.0), (lwf, 0.0), (lwf, lhf), (0.0, lhf)];
@@ -291,6 +298,9 @@ impl Fit {
         let (brightness_shift, contrast_ratio, saturation_ratio) =
             patch_changes(inliers.iter().map(|&i| pair(i)).map(|(r, l)| (r.colour, l.colour)));
         let (residual, near_misses) = self.residuals(ransac);
+        let inlier_points: Vec<Point> =
+            inliers.iter().map(|&i| pair(i).0).map(|r| (f64::from(r.x), f64::from(r.y))).collect();
+        let spread = spread(&visible_reference, &listing_inside, &inlier_points);
         let inlier_pairs = inliers
             .iter()
             .take(64)
@@ -323,6 +333,7 @@ impl Fit {
             overlays,
             residual,
             near_misses,
+            spread,
             inlier_pairs,
             zoom: None,
         }
@@ -369,6 +380,56 @@ fn clipped_bounds(points: &[Point], w: f64, h: f64) -> Rect {
     let y0 = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).clamp(0.0, h);
     let y1 = finite.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).clamp(0.0, h);
     Rect { x: x0 as f32, y: y0 as f32, width: (x1 - x0) as f32, height: (y1 - y0) as f32 }
+}
+
+/// A [`LocalEvidence::spread`] for evidence saved before it was measured: no discount.
+fn whole() -> f32 {
+    1.0
+}
+
+/// [`LocalEvidence::spread`]: `reference` and `listing` are the keypoints that could have matched and `inliers` the
+/// inliers' reference keypoints, all in reference pixels. Convex hulls rather than a grid: they need no cell size,
+/// and a copy's inliers, however few, span the region the photos share while a shared logo's stay inside the logo.
+fn spread(reference: &[Point], listing: &[Point], inliers: &[Point]) -> f32 {
+    let shared = hull_area(reference).min(hull_area(listing));
+    if shared <= 0.0 {
+        return 1.0;
+    }
+    (hull_area(inliers) / shared).min(1.0) as f32
+}
+
+/// The area of the convex hull of `points` (Andrew's monotone chain, then the shoelace formula).
+fn hull_area(points: &[Point]) -> f64 {
+    let mut sorted: Vec<Point> = points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    if sorted.len() < 3 {
+        return 0.0;
+    }
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut hull = half_hull(sorted.iter());
+    hull.extend(half_hull(sorted.iter().rev()));
+    let n = hull.len();
+    let twice_area: f64 = (0..n)
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % n]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    twice_area.abs() / 2.0
+}
+
+/// One side of the convex hull of points sorted by x (the lower side; the upper from the reversed order), without
+/// its last point, which starts the other side.
+fn half_hull<'a>(sorted: impl Iterator<Item = &'a Point>) -> Vec<Point> {
+    let cross = |o: Point, a: Point, b: Point| (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0);
+    let mut side: Vec<Point> = Vec::new();
+    for &q in sorted {
+        while side.len() >= 2 && cross(side[side.len() - 2], side[side.len() - 1], q) <= 0.0 {
+            side.pop();
+        }
+        side.push(q);
+    }
+    side.pop();
+    side
 }
 
 /// Inliers from which overlays are looked for: below, the copy is too weakly verified for alterations to be
@@ -484,4 +545,29 @@ fn circular_median(values: &mut [f32]) -> f32 {
     let mut around: Vec<f32> = values.iter().map(|v| wrap_degrees(v - centre)).collect();
     around.sort_by(f32::total_cmp);
     wrap_degrees(centre + around[around.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hull_area_ignores_interior_points_and_degenerate_sets() {
+        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0), (2.0, 7.0), (10.0, 5.0)];
+        assert!((hull_area(&square) - 100.0).abs() < 1e-9);
+        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]), 0.0);
+        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0)]), 0.0);
+        assert!((hull_area(&[(0.0, 0.0), (4.0, 0.0), (0.0, 3.0), (f64::NAN, 1.0)]) - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn inliers_on_one_spot_spread_little_and_inliers_everywhere_spread_fully() {
+        let grid: Vec<Point> =
+            (0..10).flat_map(|i| (0..10).map(move |j| (f64::from(i) * 10.0, f64::from(j) * 10.0))).collect();
+        let spot: Vec<Point> = grid.iter().copied().filter(|p| p.0 <= 20.0 && p.1 <= 20.0).collect();
+        assert!(spread(&grid, &grid, &spot) < 0.06);
+        assert!((spread(&grid, &grid, &grid) - 1.0).abs() < 1e-6);
+        // Nothing shared to spread over: no discount.
+        assert_eq!(spread(&grid[..2], &grid, &grid[..2]), 1.0);
+    }
 }
