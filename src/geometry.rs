@@ -126,6 +126,44 @@ pub(crate) fn wrap_angle(mut a: f64) -> f64 {
     a
 }
 
+/// The area of the convex hull of `points` (Andrew's monotone chain, then the shoelace formula).
+pub(crate) fn hull_area(points: &[Point]) -> f64 {
+    let mut sorted: Vec<Point> = points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    if sorted.len() < 3 {
+        return 0.0;
+    }
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut hull = half_hull(sorted.iter());
+    hull.extend(half_hull(sorted.iter().rev()));
+    let n = hull.len();
+    let twice_area: f64 = (0..n)
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % n]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    twice_area.abs() / 2.0
+}
+
+/// One side of the convex hull of points sorted by x (the lower side; the upper from the reversed order), without
+/// its last point, which starts the other side.
+fn half_hull<'a>(sorted: impl Iterator<Item = &'a Point>) -> Vec<Point> {
+    let mut side: Vec<Point> = Vec::new();
+    for &q in sorted {
+        while side.len() >= 2 && cross(side[side.len() - 2], side[side.len() - 1], q) <= 0.0 {
+            side.pop();
+        }
+        side.push(q);
+    }
+    side.pop();
+    side
+}
+
+/// The cross product of `a - o` and `b - o`: positive when `o`, `a`, `b` turn counter-clockwise (y up).
+fn cross(o: Point, a: Point, b: Point) -> f64 {
+    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+}
+
 /// Hypotheses needed to draw, with 99.9% confidence, one all-inlier sample of `sample` matches when a share
 /// `inlier_ratio` of them are inliers (the standard adaptive RANSAC bound).
 fn enough_iterations(inlier_ratio: f64, sample: i32, cap: u32) -> u32 {
@@ -391,7 +429,6 @@ fn plausible_homography(h: &Transform, frame: [Point; 4]) -> bool {
     if frame.iter().any(|&(x, y)| sign * (m[6] * x + m[7] * y + m[8]) <= 0.0) {
         return false;
     }
-    let cross = |a: Point, b: Point, c: Point| (b.0 - a.0) * (c.1 - b.1) - (b.1 - a.1) * (c.0 - b.0);
     let turns: Vec<f64> = (0..4).map(|i| cross(q[i], q[(i + 1) % 4], q[(i + 2) % 4])).collect();
     let convex = turns.iter().all(|&t| t > 0.0) || turns.iter().all(|&t| t < 0.0);
     // Opposite sides may not differ in length by more than 4x (a photo of a photo, not a sliver).
@@ -485,6 +522,15 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hull_area_ignores_interior_points_and_degenerate_sets() {
+        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0), (2.0, 7.0), (10.0, 5.0)];
+        assert!((hull_area(&square) - 100.0).abs() < 1e-9);
+        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]), 0.0);
+        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0)]), 0.0);
+        assert!((hull_area(&[(0.0, 0.0), (4.0, 0.0), (0.0, 3.0), (f64::NAN, 1.0)]) - 6.0).abs() < 1e-9);
+    }
 
     #[test]
     fn wrap_angle_ends_for_any_magnitude() {

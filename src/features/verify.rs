@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::matcher::{MatchConfig, match_descriptors};
 use super::{Keypoint, LocalFeatures};
 use crate::geometry::{
-    Correspondence, Decomposition, Point, RansacConfig, Transform, agrees, ransac_homography, ransac_similarity,
+    Correspondence, Decomposition, Point, RansacConfig, Transform, agrees, hull_area, ransac_homography,
+    ransac_similarity,
 };
 
 /// How two photos' local features are verified.
@@ -251,12 +252,9 @@ impl Fit {
         let visible_reference: Vec<Point> = reference
             .keypoints
             .iter()
-            .map(|k| (k, (f64::from(k.x), f64::from(k.y))))
-            .filter(|&(k, p)| {
-                scale.is_none_or(|scale| resolves(listing_sizes, f64::from(k.size) * scale))
-                    && transform.apply(p).is_some_and(|p| inside(p, lwf, lhf))
-            })
-            .map(|(_, p)| p)
+            .filter(|k| scale.is_none_or(|scale| resolves(listing_sizes, f64::from(k.size) * scale)))
+            .map(|k| (f64::from(k.x), f64::from(k.y)))
+            .filter(|&p| transform.apply(p).is_some_and(|p| inside(p, lwf, lhf)))
             .collect();
         let listing_inside: Vec<Point> = listing
             .keypoints
@@ -398,40 +396,6 @@ fn spread(reference: &[Point], listing: &[Point], inliers: &[Point]) -> f32 {
     (hull_area(inliers) / shared).min(1.0) as f32
 }
 
-/// The area of the convex hull of `points` (Andrew's monotone chain, then the shoelace formula).
-fn hull_area(points: &[Point]) -> f64 {
-    let mut sorted: Vec<Point> = points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
-    if sorted.len() < 3 {
-        return 0.0;
-    }
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut hull = half_hull(sorted.iter());
-    hull.extend(half_hull(sorted.iter().rev()));
-    let n = hull.len();
-    let twice_area: f64 = (0..n)
-        .map(|i| {
-            let (a, b) = (hull[i], hull[(i + 1) % n]);
-            a.0 * b.1 - b.0 * a.1
-        })
-        .sum();
-    twice_area.abs() / 2.0
-}
-
-/// One side of the convex hull of points sorted by x (the lower side; the upper from the reversed order), without
-/// its last point, which starts the other side.
-fn half_hull<'a>(sorted: impl Iterator<Item = &'a Point>) -> Vec<Point> {
-    let cross = |o: Point, a: Point, b: Point| (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0);
-    let mut side: Vec<Point> = Vec::new();
-    for &q in sorted {
-        while side.len() >= 2 && cross(side[side.len() - 2], side[side.len() - 1], q) <= 0.0 {
-            side.pop();
-        }
-        side.push(q);
-    }
-    side.pop();
-    side
-}
-
 /// Inliers from which overlays are looked for: below, the copy is too weakly verified for alterations to be
 /// reported at all.
 const OVERLAY_MIN_INLIERS: usize = 12;
@@ -550,15 +514,6 @@ fn circular_median(values: &mut [f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hull_area_ignores_interior_points_and_degenerate_sets() {
-        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0), (2.0, 7.0), (10.0, 5.0)];
-        assert!((hull_area(&square) - 100.0).abs() < 1e-9);
-        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]), 0.0);
-        assert_eq!(hull_area(&[(0.0, 0.0), (1.0, 1.0)]), 0.0);
-        assert!((hull_area(&[(0.0, 0.0), (4.0, 0.0), (0.0, 3.0), (f64::NAN, 1.0)]) - 6.0).abs() < 1e-9);
-    }
 
     #[test]
     fn inliers_on_one_spot_spread_little_and_inliers_everywhere_spread_fully() {
