@@ -521,8 +521,28 @@ impl InvertedFile {
                     groups[slot as usize - 1].push(*v);
                 }
             }
+            // Only the best `k` placements are kept, so a candidate (or a seed) whose votes weigh less than the
+            // k-th best placement so far cannot be among them: it is not checked, and its score is left under that
+            // bar (the shortlist is the same as when every candidate is checked in full). Candidates come best by
+            // turn and scale first, so the bar rises early; this also spares reading their keypoints, which an
+            // opened index reads from its file.
+            let mut best_k: Vec<f32> = Vec::with_capacity(k + 1);
             for (entry, group) in scored.iter_mut().zip(&groups) {
-                entry.1 = keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, &r));
+                let bar = match best_k.get(k.wrapping_sub(1)) {
+                    Some(&kth) if best_k.len() == k => kth.max(config.min_score),
+                    _ => config.min_score,
+                };
+                let total: f32 = group.iter().map(|v| v.weight).sum();
+                entry.1 = if above(total, bar) {
+                    keypoints(entry.0).map_or(0.0, |r| spatial_score(group, &listing.keypoints, &r, bar))
+                } else {
+                    0.0
+                };
+                if k > 0 && (best_k.len() < k || entry.1 > best_k[k - 1]) {
+                    let at = best_k.partition_point(|&s: &f32| s >= entry.1);
+                    best_k.insert(at, entry.1);
+                    best_k.truncate(k);
+                }
             }
             scored.retain(|&(_, s)| s >= config.min_score);
             scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -703,7 +723,10 @@ fn peak(padded: &[f32]) -> f32 {
 /// and sizes, shift from their positions), and the votes whose reference keypoint it carries to its listing
 /// keypoint, turned and scaled alike. The tolerance grows with the distance from the seed, since one keypoint's
 /// orientation and size fix the transform only roughly. Mirrored votes are checked in the mirrored listing.
-fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -> f32 {
+///
+/// Only a weight of at least `bar` is wanted: a seed whose possible votes weigh less is not tried, so a result
+/// under `bar` may be under the true weight too (one at or over it is exact).
+fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint], bar: f32) -> f32 {
     use std::f32::consts::{PI, TAU};
     /// Most seeds tried per pass.
     const SEEDS: usize = 32;
@@ -743,12 +766,22 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
         // out before their 32-byte record is read. A bucket test only ever lets through more than the exact test
         // below, which still decides.
         let buckets: Vec<u8> = pairs.iter().map(|p| turn_bucket(p.turn)).collect();
+        let mut bucket_weights = [0f32; TURN_BUCKETS as usize];
+        for (p, &b) in pairs.iter().zip(&buckets) {
+            bucket_weights[usize::from(b)] += p.weight;
+        }
         let mut candidates = vec![0u32; pairs.len()];
         for seed in pairs.iter().take(SEEDS) {
+            // The pairs in the seed's near buckets, in order, gathered without a branch per pair; a seed whose near
+            // buckets weigh less than what is wanted or found cannot do better.
+            let near = near_buckets(turn_bucket(seed.turn));
+            let within: f32 =
+                bucket_weights.iter().enumerate().filter(|&(b, _)| near >> b & 1 == 1).map(|(_, &w)| w).sum();
+            if !above(within, best.max(bar)) {
+                continue;
+            }
             let scale = seed.log_scale.exp();
             let (sin, cos) = seed.turn.sin_cos();
-            // The pairs in the seed's near buckets, in order, gathered without a branch per pair.
-            let near = near_buckets(turn_bucket(seed.turn));
             let mut n = 0;
             for (i, &bucket) in buckets.iter().enumerate() {
                 candidates[n] = i as u32;
@@ -781,6 +814,12 @@ fn spatial_score(votes: &[Vote], listing: &[Keypoint], reference: &[Keypoint]) -
         }
     }
     best
+}
+
+/// Whether votes weighing `bound` in all could reach `bar`. Summed in another order, the same votes may weigh
+/// a few units in the last place more: the slack keeps a pruned candidate or seed from being one that reaches it.
+fn above(bound: f32, bar: f32) -> bool {
+    bound * 1.001 >= bar
 }
 
 /// The largest turn (radians) between a seed of [`spatial_score`] and a vote pair it counts.
@@ -1232,6 +1271,31 @@ mod tests {
     }
 
     #[test]
+    fn a_short_placed_shortlist_is_the_head_of_a_long_one() {
+        // The placement check skips candidates and seeds that cannot reach the k-th best placement: asking for
+        // fewer must give the same references with the same scores, in the same order.
+        let mut rng = Rng(5);
+        let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
+        let mut words = trained_on(&references);
+        words.extend(references.iter().map(Some));
+        let keypoints = |r: usize| references.get(r).map(|f| f.keypoints.as_slice());
+        for mirror in [false, true] {
+            // Copies of 24 references, each shown by fewer descriptors than the one before, some turned more.
+            let mut listing = features(&mut rng, 300);
+            for (i, r) in (10..34u32).enumerate() {
+                let part = placed_copy(&mut rng, &references[r as usize], 60 - 4 * (i / 3), 1 + r % 4, mirror);
+                listing.descriptors.extend(part.descriptors);
+                listing.keypoints.extend(part.keypoints);
+            }
+            let long = words.shortlist_placed(&listing, 400, &keypoints);
+            assert!(long.len() >= 20, "mirror {mirror}: {long:?}");
+            for k in [1, 2, 5, 12] {
+                assert_eq!(words.shortlist_placed(&listing, k, &keypoints), long[..k], "mirror {mirror}, k {k}");
+            }
+        }
+    }
+
+    #[test]
     fn removing_and_sharding_move_postings_as_filing_again_would() {
         let mut rng = Rng(11);
         let references: Vec<LocalFeatures> = (0..30).map(|_| features(&mut rng, 80)).collect();
@@ -1321,12 +1385,12 @@ mod tests {
             let mut votes: Vec<Vote> = (0..21).map(|i| vote(i, i, 1.0 + i as f32 / 64.0)).collect();
             votes.extend((0..40).map(|i| vote(21 + i, 30 + i, 1.0)));
             let placed: f32 = (0..21).map(|i| 1.0 + i as f32 / 64.0).sum();
-            let score = spatial_score(&votes, &listing, &reference.keypoints);
+            let score = spatial_score(&votes, &listing, &reference.keypoints, 0.0);
             // The placed votes, and perhaps a chance vote that lands near the placement too.
             assert!(score >= placed - 1e-3 && score <= placed + 2.0 + 1e-3, "mirror {mirror}: {score} for {placed}");
             // Votes counted in the other pass do not count in this one.
             let other: Vec<Vote> = votes.iter().map(|v| Vote { mirror: !mirror, ..*v }).collect();
-            assert!(spatial_score(&other, &listing, &reference.keypoints) < 6.0, "mirror {mirror}");
+            assert!(spatial_score(&other, &listing, &reference.keypoints, 0.0) < 6.0, "mirror {mirror}");
         }
     }
 
