@@ -1242,12 +1242,18 @@ mod tests {
         copy
     }
 
+    /// `n` random references of 300 features each, and a word index trained on them that holds them all.
+    fn indexed(rng: &mut Rng, n: usize) -> (Vec<LocalFeatures>, WordIndex) {
+        let references: Vec<LocalFeatures> = (0..n).map(|_| features(rng, 300)).collect();
+        let mut words = trained_on(&references);
+        words.extend(references.iter().map(Some));
+        (references, words)
+    }
+
     #[test]
     fn the_spatial_check_ranks_a_small_copy_above_texture_that_shares_more_words() {
         let mut rng = Rng(99);
-        let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
-        let mut words = trained_on(&references);
-        words.extend(references.iter().map(Some));
+        let (references, words) = indexed(&mut rng, 300);
         let keypoints = |r: usize| references.get(r).map(|f| f.keypoints.as_slice());
         for mirror in [false, true] {
             // Texture like reference 40's: 90 of its descriptors, turned and scaled alike (as a texture's repeated
@@ -1275,12 +1281,10 @@ mod tests {
         // The placement check skips candidates and seeds that cannot reach the k-th best placement: asking for
         // fewer must give the same references with the same scores, in the same order.
         let mut rng = Rng(5);
-        let references: Vec<LocalFeatures> = (0..300).map(|_| features(&mut rng, 300)).collect();
-        let mut words = trained_on(&references);
-        words.extend(references.iter().map(Some));
+        let (references, words) = indexed(&mut rng, 300);
         let keypoints = |r: usize| references.get(r).map(|f| f.keypoints.as_slice());
         for mirror in [false, true] {
-            // Copies of 24 references, each shown by fewer descriptors than the one before, some turned more.
+            // Copies of 24 references, by threes shown by fewer descriptors (near ties), turned in four ways.
             let mut listing = features(&mut rng, 300);
             for (i, r) in (10..34u32).enumerate() {
                 let part = placed_copy(&mut rng, &references[r as usize], 60 - 4 * (i / 3), 1 + r % 4, mirror);
