@@ -355,6 +355,7 @@ fn decode_with_image(
         pixels: u64::from(width) * u64::from(height),
         rotated: rotates(orientation),
         animated_webp: format == ImageFormat::WebP && webp_is_animated(bytes),
+        gif_frame_pixels: if format == ImageFormat::Gif { gif_first_frame_pixels(bytes) } else { 0 },
         progressive_jpeg: format == ImageFormat::Jpeg && jpeg_is_progressive(bytes),
     };
     let needed = peak_bytes(&layout);
@@ -383,6 +384,8 @@ struct Layout {
     /// Whether the orientation turns the image by 90 degrees (a second buffer: the others flip in place).
     rotated: bool,
     animated_webp: bool,
+    /// A GIF's first frame's size (width x height, 0 if it cannot be read): it may be larger than the screen.
+    gif_frame_pixels: u64,
     progressive_jpeg: bool,
 }
 
@@ -400,9 +403,12 @@ fn peak_bytes(layout: &Layout) -> u64 {
     };
     let rotate = if layout.rotated { 3 * px } else { 0 };
     let scratch = match layout.format {
-        // A GIF's first frame is decoded apart from its screen; a TIFF strip or tile buffer can be the whole image
-        // (measured: a 6000x6000 uncompressed TIFF peaked at twice its output).
-        ImageFormat::Gif | ImageFormat::Tiff => u128::from(layout.native_bytes),
+        // A GIF's first frame is decoded apart from its screen, in RGBA, and it may be larger than the screen (a
+        // 100 KB file with an 11585x11585 frame on an 8000x8000 screen peaked at 780 MB when only the screen was
+        // counted); a TIFF strip or tile buffer can be the whole image (measured: a 6000x6000 uncompressed TIFF
+        // peaked at twice its output).
+        ImageFormat::Gif => u128::from(layout.native_bytes).max(4 * u128::from(layout.gif_frame_pixels)),
+        ImageFormat::Tiff => u128::from(layout.native_bytes),
         ImageFormat::WebP => 4 * px * if layout.animated_webp { 2 } else { 1 },
         // 2 bytes a sample for every component (up to 4, CMYK), all kept until the last scan.
         ImageFormat::Jpeg if layout.progressive_jpeg => 8 * px,
@@ -424,6 +430,33 @@ fn rotates(orientation: Orientation) -> bool {
 /// memory estimate safer.
 fn jpeg_is_progressive(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w[0] == 0xFF && matches!(w[1], 0xC2 | 0xC6 | 0xCA | 0xCE))
+}
+
+/// The pixels of a GIF's first frame (its image descriptor's width x height), 0 if the file ends or goes wrong
+/// before it. Walks the header, the global colour table and the extension blocks before the first image descriptor.
+fn gif_first_frame_pixels(bytes: &[u8]) -> u64 {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+    // "GIF89a", the logical screen descriptor (7 bytes; a global colour table after it if its flags say so).
+    let Some(&flags) = bytes.get(10) else { return 0 };
+    let mut at = 13 + if flags & 0x80 != 0 { 3 << ((flags & 0x07) + 1) } else { 0 };
+    loop {
+        match bytes.get(at) {
+            // An image descriptor: left, top, width, height.
+            Some(0x2C) => return u16_at(at + 5) * u16_at(at + 7),
+            // An extension: its label, then data sub-blocks (a length byte each) up to an empty one.
+            Some(0x21) => {
+                at += 2;
+                loop {
+                    let Some(&length) = bytes.get(at) else { return 0 };
+                    at += 1 + usize::from(length);
+                    if length == 0 {
+                        break;
+                    }
+                }
+            }
+            _ => return 0,
+        }
+    }
 }
 
 /// Whether a WebP file declares an animation (VP8X chunk, animation flag).
@@ -463,19 +496,50 @@ fn decoder_message(e: impl std::fmt::Display) -> String {
 /// 30,000 repeated scans took a minute to decode. zune-jpeg (the full-size decode) refuses more than 100 itself.
 const MAX_JPEG_SCANS: usize = 100;
 
-/// The start-of-scan markers (`FF DA`) a JPEG holds, and whether an end-of-image marker (`FF D9`) follows the last
-/// of them (one pass). Entropy-coded data escapes every `FF` byte, so inside a scan either pair can only be a real
-/// marker; an EXIF thumbnail's own markers come before the main image's scans and do not decide completeness.
+/// The start-of-scan markers (`FF DA`) of a JPEG's image, and whether its end-of-image marker (`FF D9`) comes after
+/// them. Walked marker by marker from the start: a segment is skipped by its length (so an EXIF thumbnail, a
+/// comment or an ICC profile, whatever bytes they hold, count for nothing), a scan's entropy-coded data up to the
+/// next marker (it escapes every `FF` byte but restart markers), and the walk stops at the end-of-image marker:
+/// bytes after it are no part of the image (a phone's "motion photo" appends a video there, and decoders ignore
+/// them). Running out of bytes before that marker is a truncated file.
 fn jpeg_scans(bytes: &[u8]) -> (usize, bool) {
-    let (mut scans, mut complete) = (0, false);
-    for pair in bytes.windows(2) {
-        match pair {
-            [0xFF, 0xDA] => (scans, complete) = (scans + 1, false),
-            [0xFF, 0xD9] => complete = scans > 0,
+    let mut scans = 0;
+    // After the start-of-image marker (`FF D8`, which sniffing found).
+    let mut at = 2;
+    loop {
+        // A marker, after any fill bytes (`FF FF`).
+        let Some(rest) = bytes.get(at..) else { return (scans, false) };
+        let Some(fill) = rest.iter().position(|&b| b != 0xFF) else { return (scans, false) };
+        if fill == 0 {
+            // Not at a marker: a corrupt file, left to the decoder to describe, as incomplete.
+            return (scans, false);
+        }
+        let marker = rest[fill];
+        at += fill + 1;
+        match marker {
+            0xD9 => return (scans, scans > 0),
+            // Markers without a segment: start of image (a second one, left to the decoder), restarts, TEM.
+            0xD8 | 0xD0..=0xD7 | 0x01 => continue,
             _ => {}
         }
+        let Some(&[high, low]) = bytes.get(at..at + 2) else { return (scans, false) };
+        at += usize::from(u16::from_be_bytes([high, low]));
+        if marker == 0xDA {
+            scans += 1;
+            // The entropy-coded data: up to an `FF` that is neither a stuffed byte (`FF 00`) nor a restart marker.
+            loop {
+                let Some(offset) = bytes.get(at..).and_then(|data| data.iter().position(|&b| b == 0xFF)) else {
+                    return (scans, false);
+                };
+                at += offset;
+                match bytes.get(at + 1) {
+                    Some(0x00 | 0xD0..=0xD7) => at += 2,
+                    Some(_) => break,
+                    None => return (scans, false),
+                }
+            }
+        }
     }
-    (scans, complete)
 }
 
 /// JPEG through `jpeg-decoder`, which can skip most of the inverse DCT to decode at 1/2, 1/4 or 1/8 scale.
@@ -608,5 +672,44 @@ mod tests {
         assert!(limits.check(10_000, 10_000).is_ok());
         assert!(limits.check(100_000, 100_000).is_err());
         assert!(limits.check(30_000, 30_000).is_err());
+    }
+
+    fn jpeg(name: &str) -> Vec<u8> {
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/listings/").to_owned() + name).expect("testdata")
+    }
+
+    #[test]
+    fn bytes_after_a_jpegs_end_are_no_part_of_it() {
+        // A phone's motion photo appends a video after the end-of-image marker; a comment or EXIF segment may hold
+        // any bytes. Neither may count as scans or make the file look truncated.
+        let plain = jpeg("rocket-recompressed.jpg");
+        let expected = decode_bytes(&plain, &DecodeOptions::default()).expect("decodes").image;
+        let mut trailer: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        trailer.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0xFF, 0xD8]);
+        let mut comment = vec![0xFF, 0xFE, 0x00, 0xCC];
+        comment.extend((0..202).map(|i| if i % 2 == 0 { 0xFF } else { 0xDA }));
+        let with_trailer = [plain.clone(), trailer].concat();
+        let with_comment = [&plain[..2], &comment, &plain[2..]].concat();
+        assert!(jpeg_scans(&plain).1);
+        for (what, bytes) in [("trailer", with_trailer), ("comment", with_comment)] {
+            assert_eq!(jpeg_scans(&bytes), jpeg_scans(&plain), "{what}");
+            for reduce_to in [None, Some(256)] {
+                let options = DecodeOptions { reduce_to, ..DecodeOptions::default() };
+                let photo = decode_bytes(&bytes, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+                if reduce_to.is_none() {
+                    assert_eq!(photo.image, expected, "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_jpeg_cut_anywhere_before_its_end_is_truncated() {
+        let plain = jpeg("coffee-crop25.jpg");
+        let (scans, complete) = jpeg_scans(&plain);
+        assert!(complete && scans >= 1);
+        for cut in (2..plain.len()).step_by(97).chain([plain.len() - 1]) {
+            assert!(!jpeg_scans(&plain[..cut]).1, "cut at {cut} of {}", plain.len());
+        }
     }
 }

@@ -203,11 +203,23 @@ fn iccp_bomb(len: usize) -> Vec<u8> {
 
 /// A 1x1 GIF whose logical screen is `width` x `height`.
 fn gif_with_screen(width: u16, height: u16) -> Vec<u8> {
+    gif_with_frame((width, height), (1, 1), 0)
+}
+
+/// A GIF whose logical screen is `screen` and whose first frame, `left` pixels from the screen's left edge (after a
+/// comment extension), declares the size `frame` (its pixel data is one pixel's).
+fn gif_with_frame(screen: (u16, u16), frame: (u16, u16), left: u16) -> Vec<u8> {
     let mut out = b"GIF89a".to_vec();
-    out.extend_from_slice(&width.to_le_bytes());
-    out.extend_from_slice(&height.to_le_bytes());
+    for side in [screen.0, screen.1] {
+        out.extend_from_slice(&side.to_le_bytes());
+    }
     out.extend_from_slice(&[0x80, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0, 0]);
-    out.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B]);
+    out.extend_from_slice(&[0x21, 0xFE, 3, b'h', b'i', b'!', 0]);
+    out.push(0x2C);
+    for value in [left, 0, frame.0, frame.1] {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&[0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B]);
     out
 }
 
@@ -489,6 +501,20 @@ fn a_gif_with_a_huge_screen_stays_within_the_limit() {
     for (name, side) in [("screen-10000.gif", 10_000u16), ("screen-8000.gif", 8_000)] {
         let path = dir.join(name);
         std::fs::write(&path, gif_with_screen(side, side)).unwrap();
+        assert_bounded(&path);
+    }
+}
+
+#[test]
+fn a_gif_whose_first_frame_outgrows_its_screen_is_refused_from_its_header() {
+    // The frame is decoded into its own RGBA buffer before it is placed on the screen: 537 MB for the first, on top
+    // of its screen's 256 MB (the decoder checks each against the limit apart), 576 MB for a 5x5 photo.
+    let dir = TempDir::new("gif-frame");
+    for (name, screen, frame) in [("frame-on-8000.gif", (8_000, 8_000), 11_585), ("frame-on-5.gif", (5, 5), 12_000)] {
+        let path = dir.join(name);
+        std::fs::write(&path, gif_with_frame(screen, (frame, frame), 1)).unwrap();
+        let err = knockoff::decode_path(&path, &DecodeOptions::default()).expect_err("over the limit");
+        assert!(matches!(err.kind(), ErrorKind::TooLarge { .. }), "{name}: {err}");
         assert_bounded(&path);
     }
 }
