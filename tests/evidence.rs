@@ -82,6 +82,15 @@ fn colour_changes_are_measured_on_the_copied_part() {
     });
     // The watermark is drawn across the bottom of the photo (y 440-480 of 512).
     assert!(overlay.is_some_and(|r| r.y >= 300.0 && r.y + r.height >= 470.0), "{:?}", marked.evidence.alterations);
+    // Nothing was drawn on these: a re-encoded, a cropped and a rotated copy (whose corners are filled with white).
+    for (reference, listing) in [
+        ("coffee.jpg", "coffee.webp"),
+        ("coffee.jpg", "coffee-crop25.jpg"),
+        ("astronaut.jpg", "astronaut-rotated10.jpg"),
+    ] {
+        let s = pair(reference, listing);
+        assert!(!has(&s, |a| matches!(a, Alteration::Overlay { .. })), "{listing}: {:?}", s.evidence.alterations);
+    }
     // Recompression changes no colour.
     let recompressed = pair("rocket.jpg", "rocket-recompressed.jpg");
     assert!(
