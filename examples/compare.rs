@@ -22,6 +22,10 @@ use knockoff::{
 };
 use serde_json::json;
 
+#[path = "common/output.rs"]
+#[allow(dead_code)] // An evidence picture may replace an older one: only the inputs are checked.
+mod output;
+
 /// Explains how similar two photos are, and why.
 #[derive(Parser)]
 #[command(name = "compare")]
@@ -53,6 +57,10 @@ fn main() -> ExitCode {
                 "error: --evidence {}: the picture is written as PNG or JPEG; name a .png or .jpg file",
                 out.display()
             );
+            return ExitCode::from(2);
+        }
+        if let Err(e) = output::not_an_input("--evidence", out, &[&args.reference, &args.listing]) {
+            eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     }

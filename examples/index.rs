@@ -29,6 +29,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
 
+#[path = "common/output.rs"]
+mod output;
+
 /// Builds a reference index from the authentic catalog and saves it.
 #[derive(Parser)]
 #[command(name = "index")]
@@ -66,6 +69,13 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<()> {
     if !args.catalog.exists() {
         bail!("{}: no such folder or photo", args.catalog.display());
+    }
+    let outputs = match args.shards {
+        None => vec![args.output.clone()],
+        Some(count) => (1..=count as usize).map(|k| shard_path(&args.output, k, count)).collect(),
+    };
+    for path in &outputs {
+        output::check("-o", path, &[&args.catalog])?;
     }
     let start = Instant::now();
     let bar = progress_bar();

@@ -36,9 +36,12 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use knockoff::report::{CsvReport, HtmlSources, JsonlReport, write_html};
 use knockoff::{ErrorKind, FingerprintConfig, Fingerprinter, ListingReport, ReferenceIndex, ScanOptions, Scanner};
+
+#[path = "common/output.rs"]
+mod output;
 
 /// Scans listing photos against the authentic catalog and reports which listings copy which photos. With no
 /// arguments: the bundled testdata (refs/ against listings/), as an HTML report.
@@ -103,9 +106,19 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(args: Args) -> anyhow::Result<()> {
     // With no arguments: the bundled testdata, as an HTML report. With any, both --refs and --queries (clap
-    // enforces it), so a forgotten one is an error rather than a silent scan of the demo photos.
+    // enforces that each needs the other; the check below, that other arguments need them), so a forgotten one is
+    // an error rather than a silent scan of the demo photos.
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let demo = args.refs.is_none();
+    if demo && std::env::args_os().len() > 1 {
+        // `--format csv -o results.csv` alone would otherwise scan the demo photos into results.csv.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--refs and --queries are required with any other argument (run with none for the bundled demo)",
+            )
+            .exit();
+    }
     let refs = args.refs.unwrap_or_else(|| testdata.join("refs"));
     let queries = args.queries.unwrap_or_else(|| testdata.join("listings"));
     let format = args.format.unwrap_or(if demo { Format::Html } else { Format::Csv });
@@ -117,6 +130,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     // Before indexing a catalog for nothing.
     if format == Format::Parquet && cfg!(not(feature = "arrow")) {
         bail!("--format parquet: this build has no Parquet support; build with `--features arrow`");
+    }
+    if let Some(path) = &output {
+        output::check("-o", path, &[&refs])?;
+        if format == Format::Html {
+            output::check("-o", &path.with_extension("html.csv"), &[&refs])?;
+        }
     }
     if !queries.is_dir() {
         bail!("--queries {} is not a folder", queries.display());

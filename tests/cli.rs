@@ -48,12 +48,15 @@ fn help_goes_to_stdout_with_exit_status_0() {
 
 #[test]
 fn usage_errors_name_the_argument_exit_2_and_never_show_a_backtrace() {
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         ("hash", &["--ful", "x"], "--ful"),
         ("index", &["testdata/refs"], "--output"),
         ("compare", &["testdata/refs/coffee.jpg"], "<LISTING>"),
         ("scan", &["--queries", "testdata/listings"], "--refs"),
         ("scan", &["--refs", "testdata/refs"], "--queries"),
+        // Any argument but none of the two: not a silent scan of the bundled demo into the named file.
+        ("scan", &["-o", "/nonexistent/results.csv"], "--refs"),
+        ("scan", &["--top", "3"], "--queries"),
     ];
     for (name, args, named) in cases {
         let out = run(name, args);
@@ -63,6 +66,43 @@ fn usage_errors_name_the_argument_exit_2_and_never_show_a_backtrace() {
         assert!(!stderr.contains("backtrace"), "{name} {args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{name} {args:?}");
     }
+}
+
+#[test]
+fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
+    let dir = temp_dir("overwrite");
+    let index = dir.join("catalog.idx");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    for name in ["rocket.jpg", "coffee.jpg"] {
+        std::fs::copy(testdata(&format!("refs/{name}")), catalog.join(name)).unwrap();
+    }
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    let (index_text, catalog_text) = (path(&index), path(&catalog));
+    assert_eq!(run("index", &[&catalog_text, "-o", &index_text]).status.code(), Some(0));
+    let index_bytes = std::fs::read(&index).unwrap();
+    let photo = catalog.join("rocket.jpg");
+    let photo_bytes = std::fs::read(&photo).unwrap();
+    let listings = testdata("listings").to_string_lossy().into_owned();
+    let (photo_text, dir_text) = (path(&photo), path(&dir));
+    let refused: [(&str, Vec<&str>, i32, &str); 5] = [
+        ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &index_text], 1, "is the input"),
+        ("scan", vec!["--refs", &index_text, "--queries", &listings, "--format", "html", "-o", &dir_text], 1, "folder"),
+        ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &photo_text], 1, "is a photo"),
+        ("index", vec![&catalog_text, "-o", &photo_text], 1, "is a photo"),
+        ("compare", vec![&photo_text, &listings, "--evidence", &photo_text], 2, "is the input"),
+    ];
+    for (name, args, code, says) in refused {
+        let out = run(name, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains(says), "{name} {args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&index).unwrap(), index_bytes);
+    assert_eq!(std::fs::read(&photo).unwrap(), photo_bytes);
+    // Nothing half-written beside the folder either.
+    assert!(!dir.with_extension("html.csv").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
