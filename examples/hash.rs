@@ -4,7 +4,7 @@
 //! cargo run --release --example hash -- [--full] PATH...
 //! ```
 //!
-//! PATH may be files or folders (walked recursively). Each line has `path`, `width`, `height`, `format`, `ahash`,
+//! PATH may be files or folders (walked recursively). Each line has `path`, `width`, `height`, `ahash`,
 //! `dhash`, `phash`, `pdq` (64 hex digits, Meta's format: the whole photo's PDQ), `pdq_quality` (0-100),
 //! `pdq_dihedral` (the eight variants in Meta's order), `content_pdq` (the PDQ matching uses when a uniform border
 //! was trimmed, else null) and `colour`. A file that cannot be read prints `{"path": ..., "error": ...}` and the

@@ -10,8 +10,8 @@
 //! results (the Spark job in `deploy/spark` does).
 //!
 //! `--metadata` attaches metadata (SKU, brand ...) to references from a CSV file of `path,key,value` rows, `path`
-//! relative to CATALOG_DIR (a first row `path,key,value` is a header; the value may contain commas); scan reports
-//! carry it.
+//! relative to CATALOG_DIR (a first row `path,key,value` is a header; fields may be quoted as CSV quotes them,
+//! `"Acme, Inc"`, and an unquoted value may contain commas); scan's JSON lines and HTML reports carry it.
 //!
 //! Every file under CATALOG_DIR (recursively) is fingerprinted in parallel; photos that cannot be read are listed
 //! on stderr as `failed PATH: reason`, files that are not photos as `skipped PATH: reason`, and both are left out,
@@ -149,11 +149,18 @@ fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()>
     let csv = csv.display();
     let mut by_path: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let mut fields = line.splitn(3, ',');
-        let (Some(path), Some(key), Some(value)) = (fields.next(), fields.next(), fields.next()) else {
+        let Some(fields) = csv_fields(line) else {
+            bail!("{csv}:{}: a quoted field does not end on its line", n + 1);
+        };
+        let [path, key, value @ ..] = fields.as_slice() else {
             bail!("{csv}:{}: expected path,key,value", n + 1);
         };
-        if n == 0 && (path, key, value) == ("path", "key", "value") {
+        if value.is_empty() {
+            bail!("{csv}:{}: expected path,key,value", n + 1);
+        }
+        // Unquoted commas after the key stay in the value, as they always have.
+        let value = value.join(",");
+        if n == 0 && (path.as_str(), key.as_str(), value.as_str()) == ("path", "key", "value") {
             continue;
         }
         by_path.entry(path.trim().to_string()).or_default().push((key.trim().to_string(), value.trim().to_string()));
@@ -171,6 +178,26 @@ fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()>
     }
     eprintln!("metadata attached to {}", plural(attached, "reference"));
     Ok(())
+}
+
+/// The fields of one CSV line (RFC 4180 quoting: `"Acme, Inc"`, `""` for a quote inside quotes); `None` when a
+/// quoted field runs past the line.
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let (mut fields, mut field, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.trim().is_empty() => (field, quoted) = (String::new(), true),
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    (!quoted).then_some(fields)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal (not in logs or pipes).

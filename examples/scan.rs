@@ -9,11 +9,12 @@
 //!
 //! `--refs` is a catalog folder (indexed on the fly) or an index file made by the `index` example. CSV columns:
 //! `query,reference,score,verdict,rank,reference_id,transform,alterations,pdq_distance,pdq_quality,phash_distance,
-//! dhash_distance,ahash_distance,colour_distance,error`, one row per listing and reference (`--top K`, default 1);
+//! dhash_distance,ahash_distance,colour_distance,inliers,rotation_degrees,reference_region,listing_region,error`
+//! (see the README), one row per listing and reference (`--top K`, default 1);
 //! a listing with no candidate, or that could not be read, gets one row with an empty reference, score 0 and
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
-//! same scan streamed beside it (`PATH.csv`) so an interrupted scan keeps its results. Parquet (a build with
+//! same scan streamed beside it (`PATH` with the extension `.html.csv`: `scan-report.html.csv`) so an interrupted scan keeps its results. Parquet (a build with
 //! `--features arrow`; default `scan-report.parquet`) has the CSV's columns typed (null for an empty field), then
 //! `error_kind`, `path` (the listing's full path) and `config` (the run's configuration, JSON); it is complete when
 //! the scan ends (Parquet's footer comes last). A progress bar shows on

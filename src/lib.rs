@@ -52,6 +52,7 @@
 //! - [`fingerprint`]: everything kept about one photo.
 //! - [`similarity`]: scores, evidence, verdicts, parallel top-k.
 //! - [`calibration`]: false-verdict rates per listing, and thresholds that follow the catalog size.
+//! - [`zoom`]: the closer look at a copy shown small: the listing's pixels around it enlarged and verified again.
 //! - `evidence` (feature `report`, on by default): the evidence picture (matches, outline, labels) for takedown
 //!   requests.
 //! - [`index`]: the reference index: candidate search (brute force and multi-index hashing; a visual-word

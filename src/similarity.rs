@@ -393,13 +393,17 @@ const HUE_FREE: f32 = 0.5;
 /// The score is symmetric; the order only sets the direction of the reported transform (the listing as the
 /// reference transformed).
 ///
+/// Fingerprints alone: a copy shown small in the listing gets no closer look at its pixels here, as it does in
+/// scans, [`ReferenceIndex::search_photo`](crate::ReferenceIndex::search_photo) and the `compare` example (see
+/// [`zoom`](crate::zoom)).
+///
 /// ```
 /// use knockoff::{compare, Fingerprinter, FingerprintConfig, Verdict};
 ///
-/// let f = Fingerprinter::for_references(FingerprintConfig::default());
+/// let config = FingerprintConfig::default();
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
-/// let reference = f.fingerprint_path(format!("{dir}/refs/coffee.jpg"))?;
-/// let listing = f.fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
+/// let reference = Fingerprinter::for_references(config).fingerprint_path(format!("{dir}/refs/coffee.jpg"))?;
+/// let listing = Fingerprinter::for_listings(config).fingerprint_path(format!("{dir}/listings/coffee-mirrored.jpg"))?;
 /// let similarity = compare(&reference, &listing);
 /// assert_eq!(similarity.verdict, Verdict::Match);
 /// assert!(similarity.evidence.transform.is_some_and(|t| t.is_mirrored()));
@@ -777,18 +781,20 @@ pub struct Ranked {
     pub similarity: Similarity,
 }
 
-/// The `k` references most similar to `listing`, best first (ties by index), compared in parallel.
+/// The `k` references most similar to `listing`, best first (ties by index), compared in parallel: every
+/// reference, by [`compare`]. For a catalog, a [`ReferenceIndex`](crate::ReferenceIndex) shortlists first.
 ///
 /// ```
 /// use knockoff::{top_k, Fingerprinter, FingerprintConfig};
 ///
-/// let f = Fingerprinter::for_references(FingerprintConfig::default());
+/// let config = FingerprintConfig::default();
+/// let (references, listings) = (Fingerprinter::for_references(config), Fingerprinter::for_listings(config));
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 /// let refs = ["coffee", "chelsea", "rocket"]
-///     .map(|name| f.fingerprint_path(format!("{dir}/refs/{name}.jpg")))
+///     .map(|name| references.fingerprint_path(format!("{dir}/refs/{name}.jpg")))
 ///     .into_iter()
 ///     .collect::<Result<Vec<_>, _>>()?;
-/// let listing = f.fingerprint_path(format!("{dir}/listings/rocket-recompressed.jpg"))?;
+/// let listing = listings.fingerprint_path(format!("{dir}/listings/rocket-recompressed.jpg"))?;
 /// let best = top_k(&listing, &refs, 1);
 /// assert_eq!(best[0].index, 2);
 /// # Ok::<(), knockoff::Error>(())

@@ -106,6 +106,29 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
 }
 
 #[test]
+fn metadata_values_may_be_quoted_as_csv_quotes_them() {
+    let dir = temp_dir("metadata");
+    let (csv, index) = (dir.join("meta.csv"), dir.join("m.idx"));
+    std::fs::write(&csv, "path,key,value\nrocket.jpg,brand,\"Acme, Inc\"\nrocket.jpg,note,\"say \"\"hi\"\"\"\n")
+        .unwrap();
+    let (csv, index) = (csv.to_string_lossy().into_owned(), index.to_string_lossy().into_owned());
+    let out = run("index", &["testdata/refs", "-o", &index, "--metadata", &csv]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run("scan", &["--refs", &index, "--queries", "testdata/listings", "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(r#""metadata":{"brand":"Acme, Inc","note":"say \"hi\""}"#),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(dir.join("meta.csv"), "rocket.jpg,brand,\"Acme\n").unwrap();
+    let out = run("index", &["testdata/refs", "-o", &index, "--metadata", &csv]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("meta.csv:1: a quoted field"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn runtime_errors_name_the_path_without_a_backtrace() {
     let out = run("index", &["/nonexistent/catalog", "-o", "/nonexistent/x.idx"]);
     let stderr = text(&out.stderr);
