@@ -101,7 +101,7 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
         cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || cause
                 .downcast_ref::<knockoff::Error>()
-                .is_some_and(|k| matches!(k.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+                .is_some_and(|k| matches!(k.kind(), ErrorKind::Io(io) | ErrorKind::Write(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
     })
 }
 

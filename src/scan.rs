@@ -283,7 +283,7 @@ impl Scanner {
     ///
     /// # Errors
     /// [`ErrorKind::NotAFolder`] (with the path) if `folder` is not a folder, and the sink's own I/O errors
-    /// ([`ErrorKind::Io`]); bad files are reports, not errors.
+    /// ([`ErrorKind::Write`]: the sink writes); bad files are reports, not errors.
     pub fn scan(
         &self,
         folder: impl AsRef<Path>,
@@ -330,7 +330,7 @@ impl Scanner {
     /// ```
     ///
     /// # Errors
-    /// Only the sink's own I/O errors ([`ErrorKind::Io`]).
+    /// Only the sink's own I/O errors ([`ErrorKind::Write`]: the sink writes).
     pub fn scan_files<I>(
         &self,
         inputs: impl IntoIterator<Item = I>,
@@ -385,7 +385,7 @@ impl Scanner {
                 (_, Verdict::Review) => summary.reviews += 1,
                 _ => {}
             }
-            sink(&report).map_err(|e| Error::new(ErrorKind::Io(e)))
+            sink(&report).map_err(|e| Error::new(ErrorKind::Write(e)))
         };
         let cancelled = || cancel.load(Ordering::Relaxed);
         let stop = |summary: &mut ScanSummary| {

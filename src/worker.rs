@@ -274,11 +274,8 @@ fn scan_into(
     mut sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
 ) -> Result<()> {
     let never = AtomicBool::new(false);
-    let done = scanner.scan_files(inputs, &never, |_| {}, |report| sink(report)).map_err(|e| match e.kind() {
-        // The scan's only errors are the sink's: writing the output.
-        ErrorKind::Io(io) => Error::new(ErrorKind::Write(std::io::Error::new(io.kind(), io.to_string()))),
-        _ => e,
-    })?;
+    // The scan's only errors are the sink's: writing the output (`ErrorKind::Write`).
+    let done = scanner.scan_files(inputs, &never, |_| {}, |report| sink(report))?;
     summary.listings += done.scanned;
     summary.failures += done.failures;
     summary.index_failures += done.index_failures;

@@ -342,7 +342,10 @@ fn a_sink_error_stops_the_scan_with_that_error() {
         |_| {},
         |_| Err(std::io::Error::other("disk full")),
     );
-    assert_eq!(result.unwrap_err().to_string(), "cannot read: disk full");
+    // A failed write, and said so: "cannot read" sent a user with a full disk looking at the listings.
+    let err = result.unwrap_err();
+    assert!(matches!(err.kind(), knockoff::ErrorKind::Write(_)), "{err:?}");
+    assert_eq!(err.to_string(), "cannot write: disk full");
 }
 
 /// A scan through an index file whose feature block is damaged after it was opened: the listings whose search
