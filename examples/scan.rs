@@ -7,7 +7,8 @@
 //! cargo run --release --example scan            # the bundled testdata: refs/ against listings/, HTML report
 //! ```
 //!
-//! `--refs` is a catalog folder (indexed on the fly) or an index file made by the `index` example. CSV columns:
+//! `--refs` is a catalog folder (indexed on the fly) or an index file made by the `index` example. Without
+//! `--format`, the `-o` file's extension picks it (`.csv`, `.jsonl`, `.html`, `.parquet`; CSV otherwise). CSV columns:
 //! `query,reference,score,verdict,rank,reference_id,transform,alterations,pdq_distance,pdq_quality,phash_distance,
 //! dhash_distance,ahash_distance,colour_distance,inliers,rotation_degrees,reference_region,listing_region,error`
 //! (see the README), one row per listing and reference (`--top K`, default 1);
@@ -55,7 +56,8 @@ struct Args {
     /// The folder of listing photos to scan (walked recursively).
     #[arg(long, value_name = "DIR", requires = "refs")]
     queries: Option<PathBuf>,
-    /// Report format; default csv, or html for the no-argument demo. Parquet needs a build with `--features arrow`.
+    /// Report format; default from the -o file's extension (.csv, .jsonl, .html, .parquet), else csv (html for the
+    /// no-argument demo). Parquet needs a build with `--features arrow`.
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Where to write the report (CSV and JSON lines default to stdout, HTML to scan-report.html).
@@ -122,7 +124,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let refs = args.refs.unwrap_or_else(|| testdata.join("refs"));
     let queries = args.queries.unwrap_or_else(|| testdata.join("listings"));
-    let format = args.format.unwrap_or(if demo { Format::Html } else { Format::Csv });
+    // Without --format, the output's extension says (`-o report.html` is the HTML report, not CSV in a .html file).
+    let named = args.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(|e| {
+        match e.to_ascii_lowercase().as_str() {
+            "html" | "htm" => Some(Format::Html),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "parquet" => Some(Format::Parquet),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    });
+    let format = args.format.or(named).unwrap_or(if demo { Format::Html } else { Format::Csv });
     let output = match (&args.output, format) {
         (None, Format::Html) => Some(PathBuf::from("scan-report.html")),
         (None, Format::Parquet) => Some(PathBuf::from("scan-report.parquet")),

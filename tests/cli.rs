@@ -102,6 +102,12 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
     assert_eq!(std::fs::read(&photo).unwrap(), photo_bytes);
     // Nothing half-written beside the folder either.
     assert!(!dir.with_extension("html.csv").exists());
+    // Without --format, the output's extension picks it.
+    let html = dir.join("out.html");
+    let out = run("scan", &["--refs", &index_text, "--queries", &listings, "-o", &path(&html)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&html).unwrap().starts_with("<!DOCTYPE html>"));
+    assert!(dir.join("out.html.csv").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
