@@ -81,7 +81,7 @@ pub fn write_html(
          alone {:.2} or more; hash likeness that the local features contradict is never more than review, from \
          {:.2}); below: no copy as far as the evidence goes. \
          The thresholds follow the catalog's size: at these, {} is expected to get a false <b>match</b> \
-         ({:.2} of the {} listings searched here). Each card shows the authentic photo on the left and \
+         ({:.2} expected among the {} listings here that could be read and searched). Each card shows the authentic photo on the left and \
          the listing on the right, as does its evidence picture.</p></header>",
         matches.len(),
         reviews.len(),
