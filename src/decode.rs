@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod budget;
 mod png_chunks;
+
+pub use budget::{DEFAULT_CONCURRENT_DECODE_BYTES, set_concurrent_decode_bytes};
 
 /// Resource limits for decoding. The defaults suit product photos: generous for any real camera or catalog image,
 /// far below what a hostile file could make us allocate.
@@ -120,6 +123,9 @@ pub struct Photo {
     pub height: u32,
     /// The sniffed format, e.g. `"jpeg"`.
     pub format: &'static str,
+    /// The share of the concurrent decode budget a large decode holds while its pixels live (see
+    /// [`set_concurrent_decode_bytes`]).
+    _reservation: Option<std::sync::Arc<budget::Reservation>>,
 }
 
 /// Pixels already in memory (an edited or generated image) as a photo shown at their size, format `"raw"`: what
@@ -134,7 +140,7 @@ pub struct Photo {
 /// ```
 impl From<RgbImage> for Photo {
     fn from(image: RgbImage) -> Photo {
-        Photo { width: image.width(), height: image.height(), image, format: "raw" }
+        Photo { width: image.width(), height: image.height(), image, format: "raw", _reservation: None }
     }
 }
 
@@ -366,12 +372,15 @@ fn decode_with_image(
             limit: format!("decoding needs {needed} bytes, maximum allocation {} bytes", options.limits.max_alloc),
         }));
     }
+    // Held while the photo lives: the decode's buffers, then its RGB pixels while the fingerprint is taken.
+    let reservation = budget::reserve(needed);
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(name, Some((width, height)), e))?;
     // Flatten first (in place for RGBA): rotating the 3-byte RGB costs less than rotating the original.
     let mut rgb = DynamicImage::ImageRgb8(flatten_on_white(image));
     rgb.apply_orientation(orientation);
     let rgb = rgb.into_rgb8();
-    Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name })
+    let reservation = Some(std::sync::Arc::new(reservation));
+    Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name, _reservation: reservation })
 }
 
 /// What a decode through `image` will hold at its peak.
@@ -589,6 +598,8 @@ fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) ->
     if u32::from(out_w) < floor(width) || u32::from(out_h) < floor(height) {
         (out_w, out_h) = decoder.scale(info.width, info.height).map_err(decode_error)?;
     }
+    // The coefficients are what a reduced decode can hold in bulk (its output is small).
+    let reservation = budget::reserve(coefficients);
     let pixels = decoder.decode().map_err(decode_error)?;
     let format = decoder.info().map(|i| i.pixel_format).unwrap_or(info.pixel_format);
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
@@ -603,7 +614,8 @@ fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) ->
         }
         _ => (width, height),
     };
-    Ok(Photo { image: image.into_rgb8(), width, height, format: "jpg" })
+    drop(reservation);
+    Ok(Photo { image: image.into_rgb8(), width, height, format: "jpg", _reservation: None })
 }
 
 fn jpeg_pixels_to_rgb(pixels: &[u8], format: jpeg_decoder::PixelFormat, count: usize) -> Vec<u8> {

@@ -113,6 +113,13 @@ fn child_process_entry() {
         "decode_full" => {
             knockoff::decode_path(path, &DecodeOptions::default()).map(|p| format!("ok {}x{}", p.width, p.height))
         }
+        // A scan of the folder on four threads, whatever the machine has.
+        "scan4" => {
+            let scanner = Scanner::new(index_of_refs(), ScanOptions::default());
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+            pool.install(|| scanner.scan(path, &AtomicBool::new(false), |_| {}, |_| Ok(())))
+                .map(|s| format!("ok {} scanned, {} failed", s.scanned, s.failures))
+        }
         other => panic!("unknown child task {other}"),
     };
     let outcome = outcome.unwrap_or_else(|e| format!("{} {e}", e.code()));
@@ -526,6 +533,25 @@ fn a_large_rgba_png_stays_within_the_limit() {
     std::fs::write(&path, png(10_000, 10_000, 6, &[])).unwrap();
     let outcome = assert_bounded(&path);
     assert!(outcome.starts_with("ok 10000x10000"), "{outcome}");
+}
+
+#[test]
+fn a_folder_of_large_photos_scanned_on_four_threads_stays_within_the_decode_budget() {
+    // Each fits the allocation limit (about 400 MB to decode); four threads at once took four times that.
+    let dir = TempDir::new("budget");
+    let bomb = png(10_000, 10_000, 6, &[]);
+    for k in 0..4 {
+        std::fs::write(dir.join(&format!("rgba-{k}.png")), &bomb).unwrap();
+    }
+    let folder = dir.join("");
+    let (peak, outcome) = in_child("scan4", &folder);
+    eprintln!("scan of four 10000 x 10000 RGBA PNGs on four threads: peak {} MB, {outcome}", peak >> 20);
+    assert_eq!(outcome, "ok 4 scanned, 0 failed");
+    let files = 4 * bomb.len() as u64;
+    // Measured: 1,548 MB without the budget, 792 MB with it (two decodes at a time).
+    let budget: u64 = 1 << 30;
+    assert_eq!(knockoff::decode::DEFAULT_CONCURRENT_DECODE_BYTES, budget);
+    assert!(peak <= budget + files + 4 * OVERHEAD, "peak {peak} bytes over {budget} + {files} + 4 x {OVERHEAD}");
 }
 
 #[test]
