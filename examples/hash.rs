@@ -101,7 +101,10 @@ fn run(args: &Args) -> std::io::Result<usize> {
         hashed as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    Ok(failures)
+    // A path named on the command line that cannot be hashed (a pipe, a device) fails the run, as a missing one
+    // does; skipped entries inside folders do not.
+    let named_skipped = walk.skipped.iter().filter(|s| args.paths.contains(&s.path)).count();
+    Ok(failures + named_skipped)
 }
 
 fn success_line(path: &str, fp: &Fingerprint) -> String {

@@ -181,6 +181,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         index
     } else {
+        if refs.exists() {
+            bail!("--refs {}: not a folder or a regular file (a pipe, socket or device)", refs.display());
+        }
         bail!("--refs {}: no such folder or index file", refs.display());
     };
     if index.is_empty() {

@@ -680,11 +680,37 @@ fn write_errors_of_the_examples_name_what_was_written() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
+    // Not "cannot read": the report is what failed.
+    assert!(!stderr.contains("cannot read"), "{stderr}");
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
     let out = Command::new(hash).arg(common::testdata("refs")).stdout(full).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
+
+#[test]
+fn a_pipe_named_on_the_command_line_fails_the_run_without_being_opened() {
+    let (Some(scan), Some(hash)) = (example("scan"), example("hash")) else {
+        eprintln!("examples not built (run the whole `cargo test`): skipped");
+        return;
+    };
+    let dir = TempDir::new("named-pipe");
+    let fifo = dir.join("listing.jpg");
+    mkfifo(&fifo);
+    // A pipe inside a folder is skipped; named on its own, the run fails (and never blocks on it).
+    let out = within(20, move || Command::new(hash).arg(&fifo).output().unwrap());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("named pipe") && stderr.contains("0 failed, 1 skipped"), "{stderr}");
+    let fifo = dir.join("listing.jpg");
+    let out = within(20, move || {
+        Command::new(scan).arg("--refs").arg(&fifo).arg("--queries").arg(common::testdata("listings")).output()
+    })
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a folder or a regular file"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
