@@ -247,6 +247,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .scan(&queries, &cancel, progress, |r| parquet.write(r, &queries.join(&r.query).to_string_lossy()))
                 .with_context(|| writing(Some(&path)))?;
             parquet.finish().with_context(|| writing(Some(&path)))?;
+            eprintln!("wrote {}", path.display());
             (summary, Vec::new())
         }
         #[cfg(not(feature = "arrow"))]

@@ -85,8 +85,9 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
     let photo_bytes = std::fs::read(&photo).unwrap();
     let listings = testdata("listings").to_string_lossy().into_owned();
     let (photo_text, dir_text) = (path(&photo), path(&dir));
-    let refused: [(&str, Vec<&str>, i32, &str); 5] = [
+    let refused: [(&str, Vec<&str>, i32, &str); 6] = [
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &index_text], 1, "is the input"),
+        ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", "/nonexistent/x.html"], 1, "no such folder"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "--format", "html", "-o", &dir_text], 1, "folder"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &photo_text], 1, "is a photo"),
         ("index", vec![&catalog_text, "-o", &photo_text], 1, "is a photo"),

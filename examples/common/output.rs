@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::bail;
 
-/// Refuses `output` when it is a folder, one of `inputs` (the same file under any name), or an existing photo.
+/// Refuses `output` when it is a folder, one of `inputs` (the same file under any name), in no folder, or an
+/// existing photo.
 pub fn check(flag: &str, output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
     not_an_input(flag, output, inputs)?;
     let mut head = Vec::with_capacity(16);
@@ -22,10 +23,15 @@ pub fn check(flag: &str, output: &Path, inputs: &[&Path]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Refuses `output` when it is a folder or one of `inputs` (the same file under any name).
+/// Refuses `output` when it is a folder, one of `inputs` (the same file under any name), or in no folder.
 pub fn not_an_input(flag: &str, output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
     let Ok(meta) = std::fs::metadata(output) else {
-        // Not there yet (or unreadable): writing it tells.
+        // Not there yet: its folder must be (else writing it would fail once the work is done).
+        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            bail!("{flag} {}: no such folder {}", output.display(), parent.display());
+        }
         return Ok(());
     };
     if meta.is_dir() {
