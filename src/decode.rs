@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod animation;
 mod budget;
 mod png_chunks;
 
@@ -264,7 +265,8 @@ fn read_limited(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>> {
 }
 
 /// Decodes an in-memory file: JPEG (baseline, progressive, grey, CMYK), PNG (8/16-bit, palette, alpha), WebP,
-/// GIF (first frame), BMP or TIFF, sniffed from the bytes.
+/// GIF, BMP or TIFF, sniffed from the bytes. An animated GIF, WebP or PNG gives the frame shown longest (of the first
+/// 64; the first of those shown as long): a copy cannot hide behind a blank first frame.
 ///
 /// # Errors
 /// [`ErrorKind::Empty`], [`ErrorKind::FileTooLarge`] (more bytes than [`Limits::max_file_bytes`]: the same
@@ -323,6 +325,11 @@ fn decode_sniffed(bytes: &[u8], format: ImageFormat, options: &DecodeOptions) ->
     if let (ImageFormat::Jpeg, Some(long_side)) = (format, options.reduce_to) {
         return decode_jpeg_reduced(bytes, long_side, options);
     }
+    if matches!(format, ImageFormat::Gif | ImageFormat::WebP | ImageFormat::Png)
+        && let Some(photo) = animation::decode(bytes, format, options)?
+    {
+        return Ok(photo);
+    }
     if format == ImageFormat::Png {
         let view = png_chunks::Spliced::new(bytes, png_chunks::kept_ranges(bytes));
         return decode_with_image(view, format, bytes, options);
@@ -361,7 +368,7 @@ fn decode_with_image(
         pixels: u64::from(width) * u64::from(height),
         rotated: rotates(orientation),
         animated_webp: format == ImageFormat::WebP && webp_is_animated(bytes),
-        gif_frame_pixels: if format == ImageFormat::Gif { gif_first_frame_pixels(bytes) } else { 0 },
+        gif_frame_pixels: if format == ImageFormat::Gif { gif_frames(bytes, 1).1 } else { 0 },
         progressive_jpeg: format == ImageFormat::Jpeg && jpeg_is_progressive(bytes),
     };
     let needed = peak_bytes(&layout);
@@ -441,31 +448,46 @@ fn jpeg_is_progressive(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w[0] == 0xFF && matches!(w[1], 0xC2 | 0xC6 | 0xCA | 0xCE))
 }
 
-/// The pixels of a GIF's first frame (its image descriptor's width x height), 0 if the file ends or goes wrong
-/// before it. Walks the header, the global colour table and the extension blocks before the first image descriptor.
-fn gif_first_frame_pixels(bytes: &[u8]) -> u64 {
+/// A GIF's frames as its blocks declare them: how many image descriptors come before the file ends or goes wrong
+/// (up to `most`), the first one's pixels (width x height; 0 without one) and the largest one's. Walks the header,
+/// the global colour table, the extension blocks and each frame's colour table and data sub-blocks, reading none.
+pub(crate) fn gif_frames(bytes: &[u8], most: usize) -> (usize, u64, u64) {
     let u16_at = |at: usize| bytes.get(at..at + 2).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+    let table = |flags: u8| if flags & 0x80 != 0 { 3usize << ((flags & 0x07) + 1) } else { 0 };
+    // Data sub-blocks (a length byte each) up to an empty one: where they end, if they do.
+    let sub_blocks = |mut at: usize| loop {
+        let &length = bytes.get(at)?;
+        at += 1 + usize::from(length);
+        if length == 0 {
+            return Some(at);
+        }
+    };
+    let (mut count, mut first, mut largest) = (0, 0, 0);
     // "GIF89a", the logical screen descriptor (7 bytes; a global colour table after it if its flags say so).
-    let Some(&flags) = bytes.get(10) else { return 0 };
-    let mut at = 13 + if flags & 0x80 != 0 { 3 << ((flags & 0x07) + 1) } else { 0 };
-    loop {
+    let Some(&flags) = bytes.get(10) else { return (0, 0, 0) };
+    let mut at = 13 + table(flags);
+    while count < most {
         match bytes.get(at) {
-            // An image descriptor: left, top, width, height.
-            Some(0x2C) => return u16_at(at + 5) * u16_at(at + 7),
-            // An extension: its label, then data sub-blocks (a length byte each) up to an empty one.
-            Some(0x21) => {
-                at += 2;
-                loop {
-                    let Some(&length) = bytes.get(at) else { return 0 };
-                    at += 1 + usize::from(length);
-                    if length == 0 {
-                        break;
-                    }
+            // An image descriptor (left, top, width, height, flags), its colour table, the LZW code size, its data.
+            Some(0x2C) => {
+                let pixels = u16_at(at + 5) * u16_at(at + 7);
+                (count, largest) = (count + 1, largest.max(pixels));
+                if count == 1 {
+                    first = pixels;
                 }
+                let Some(&flags) = bytes.get(at + 9) else { break };
+                let Some(end) = sub_blocks(at + 10 + table(flags) + 1) else { break };
+                at = end;
             }
-            _ => return 0,
+            // An extension: its label, then data sub-blocks.
+            Some(0x21) => {
+                let Some(end) = sub_blocks(at + 2) else { break };
+                at = end;
+            }
+            _ => break,
         }
     }
+    (count, first, largest)
 }
 
 /// Whether a WebP file declares an animation (VP8X chunk, animation flag).

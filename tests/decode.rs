@@ -143,3 +143,54 @@ fn corrupted_photos_never_panic() {
     }
     assert!(cases > 4000, "{cases}");
 }
+
+/// An animated GIF of `frames` (RGBA, each with its delay in milliseconds).
+fn animated_gif(frames: Vec<(image::RgbaImage, u32)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+        let frames = frames
+            .into_iter()
+            .map(|(image, ms)| image::Frame::from_parts(image, 0, 0, image::Delay::from_numer_denom_ms(ms, 1)));
+        encoder.encode_frames(frames).expect("encode the GIF");
+    }
+    out
+}
+
+#[test]
+fn an_animation_is_judged_by_the_frame_shown_longest() {
+    // A copy hidden behind a blank frame shown for 20 ms: a browser shows the copy; the first frame alone scored 0.
+    let rocket = image::open(testdata("refs/rocket.jpg")).unwrap().into_rgba8();
+    let blank = image::RgbaImage::from_pixel(rocket.width(), rocket.height(), image::Rgba([255; 4]));
+    let reference = Fingerprinter::for_references(FingerprintConfig::default())
+        .fingerprint_path(testdata("refs/rocket.jpg"))
+        .unwrap();
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    for frames in [
+        vec![(blank.clone(), 20), (rocket.clone(), 100_000)],
+        vec![(rocket.clone(), 5_000), (blank.clone(), 100), (blank.clone(), 100)],
+    ] {
+        let gif = animated_gif(frames);
+        let listing = listings.fingerprint_bytes(&gif).expect("an animated GIF");
+        let similarity = compare(&reference, &listing);
+        assert_eq!(similarity.verdict, knockoff::Verdict::Match, "{}", similarity.score);
+    }
+    // The blank frame shown longest is what the file shows.
+    let gif = animated_gif(vec![(rocket.clone(), 20), (blank.clone(), 100_000)]);
+    let photo = decode_bytes(&gif, &DecodeOptions::default()).unwrap();
+    assert!(photo.image.pixels().all(|p| p.0 == [255, 255, 255]));
+}
+
+#[test]
+fn an_animation_of_thousands_of_frames_is_read_at_once() {
+    // Frames past the 64th are never decoded (the bound is a hang guard: the 64 take milliseconds); a truncated
+    // animation keeps the frames it has.
+    let frame = image::RgbaImage::from_pixel(64, 64, image::Rgba([10, 200, 30, 255]));
+    let gif = animated_gif((0..3_000).map(|_| (frame.clone(), 10)).collect());
+    let start = Instant::now();
+    let photo = decode_bytes(&gif, &DecodeOptions::default()).unwrap();
+    assert_eq!(photo.image.dimensions(), (64, 64));
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    let truncated = &gif[..gif.len() / 2];
+    assert_eq!(decode_bytes(truncated, &DecodeOptions::default()).unwrap().image.dimensions(), (64, 64));
+}

@@ -4,15 +4,17 @@
 //! while it reads the header, before any pixel limit applies: a 1 MB `iCCP` bomb inflated to 1 GB, and with
 //! `image`'s allocation limit it may still take the whole limit. We fingerprint pixels, so the decoder is given a
 //! spliced view of the file that leaves out every ancillary chunk except transparency (`tRNS`, which changes the
-//! pixels) and EXIF (`eXIf`, stored uncompressed, for the orientation). Critical chunks, known or not, are all
-//! kept, so a file the decoder would refuse is still refused. Nothing is copied: the view reads the original bytes.
+//! pixels), EXIF (`eXIf`, stored uncompressed, for the orientation) and an APNG's animation chunks. Critical
+//! chunks, known or not, are all kept, so a file the decoder would refuse is still refused. Nothing is copied: the
+//! view reads the original bytes.
 
 use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::ops::Range;
 
 const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
-/// Ancillary chunks that change what we decode.
-const KEPT_ANCILLARY: [&[u8; 4]; 2] = [b"tRNS", b"eXIf"];
+/// Ancillary chunks that change what we decode: transparency, orientation, and an APNG's animation (its control,
+/// each frame's control and data; frame data is inflated frame by frame under the decoder's limits).
+const KEPT_ANCILLARY: [&[u8; 4]; 5] = [b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdAT"];
 
 /// The byte ranges of `bytes` the decoder should see: the signature and every chunk worth keeping, in order. A
 /// chunk that runs past the end (a truncated file) and anything after it are kept as they are, so the decoder
