@@ -406,6 +406,7 @@ impl InvertedFile {
         let unit = (n / typical).max(2.0).ln().powi(2);
         // A word held by a quarter of the catalog or more says little and costs the most: skipped.
         let stop = (self.references / 4).max(64) as u32;
+        let signature_weights: [f32; SIGNATURE_LEN + 1] = std::array::from_fn(|h| signature_weight(h as u32));
         // The buffers are taken out of the thread-local for the search, so that its body is compiled here (with
         // `popcnt` when `shortlist_popcnt` calls) rather than in a closure of its own.
         let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
@@ -452,6 +453,7 @@ impl InvertedFile {
             }
             let idf = (n / df as f32).ln().max(0.0);
             let voter = Voter {
+                signature_weights: &signature_weights,
                 signature: vocabulary.signature(lookup.word, &descriptors[lookup.slot as usize]),
                 max_distance: config.max_signature_distance,
                 tag: lookup.slot + 1,
@@ -575,7 +577,9 @@ impl InvertedFile {
 }
 
 /// One listing descriptor's lookup of one word, voting for the references it meets there.
-struct Voter {
+struct Voter<'a> {
+    /// [`signature_weight`] of each distance: a vote's `exp` was 2.7% of the shortlist's time.
+    signature_weights: &'a [f32; SIGNATURE_LEN + 1],
     /// The descriptor's signature bits in the word.
     signature: u32,
     max_distance: u32,
@@ -590,7 +594,7 @@ struct Voter {
     level: u32,
 }
 
-impl Voter {
+impl Voter<'_> {
     /// Counts the vote of a posting (its reference and [`Posting::rest`]) if its signature is near and this
     /// descriptor has not voted for the reference yet.
     #[inline(always)]
@@ -605,7 +609,7 @@ impl Voter {
         if t.raw == 0.0 {
             touched.push(r as u32);
         }
-        let weight = self.weight * signature_weight(h);
+        let weight = self.weight * self.signature_weights.get(h as usize).copied().unwrap_or(0.0);
         t.raw += weight;
         votes.push(Vote {
             reference: r as u32,
