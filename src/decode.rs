@@ -372,13 +372,7 @@ fn decode_with_image(
         progressive_jpeg: format == ImageFormat::Jpeg && jpeg_is_progressive(bytes),
     };
     let needed = peak_bytes(&layout);
-    if needed > options.limits.max_alloc {
-        return Err(Error::new(ErrorKind::TooLarge {
-            width,
-            height,
-            limit: format!("decoding needs {needed} bytes, maximum allocation {} bytes", options.limits.max_alloc),
-        }));
-    }
+    fits("decoding", needed, (width, height), &options.limits)?;
     // Held while the photo lives: the decode's buffers, then its RGB pixels while the fingerprint is taken.
     let reservation = budget::reserve(needed);
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(name, Some((width, height)), e))?;
@@ -388,6 +382,19 @@ fn decode_with_image(
     let rgb = rgb.into_rgb8();
     let reservation = Some(std::sync::Arc::new(reservation));
     Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name, _reservation: reservation })
+}
+
+/// Refuses a decode of a `width` x `height` photo (`what`: "decoding" ...) that would hold `needed` bytes at its peak,
+/// more than the allocation limit, before anything is allocated.
+fn fits(what: &str, needed: u64, (width, height): (u32, u32), limits: &Limits) -> Result<()> {
+    if needed <= limits.max_alloc {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::TooLarge {
+        width,
+        height,
+        limit: format!("{what} needs {needed} bytes, maximum allocation {} bytes", limits.max_alloc),
+    }))
 }
 
 /// What a decode through `image` will hold at its peak.
@@ -592,16 +599,7 @@ fn decode_jpeg_reduced(bytes: &[u8], long_side: u32, options: &DecodeOptions) ->
     let pixels = u64::from(width) * u64::from(height);
     let coefficients =
         if info.coding_process == jpeg_decoder::CodingProcess::DctProgressive { 2 * components * pixels } else { 0 };
-    if coefficients > options.limits.max_alloc {
-        return Err(Error::new(ErrorKind::TooLarge {
-            width,
-            height,
-            limit: format!(
-                "progressive decoding needs {coefficients} bytes, maximum allocation {} bytes",
-                options.limits.max_alloc
-            ),
-        }));
-    }
+    fits("progressive decoding", coefficients, (width, height), &options.limits)?;
     let output_limit = options.limits.max_alloc - coefficients;
     decoder.set_max_decoding_buffer_size(usize::try_from(output_limit).unwrap_or(usize::MAX));
     let orientation = match (options.apply_orientation, decoder.exif_data()) {

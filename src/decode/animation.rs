@@ -9,7 +9,7 @@ use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
 use image::{AnimationDecoder, DynamicImage, Frames, ImageDecoder, ImageFormat};
 
-use super::{DecodeOptions, Photo, budget, flatten_on_white, format_name, gif_frames, image_error, png_chunks};
+use super::{DecodeOptions, Photo, budget, fits, flatten_on_white, format_name, gif_frames, image_error, png_chunks};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Most frames looked at. Frames past it are not decoded (a 3,000-frame GIF costs what 64 frames do).
@@ -64,16 +64,7 @@ pub(super) fn decode(bytes: &[u8], format: ImageFormat, options: &DecodeOptions)
     // RGBA: the decoder's canvas, the frame it composites (and a GIF's frame buffer), the one kept, the RGB copy.
     let needed = u128::from(pixels) * (4 + 4 + 4 + 3) + 4 * u128::from(largest_frame);
     let needed = u64::try_from(needed).unwrap_or(u64::MAX);
-    if needed > options.limits.max_alloc {
-        return Err(Error::new(ErrorKind::TooLarge {
-            width,
-            height,
-            limit: format!(
-                "decoding the animation needs {needed} bytes, maximum allocation {} bytes",
-                options.limits.max_alloc
-            ),
-        }));
-    }
+    fits("decoding the animation", needed, (width, height), &options.limits)?;
     let reservation = budget::reserve(needed);
     let most = usize::try_from(MAX_COMPOSITED_PIXELS / pixels.max(1)).unwrap_or(usize::MAX).clamp(1, MAX_FRAMES);
     let mut kept: Option<(f64, image::RgbaImage)> = None;
