@@ -15,8 +15,9 @@
 //! a listing with no candidate, or that could not be read, gets one row with an empty reference, score 0 and
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
-//! same scan streamed beside it (`PATH` with the extension `.html.csv`: `scan-report.html.csv`) so an interrupted scan keeps its results. Parquet (a build with
-//! `--features arrow`; default `scan-report.parquet`) has the CSV's columns typed (null for an empty field), then
+//! same scan streamed beside it (`PATH` with the extension `.html.csv`: `scan-report.html.csv`) so an interrupted
+//! scan keeps its results. Parquet (a build with `--features arrow`; default `scan-report.parquet`) has the CSV's
+//! columns typed (null for an empty field), then
 //! `error_kind`, `path` (the listing's full path) and `config` (the run's configuration, JSON); it is complete when
 //! the scan ends (Parquet's footer comes last). A progress bar shows on
 //! stderr when it is a terminal; a one-line summary, then the verdict thresholds and the false-match rate per listing

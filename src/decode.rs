@@ -380,8 +380,7 @@ fn decode_with_image(
     let mut rgb = DynamicImage::ImageRgb8(flatten_on_white(image));
     rgb.apply_orientation(orientation);
     let rgb = rgb.into_rgb8();
-    let reservation = Some(std::sync::Arc::new(reservation));
-    Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name, _reservation: reservation })
+    Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name, _reservation: reservation.held() })
 }
 
 /// Refuses a decode of a `width` x `height` photo (`what`: "decoding" ...) that would hold `needed` bytes at its peak,
@@ -456,9 +455,9 @@ fn jpeg_is_progressive(bytes: &[u8]) -> bool {
 }
 
 /// A GIF's frames as its blocks declare them: how many image descriptors come before the file ends or goes wrong
-/// (up to `most`), the first one's pixels (width x height; 0 without one) and the largest one's. Walks the header,
-/// the global colour table, the extension blocks and each frame's colour table and data sub-blocks, reading none.
-pub(crate) fn gif_frames(bytes: &[u8], most: usize) -> (usize, u64, u64) {
+/// (up to `most`), and the largest one's pixels (width x height; 0 without one). Walks the header, the global colour
+/// table, the extension blocks and each frame's colour table and data sub-blocks, reading none.
+pub(crate) fn gif_frames(bytes: &[u8], most: usize) -> (usize, u64) {
     let u16_at = |at: usize| bytes.get(at..at + 2).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])));
     let table = |flags: u8| if flags & 0x80 != 0 { 3usize << ((flags & 0x07) + 1) } else { 0 };
     // Data sub-blocks (a length byte each) up to an empty one: where they end, if they do.
@@ -469,19 +468,15 @@ pub(crate) fn gif_frames(bytes: &[u8], most: usize) -> (usize, u64, u64) {
             return Some(at);
         }
     };
-    let (mut count, mut first, mut largest) = (0, 0, 0);
+    let (mut count, mut largest) = (0, 0);
     // "GIF89a", the logical screen descriptor (7 bytes; a global colour table after it if its flags say so).
-    let Some(&flags) = bytes.get(10) else { return (0, 0, 0) };
+    let Some(&flags) = bytes.get(10) else { return (0, 0) };
     let mut at = 13 + table(flags);
     while count < most {
         match bytes.get(at) {
             // An image descriptor (left, top, width, height, flags), its colour table, the LZW code size, its data.
             Some(0x2C) => {
-                let pixels = u16_at(at + 5) * u16_at(at + 7);
-                (count, largest) = (count + 1, largest.max(pixels));
-                if count == 1 {
-                    first = pixels;
-                }
+                (count, largest) = (count + 1, largest.max(u16_at(at + 5) * u16_at(at + 7)));
                 let Some(&flags) = bytes.get(at + 9) else { break };
                 let Some(end) = sub_blocks(at + 10 + table(flags) + 1) else { break };
                 at = end;
@@ -494,7 +489,7 @@ pub(crate) fn gif_frames(bytes: &[u8], most: usize) -> (usize, u64, u64) {
             _ => break,
         }
     }
-    (count, first, largest)
+    (count, largest)
 }
 
 /// Whether a WebP file declares an animation (VP8X chunk, animation flag).

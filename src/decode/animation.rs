@@ -30,23 +30,15 @@ pub(super) fn decode(bytes: &[u8], format: ImageFormat, options: &DecodeOptions)
     let mut largest_frame = 0;
     let (width, height, frames): (u32, u32, Frames) = match format {
         ImageFormat::Gif => {
-            let (count, _, largest) = gif_frames(bytes, usize::MAX);
+            let (count, largest) = gif_frames(bytes, usize::MAX);
             if count < 2 {
                 return Ok(None);
             }
             largest_frame = largest;
-            let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(header)?;
-            let (width, height) = decoder.dimensions();
-            options.limits.check(width, height)?;
-            decoder.set_limits(limits).map_err(header)?;
-            (width, height, decoder.into_frames())
+            limited(GifDecoder::new(Cursor::new(bytes)).map_err(header)?, limits, options, header)?
         }
         ImageFormat::WebP if super::webp_is_animated(bytes) => {
-            let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(header)?;
-            let (width, height) = decoder.dimensions();
-            options.limits.check(width, height)?;
-            decoder.set_limits(limits).map_err(header)?;
-            (width, height, decoder.into_frames())
+            limited(WebPDecoder::new(Cursor::new(bytes)).map_err(header)?, limits, options, header)?
         }
         ImageFormat::Png => {
             let view = png_chunks::Spliced::new(bytes, png_chunks::kept_ranges(bytes));
@@ -89,6 +81,20 @@ pub(super) fn decode(bytes: &[u8], format: ImageFormat, options: &DecodeOptions)
         height: image.height(),
         image,
         format: name,
-        _reservation: Some(std::sync::Arc::new(reservation)),
+        _reservation: reservation.held(),
     }))
+}
+
+/// An animation decoder's canvas size and frames, its canvas checked against our limits and its allocations held
+/// to `limits` (a PNG's decoder is built with them).
+fn limited<'a, D: ImageDecoder + AnimationDecoder<'a>>(
+    mut decoder: D,
+    limits: image::Limits,
+    options: &DecodeOptions,
+    header: impl Fn(image::ImageError) -> Error,
+) -> Result<(u32, u32, Frames<'a>)> {
+    let (width, height) = decoder.dimensions();
+    options.limits.check(width, height)?;
+    decoder.set_limits(limits).map_err(header)?;
+    Ok((width, height, decoder.into_frames()))
 }

@@ -86,6 +86,13 @@ pub(crate) fn reserve(bytes: u64) -> Reservation {
     Reservation { bytes, holder: Some(me) }
 }
 
+impl Reservation {
+    /// The reservation to keep with a photo: `None` when nothing was reserved.
+    pub(crate) fn held(self) -> Option<std::sync::Arc<Reservation>> {
+        self.holder.is_some().then(|| std::sync::Arc::new(self))
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         let Some(holder) = self.holder else { return };

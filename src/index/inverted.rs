@@ -530,7 +530,8 @@ impl InvertedFile {
             // opened index reads from its file.
             let mut best_k: Vec<f32> = Vec::with_capacity(k + 1);
             for (entry, group) in scored.iter_mut().zip(&groups) {
-                let bar = match best_k.get(k.wrapping_sub(1)) {
+                // `best_k` holds at most `k` placements, best first: once full, its last is the k-th best.
+                let bar = match best_k.last() {
                     Some(&kth) if best_k.len() == k => kth.max(config.min_score),
                     _ => config.min_score,
                 };
@@ -540,7 +541,7 @@ impl InvertedFile {
                 } else {
                     0.0
                 };
-                if k > 0 && (best_k.len() < k || entry.1 > best_k[k - 1]) {
+                if best_k.len() < k || best_k.last().is_some_and(|&kth| entry.1 > kth) {
                     let at = best_k.partition_point(|&s: &f32| s >= entry.1);
                     best_k.insert(at, entry.1);
                     best_k.truncate(k);
