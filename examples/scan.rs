@@ -277,7 +277,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let sources = HtmlSources {
             queries: &queries,
             catalog: scanner.index().catalog_root(),
-            limits: scanner.index().config().limits,
+            limits: scanner.options().limits,
         };
         let mut out = open(&path)?;
         write_html(&mut out, &kept, &summary, sources).with_context(|| writing(Some(&path)))?;

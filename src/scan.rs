@@ -19,8 +19,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
+use crate::decode::Limits;
 use crate::error::{Error, ErrorCode, ErrorKind, Result};
-use crate::fingerprint::Fingerprinter;
+use crate::fingerprint::{FingerprintConfig, Fingerprinter};
 use crate::index::{ReferenceIndex, SearchOptions, relative_path};
 use crate::progress::{Counter, Progress};
 use crate::similarity::{Evidence, Thresholds, Verdict};
@@ -47,6 +48,12 @@ pub struct ScanOptions {
     /// Which files under a scanned folder are read (by default photos only; see [`WalkOptions`]).
     #[serde(default)]
     pub walk: WalkOptions,
+    /// The limits listings are decoded under (default [`Limits::default`]). They belong to the machine that scans
+    /// (its memory, what it will open), not to the catalog: the index's own limits, which anyone who wrote the
+    /// index file chose, are for its references and never raise these. Everything else of the index's
+    /// configuration (working sizes, keypoint budgets) is used as it is, so that listings stay comparable.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_chunk_size() -> usize {
@@ -55,7 +62,12 @@ fn default_chunk_size() -> usize {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { search: SearchOptions::default(), chunk_size: default_chunk_size(), walk: WalkOptions::default() }
+        ScanOptions {
+            search: SearchOptions::default(),
+            chunk_size: default_chunk_size(),
+            walk: WalkOptions::default(),
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -66,6 +78,8 @@ crate::setters!(ScanOptions {
     chunk_size: usize => with_chunk_size,
     /// Sets [`ScanOptions::walk`].
     walk: WalkOptions => with_walk,
+    /// Sets [`ScanOptions::limits`].
+    limits: Limits => with_limits,
 });
 
 /// One input of [`Scanner::scan_files`]: a file, or a photo already in memory (an upload, a download).
@@ -250,7 +264,8 @@ impl Scanner {
     /// A scanner over `index` (a [`ReferenceIndex`], moved in, or an `Arc` of one, shared).
     pub fn new(index: impl Into<Arc<ReferenceIndex>>, options: ScanOptions) -> Self {
         let index = index.into();
-        Scanner { fingerprinter: Fingerprinter::for_listings(*index.config()), index, options }
+        let config = FingerprintConfig { limits: options.limits, ..*index.config() };
+        Scanner { fingerprinter: Fingerprinter::for_listings(config), index, options }
     }
 
     /// The index scanned against.

@@ -413,3 +413,38 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
     assert!(stderr.contains("the index is damaged") && stderr.contains("rebuild it"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Listings are decoded under the scanning host's limits, never under the index's: an index file (which anyone may
+/// have written) whose limits let everything through does not switch the scan's bomb protection off, and an index
+/// built under tight limits does not refuse ordinary listings.
+#[test]
+fn listings_are_decoded_under_the_scans_limits_not_the_index_files() {
+    let mut generous = FingerprintConfig::default();
+    generous.limits.max_pixels = 1 << 34;
+    generous.limits.max_alloc = 1 << 34;
+    let index = Arc::new(ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(generous), |_| {}).0);
+    let listing = || vec![knockoff::ScanInput::from(testdata("listings/rocket-collage.jpg"))];
+    let scan = |options: ScanOptions| {
+        let mut reports = Vec::new();
+        Scanner::new(index.clone(), options)
+            .scan_files(
+                listing(),
+                &AtomicBool::new(false),
+                |_| {},
+                |r| {
+                    reports.push(r.clone());
+                    Ok(())
+                },
+            )
+            .unwrap();
+        reports.remove(0)
+    };
+    let mut tight = knockoff::Limits::default();
+    tight.max_pixels = 100 * 100;
+    let refused = scan(ScanOptions::default().with_limits(tight));
+    assert!(
+        matches!(&refused.outcome, Outcome::Failed { error_kind, .. } if *error_kind == knockoff::ErrorCode::TooLarge),
+        "{refused:?}"
+    );
+    assert_eq!(scan(ScanOptions::default()).verdict(), Verdict::Match);
+}

@@ -170,11 +170,10 @@ fn the_worker_gives_every_record_the_rows_a_scan_of_the_file_gives() {
 
 #[test]
 fn bad_records_are_failure_rows_and_the_stream_goes_on() {
-    // A 1 MiB file-size limit, so that an oversized record is cheap to make.
-    let mut config = FingerprintConfig::default();
-    config.limits.max_file_bytes = 1 << 20;
-    let (index, _) = ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(config), |_| {});
-    let scanner = Scanner::new(index, one_hit());
+    // A 1 MiB file-size limit on the scan, so that an oversized record is cheap to make.
+    let mut limits = knockoff::Limits::default();
+    limits.max_file_bytes = 1 << 20;
+    let scanner = Scanner::new(index_of_refs(), one_hit().with_limits(limits));
     let photo = std::fs::read(testdata("listings").join("rocket-recompressed.jpg")).unwrap();
     // Over the file-size limit: refused from its length, as the same photo as a file would be.
     let mut oversized = photo.clone();

@@ -18,8 +18,8 @@ pub struct HtmlSources<'a> {
     pub queries: &'a Path,
     /// The catalog folder (reference paths are relative to it), if known.
     pub catalog: Option<&'a Path>,
-    /// The limits the photos are decoded under: the scan's (`index.config().limits`), so that the report never
-    /// decodes what the scan refused, nor with more memory.
+    /// The limits the photos are decoded under: the scan's ([`ScanOptions::limits`](crate::ScanOptions::limits)),
+    /// so that the report never decodes what the scan refused, nor with more memory.
     pub limits: crate::decode::Limits,
 }
 
