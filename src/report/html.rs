@@ -187,7 +187,7 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
          <p class=verdict>{verdict_text} <span class=score>score {:.3}</span></p>\
          <p><b>How it was altered:</b> {}</p><p><b>Orientation:</b> {}</p>\
          <p><b>PDQ</b> {} / 256 bits (quality {}) · <b>pHash</b> {} · <b>dHash</b> {} · <b>aHash</b> {} · \
-         <b>colour</b> {:.2} · <b>verified matches</b> {}{}</p>{metadata}{picture}</div></section>",
+         <b>colour</b> {:.2} · <b>verified matches</b> {}{}</p>{metadata}</div>{picture}</section>",
         figure(thumbnail(&reference_photo), "authentic", &hit.reference),
         figure(thumbnail(&listing_photo), "listing", &report.query),
         hit.score,
@@ -253,7 +253,7 @@ const HTML_HEAD: &str = r#"<!DOCTYPE html>
 <style>
 body { font: 15px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 16px; color: #222; }
 header { border-bottom: 2px solid #ddd; margin-bottom: 16px; }
-.card { display: flex; gap: 20px; border: 1px solid #ddd; border-left: 8px solid #999; border-radius: 6px;
+.card { display: flex; flex-wrap: wrap; gap: 20px; border: 1px solid #ddd; border-left: 8px solid #999; border-radius: 6px;
         padding: 12px; margin: 12px 0; }
 .card.match { border-left-color: #c62828; } .card.review { border-left-color: #ef8f00; }
 .photos { display: flex; gap: 10px; } figure { margin: 0; width: 250px; text-align: center; }
@@ -272,7 +272,7 @@ table.listing { border-collapse: collapse; margin-top: 8px; }
 .review .verdict { color: #ef8f00; } .score { font-weight: 400; color: #444; font-size: 16px; margin-left: 10px; }
 .meta { display: inline-block; background: #f2f2f2; border-radius: 3px; padding: 1px 6px; margin-right: 6px; }
 .none { color: #2e7d32; font-weight: 600; }
-figure.evidence { width: auto; margin-top: 10px; } figure.evidence img { max-width: 100%; max-height: none; }
-.facts { min-width: 0; }
+figure.evidence { width: auto; flex-basis: 100%; } figure.evidence img { max-width: 100%; max-height: none; }
+.facts { min-width: 0; flex: 1 1 300px; }
 </style></head><body>
 "#;
