@@ -43,7 +43,12 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "error",
 ];
 
-/// Writes a CSV report row by row.
+/// Writes a CSV report row by row (RFC 4180 quoting).
+///
+/// Values are written as they are, paths included, so that programs reading the report get the real names. A
+/// spreadsheet program, though, reads a cell that starts with `=`, `+`, `-` or `@` as a formula: when listing file
+/// names come from sellers (a listing's title, a crawled URL), import the report with its columns typed as text
+/// rather than opening it directly.
 pub struct CsvReport<W: Write> {
     out: W,
 }
