@@ -903,7 +903,8 @@ impl<R: Read> Reader<R> {
 /// `root` relative to the folder of the index file at `index_path`, when both are absolute or both relative on
 /// the same tree (`../catalog`, `refs`), with `/` separators; `None` otherwise.
 fn relative_root(root: &Path, index_path: &Path) -> Option<String> {
-    let dir = index_path.parent().unwrap_or(Path::new(""));
+    // A bare file name's parent is the empty path, which has no absolute form: it is the current folder.
+    let dir = index_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let absolute = |p: &Path| std::path::absolute(p).ok();
     let (root, dir) = (absolute(root)?, absolute(dir)?);
     let common = root.components().zip(dir.components()).take_while(|(a, b)| a == b).count();
@@ -915,4 +916,20 @@ fn relative_root(root: &Path, index_path: &Path) -> Option<String> {
         .chain(root.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()))
         .collect();
     Some(if parts.is_empty() { ".".to_string() } else { parts.join("/") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_root;
+    use std::path::Path;
+
+    /// `index photos -o catalog.idx` (the README's own command) names the index by a bare file name: the catalog
+    /// is recorded relative to the current folder, so the two can move together.
+    #[test]
+    fn a_catalog_is_recorded_relative_to_an_index_named_by_a_bare_file_name() {
+        assert_eq!(relative_root(Path::new("photos"), Path::new("catalog.idx")).as_deref(), Some("photos"));
+        assert_eq!(relative_root(Path::new("photos"), Path::new("./catalog.idx")).as_deref(), Some("photos"));
+        assert_eq!(relative_root(Path::new("photos"), Path::new("out/catalog.idx")).as_deref(), Some("../photos"));
+        assert_eq!(relative_root(Path::new("."), Path::new("catalog.idx")).as_deref(), Some("."));
+    }
 }
