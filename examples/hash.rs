@@ -94,16 +94,17 @@ fn run(args: &Args) -> std::io::Result<usize> {
     if files_found == 0 {
         eprintln!("warning: no photo found, nothing was hashed");
     }
+    // A path named on the command line that cannot be hashed (a pipe, a device) fails the run, as a missing one
+    // does, and counts as failed; skipped entries inside folders do not.
+    let named_skipped = walk.skipped.iter().filter(|s| args.paths.contains(&s.path)).count();
     eprintln!(
-        "hashed {files_found} {} ({failures} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
+        "hashed {files_found} {} ({} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
         if files_found == 1 { "file" } else { "files" },
-        walk.skipped.len(),
+        failures + named_skipped,
+        walk.skipped.len() - named_skipped,
         hashed as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    // A path named on the command line that cannot be hashed (a pipe, a device) fails the run, as a missing one
-    // does; skipped entries inside folders do not.
-    let named_skipped = walk.skipped.iter().filter(|s| args.paths.contains(&s.path)).count();
     Ok(failures + named_skipped)
 }
 

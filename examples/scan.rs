@@ -15,7 +15,7 @@
 //! a listing with no candidate, or that could not be read, gets one row with an empty reference, score 0 and
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
 //! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
-//! same scan streamed beside it (`PATH` with the extension `.html.csv`: `scan-report.html.csv`) so an interrupted
+//! same scan streamed beside it (`PATH` with `.csv` added: `scan-report.html.csv`) so an interrupted
 //! scan keeps its results. Parquet (a build with `--features arrow`; default `scan-report.parquet`) has the CSV's
 //! columns typed (null for an empty field), then
 //! `error_kind`, `path` (the listing's full path) and `config` (the run's configuration, JSON); it is complete when
@@ -99,6 +99,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The CSV streamed beside an HTML report: its name with `.csv` added (`scan-report.html.csv`), whatever the
+/// HTML file's extension.
+fn companion_csv(html: &Path) -> PathBuf {
+    let mut name = html.as_os_str().to_owned();
+    name.push(".csv");
+    PathBuf::from(name)
+}
+
 fn broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -143,13 +151,22 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     // Before indexing a catalog for nothing.
     if format == Format::Parquet && cfg!(not(feature = "arrow")) {
-        bail!("--format parquet: this build has no Parquet support; build with `--features arrow`");
+        // A usage error (exit status 2): this build has no such format.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::InvalidValue,
+                "--format parquet: this build has no Parquet support; build with `--features arrow`",
+            )
+            .exit();
     }
     if let Some(path) = &output {
         output::check("-o", path, &[&refs])?;
         if format == Format::Html {
-            output::check("-o", &path.with_extension("html.csv"), &[&refs])?;
+            output::check("-o", &companion_csv(path), &[&refs])?;
         }
+    }
+    if !queries.exists() {
+        bail!("--queries {}: no such folder", queries.display());
     }
     if !queries.is_dir() {
         bail!("--queries {} is not a folder", queries.display());
@@ -217,8 +234,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let stdout = || -> Box<dyn Write> { Box::new(BufWriter::new(std::io::stdout())) };
     // Write errors name what was being written (a full disk, a closed pipe).
     let writing = |path: Option<&Path>| match path {
-        Some(path) => format!("cannot write {}", path.display()),
-        None => "cannot write to stdout".to_string(),
+        // The cause says "cannot write: ..." itself.
+        Some(path) => path.display().to_string(),
+        None => "stdout".to_string(),
     };
     let (summary, kept) = match format {
         Format::Csv | Format::Jsonl => {
@@ -254,7 +272,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         #[cfg(not(feature = "arrow"))]
         Format::Parquet => bail!("--format parquet: this build has no Parquet support; build with `--features arrow`"),
         Format::Html => {
-            let csv_path = output.clone().unwrap_or_default().with_extension("html.csv");
+            let csv_path = companion_csv(&output.clone().unwrap_or_default());
             let mut csv = CsvReport::new(open(&csv_path)?).with_context(|| writing(Some(&csv_path)))?;
             let mut kept: Vec<ListingReport> = Vec::new();
             let summary = scanner
@@ -281,7 +299,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         };
         let mut out = open(&path)?;
         write_html(&mut out, &kept, &summary, sources).with_context(|| writing(Some(&path)))?;
-        eprintln!("wrote {} (and {})", path.display(), path.with_extension("html.csv").display());
+        eprintln!("wrote {} (and {})", path.display(), companion_csv(&path).display());
     }
     for skipped in &summary.skipped {
         eprintln!("skipped {skipped}");

@@ -96,16 +96,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
     stdout.flush().context("cannot write to stdout")?;
     let summary = summary?;
     eprintln!(
-        "worker: {} listings, {} failures, {:.1} listings/s (wall time, waiting for input included)",
+        "worker: {} {}, {} {}, {:.1} listings/s (wall time, waiting for input included)",
         summary.listings,
+        if summary.listings == 1 { "listing" } else { "listings" },
         summary.failures,
+        if summary.failures == 1 { "failure" } else { "failures" },
         summary.rate()
     );
     if summary.index_failures > 0 {
         bail!(
-            "the index is damaged: {} listings could not be searched against it (their rows say where); rebuild it \
-             with the `index` example",
-            summary.index_failures
+            "the index is damaged: {} could not be searched against it (their rows say where); rebuild it with \
+             the `index` example",
+            if summary.index_failures == 1 {
+                "1 listing".to_string()
+            } else {
+                format!("{} listings", summary.index_failures)
+            }
         );
     }
     Ok(())

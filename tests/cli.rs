@@ -85,13 +85,18 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
     let photo_bytes = std::fs::read(&photo).unwrap();
     let listings = testdata("listings").to_string_lossy().into_owned();
     let (photo_text, dir_text) = (path(&photo), path(&dir));
-    let refused: [(&str, Vec<&str>, i32, &str); 6] = [
+    // A hard link is the photo under a name of its own.
+    let hard_link = dir.join("linked.jpg");
+    std::fs::hard_link(&photo, &hard_link).unwrap();
+    let (hard_link_text, other) = (path(&hard_link), path(&testdata("refs/coffee.jpg")));
+    let refused: [(&str, Vec<&str>, i32, &str); 7] = [
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &index_text], 1, "is the input"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", "/nonexistent/x.html"], 1, "no such folder"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "--format", "html", "-o", &dir_text], 1, "folder"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &photo_text], 1, "is a photo"),
         ("index", vec![&catalog_text, "-o", &photo_text], 1, "is a photo"),
         ("compare", vec![&photo_text, &listings, "--evidence", &photo_text], 2, "is the input"),
+        ("compare", vec![&other, &photo_text, "--evidence", &hard_link_text], 2, "is the input"),
     ];
     for (name, args, code, says) in refused {
         let out = run(name, &args);
@@ -102,7 +107,7 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
     assert_eq!(std::fs::read(&index).unwrap(), index_bytes);
     assert_eq!(std::fs::read(&photo).unwrap(), photo_bytes);
     // Nothing half-written beside the folder either.
-    assert!(!dir.with_extension("html.csv").exists());
+    assert!(!PathBuf::from(format!("{}.csv", dir.display())).exists());
     // Without --format, the output's extension picks it.
     let html = dir.join("out.html");
     let out = run("scan", &["--refs", &index_text, "--queries", &listings, "-o", &path(&html)]);
@@ -153,6 +158,11 @@ fn runtime_errors_name_the_path_without_a_backtrace() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.matches("rocket.jpg").count(), 1, "{stderr}");
     assert!(stderr.contains("folder of reference photos") && stderr.contains("`index`"), "{stderr}");
+    // A listings folder that is not there is said so, not called "not a folder".
+    let out = run("scan", &["--refs", "testdata/refs", "--queries", "/nonexistent/listings"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/listings: no such folder"), "{stderr}");
 
     let out = run(
         "compare",

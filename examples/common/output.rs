@@ -39,9 +39,21 @@ pub fn not_an_input(flag: &str, output: &Path, inputs: &[&Path]) -> anyhow::Resu
     }
     let target = std::fs::canonicalize(output).ok();
     for input in inputs {
-        if target.is_some() && std::fs::canonicalize(input).ok() == target {
+        if target.is_some() && std::fs::canonicalize(input).ok() == target || same_file(&meta, input) {
             bail!("{flag} {}: is the input {}; writing it would destroy it", output.display(), input.display());
         }
     }
     Ok(())
+}
+
+/// Whether `input` is the file `output` (its metadata) is, under another name: a hard link has its own path.
+#[cfg(unix)]
+fn same_file(output: &std::fs::Metadata, input: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(input).is_ok_and(|m| m.dev() == output.dev() && m.ino() == output.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &Path) -> bool {
+    false
 }
