@@ -213,6 +213,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         index.set_catalog_root(Some(root.clone()));
     }
+    // Said before the scan rather than found on every card of the report.
+    if format == Format::Html && !index.catalog_root().is_some_and(Path::is_dir) {
+        let missing = index.catalog_root().map_or("the index does not record its catalog folder".to_string(), |r| {
+            format!("the catalog folder {} is not there", r.display())
+        });
+        eprintln!("warning: {missing}: the HTML report will show no authentic photos; scan with --catalog-root DIR");
+    }
     let references = index.len();
     let mut options = ScanOptions::default();
     options.search.top_k = usize::from(args.top);
