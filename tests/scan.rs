@@ -267,18 +267,7 @@ fn scan_files_takes_paths_and_bytes() {
         knockoff::ScanInput::from(testdata("listings/coffee-mirrored.jpg")),
         knockoff::ScanInput::from(("garbage", b"not a photo".to_vec())),
     ];
-    let mut reports = Vec::new();
-    let summary = Scanner::new(index, ScanOptions::default())
-        .scan_files(
-            inputs,
-            &AtomicBool::new(false),
-            |_| {},
-            |r| {
-                reports.push(r.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
+    let (reports, summary) = common::scan_files(&Scanner::new(index, ScanOptions::default()), inputs);
     assert_eq!(summary.scanned, 3);
     assert_eq!(reports[0].query, "upload");
     assert_eq!(reports[0].verdict(), Verdict::Match);
@@ -415,29 +404,16 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
 }
 
 /// Listings are decoded under the scanning host's limits, never under the index's: an index file (which anyone may
-/// have written) whose limits let everything through does not switch the scan's bomb protection off, and an index
-/// built under tight limits does not refuse ordinary listings.
+/// have written) whose limits let everything through does not switch the scan's bomb protection off.
 #[test]
 fn listings_are_decoded_under_the_scans_limits_not_the_index_files() {
     let mut generous = FingerprintConfig::default();
     generous.limits.max_pixels = 1 << 34;
     generous.limits.max_alloc = 1 << 34;
     let index = Arc::new(ReferenceIndex::build(testdata("refs"), &Fingerprinter::for_references(generous), |_| {}).0);
-    let listing = || vec![knockoff::ScanInput::from(testdata("listings/rocket-collage.jpg"))];
     let scan = |options: ScanOptions| {
-        let mut reports = Vec::new();
-        Scanner::new(index.clone(), options)
-            .scan_files(
-                listing(),
-                &AtomicBool::new(false),
-                |_| {},
-                |r| {
-                    reports.push(r.clone());
-                    Ok(())
-                },
-            )
-            .unwrap();
-        reports.remove(0)
+        let listing = vec![knockoff::ScanInput::from(testdata("listings/rocket-collage.jpg"))];
+        common::scan_files(&Scanner::new(index.clone(), options), listing).0.remove(0)
     };
     let mut tight = knockoff::Limits::default();
     tight.max_pixels = 100 * 100;

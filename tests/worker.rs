@@ -132,19 +132,7 @@ fn report_keys(reports: &[ListingReport]) -> Vec<Key> {
 
 /// The reports of a scan of `files` (by path) with `scanner`.
 fn scan_paths(scanner: &Scanner, files: &[PathBuf]) -> Vec<ListingReport> {
-    let mut reports = Vec::new();
-    scanner
-        .scan_files(
-            files.iter().map(|f| f.as_path()),
-            &AtomicBool::new(false),
-            |_| {},
-            |r| {
-                reports.push(r.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
-    reports
+    common::scan_files(scanner, files.iter().map(|f| f.as_path())).0
 }
 
 fn read_stream(bytes: &[u8]) -> Vec<RecordBatch> {

@@ -52,3 +52,24 @@ pub fn example(name: &str) -> std::process::Command {
     command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command
 }
+
+/// Every report of a scan of `inputs` with `scanner`, in input order, and the scan's summary.
+pub fn scan_files<I: Into<knockoff::ScanInput>>(
+    scanner: &knockoff::Scanner,
+    inputs: impl IntoIterator<Item = I>,
+) -> (Vec<knockoff::ListingReport>, knockoff::ScanSummary) {
+    let mut reports = Vec::new();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let summary = scanner
+        .scan_files(
+            inputs,
+            &cancel,
+            |_| {},
+            |r| {
+                reports.push(r.clone());
+                Ok(())
+            },
+        )
+        .expect("a scan of files fails only when its sink does");
+    (reports, summary)
+}
