@@ -265,8 +265,8 @@ pub enum Alteration {
     },
     /// Not a copy of this photo but another photograph of the same scene or product (the other camera of a stereo
     /// pair, another frame of a burst, a re-shoot on the same set): many right matches miss the one transform a
-    /// copy would follow (parallax, things that moved), and the inliers themselves sit loosely. Worth an analyst's look (a leaked shoot), not a takedown:
-    /// the verdict is at most `review`.
+    /// copy would follow (parallax, things that moved), and the inliers themselves sit loosely. Worth an analyst's
+    /// look (a leaked shoot), not a takedown: the verdict is at most `review`.
     AnotherShot {
         /// Matches displaced from the transform by one to four tolerances while agreeing with its rotation and
         /// scale ([`LocalEvidence::near_misses`]).

@@ -253,8 +253,8 @@ const HTML_HEAD: &str = r#"<!DOCTYPE html>
 <style>
 body { font: 15px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 16px; color: #222; }
 header { border-bottom: 2px solid #ddd; margin-bottom: 16px; }
-.card { display: flex; flex-wrap: wrap; gap: 20px; border: 1px solid #ddd; border-left: 8px solid #999; border-radius: 6px;
-        padding: 12px; margin: 12px 0; }
+.card { display: flex; flex-wrap: wrap; gap: 20px; border: 1px solid #ddd; border-left: 8px solid #999;
+        border-radius: 6px; padding: 12px; margin: 12px 0; }
 .card.match { border-left-color: #c62828; } .card.review { border-left-color: #ef8f00; }
 .photos { display: flex; gap: 10px; } figure { margin: 0; width: 250px; text-align: center; }
 figure img { max-width: 240px; max-height: 240px; border: 1px solid #ccc; }
