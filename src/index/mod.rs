@@ -258,9 +258,9 @@ impl ReferenceIndex {
 
     /// The fingerprint configuration every reference was made with; listings must use the same, except for its
     /// [`limits`](FingerprintConfig::limits): those are what the references were decoded under, and an index file
-    /// from elsewhere may carry any (within [`Limits::validate`](crate::Limits::validate)). A
-    /// [`Scanner`](crate::Scanner) decodes listings under its own ([`ScanOptions::limits`](crate::ScanOptions::limits));
-    /// a program that fingerprints listings itself can do the same with [`FingerprintConfig::with_limits`].
+    /// from elsewhere may carry any (within [`Limits::validate`](crate::Limits::validate)). A scan decodes
+    /// listings under its own ([`ScanOptions::limits`](crate::ScanOptions::limits)); a program that fingerprints
+    /// listings itself can do the same with [`FingerprintConfig::with_limits`].
     pub fn config(&self) -> &FingerprintConfig {
         &self.config
     }
