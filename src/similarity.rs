@@ -166,7 +166,7 @@ impl Thresholds {
     /// `match_score` and `review` from `review_score`. Verified geometry's part is used as it is; the hashes' part
     /// is carried piecewise linearly from its own bars (`hash_match_score`, `hash_review_score`, or for
     /// contradicted hashes `contradicted_review_score` and never up to `match_score`) onto those; another shot of
-    /// the scene is held in the middle of the review band. So ranking by score ranks by the verdict first: in a
+    /// the scene is held at the bottom of the review band. So ranking by score ranks by the verdict first: in a
     /// catalog of 5,000, two products on the same white canvas whose hashes score 0.63 (a `review`, contradicted)
     /// rank below a copy in a collage with 9 verified inliers (0.53, a `match`), where the raw parts ranked them
     /// above 76 of the catalog benchmark's copies that geometry had matched.
@@ -182,8 +182,9 @@ impl Thresholds {
         };
         let score = parts.local.max(hash);
         if parts.another_shot && score >= review {
-            // Worth an analyst's look whatever it scores, never a takedown.
-            score.min(review + 0.5 * (matched - review))
+            // Worth an analyst's look whatever it scores, never a takedown; and below every copy with review-level
+            // evidence, since it copies none of the photo.
+            score.min(review)
         } else {
             score
         }

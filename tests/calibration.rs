@@ -186,7 +186,9 @@ fn another_shot_of_the_scene_is_review_and_a_copy_stays_a_copy() {
             "{name}: {:?}",
             s.evidence.alterations
         );
-        assert!(s.score < thresholds.match_score, "ranked below copies: {}", s.score);
+        // At the bottom of the review band: below every copy with review-level evidence, since it copies none of
+        // the photo.
+        assert!(s.score <= thresholds.review_score, "ranked below copies: {}", s.score);
     }
     // Copies under a global transform stay copies: the bundled edited listings.
     for listing in ["coffee-mirrored.jpg", "astronaut-rotated10.jpg", "chelsea-pasted.jpg", "rocket-recompressed.jpg"] {
