@@ -194,3 +194,65 @@ fn an_animation_of_thousands_of_frames_is_read_at_once() {
     let truncated = &gif[..gif.len() / 2];
     assert_eq!(decode_bytes(truncated, &DecodeOptions::default()).unwrap().image.dimensions(), (64, 64));
 }
+
+/// A PNG chunk: length, type, data, CRC of type and data.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(kind);
+    crc.update(data);
+    [&(data.len() as u32).to_be_bytes()[..], kind, data, &crc.finalize().to_be_bytes()].concat()
+}
+
+/// A 32x32 RGBA PNG of `frames` (colour, delay in milliseconds), animated (APNG) when there are two or more.
+fn png_of(frames: &[([u8; 4], u16)]) -> Vec<u8> {
+    use std::io::Write;
+    let side = 32u32;
+    let zlib = |rgba: [u8; 4]| {
+        let row: Vec<u8> = std::iter::once(0).chain((0..side).flat_map(|_| rgba)).collect();
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        (0..side).for_each(|_| encoder.write_all(&row).unwrap());
+        encoder.finish().unwrap()
+    };
+    let frame_control = |sequence: u32, delay: u16| {
+        let size = [side.to_be_bytes(), side.to_be_bytes(), [0; 4], [0; 4]].concat();
+        [&sequence.to_be_bytes()[..], &size, &delay.to_be_bytes(), &1000u16.to_be_bytes(), &[0, 0]].concat()
+    };
+    let header = [&side.to_be_bytes()[..], &side.to_be_bytes(), &[8, 6, 0, 0, 0]].concat();
+    let mut png = [&b"\x89PNG\r\n\x1a\n"[..], &png_chunk(b"IHDR", &header)].concat();
+    let animated = frames.len() > 1;
+    if animated {
+        let control = [(frames.len() as u32).to_be_bytes(), [0; 4]].concat();
+        png.extend(png_chunk(b"acTL", &control));
+    }
+    let mut sequence = 0;
+    for (i, &(rgba, delay)) in frames.iter().enumerate() {
+        if animated {
+            png.extend(png_chunk(b"fcTL", &frame_control(sequence, delay)));
+            sequence += 1;
+        }
+        if i == 0 {
+            png.extend(png_chunk(b"IDAT", &zlib(rgba)));
+        } else {
+            png.extend(png_chunk(b"fdAT", &[&sequence.to_be_bytes()[..], &zlib(rgba)].concat()));
+            sequence += 1;
+        }
+    }
+    png.extend(png_chunk(b"IEND", &[]));
+    png
+}
+
+#[test]
+fn an_animated_png_is_judged_by_the_frame_shown_longest_and_a_still_one_by_its_image() {
+    let (white, red) = ([255, 255, 255, 255], [200, 0, 0, 255]);
+    let colour = |png: &[u8]| {
+        let photo = decode_bytes(png, &DecodeOptions::default()).expect("decodes");
+        assert_eq!(photo.image.dimensions(), (32, 32));
+        let first = photo.image.get_pixel(0, 0).0;
+        assert!(photo.image.pixels().all(|p| p.0 == first));
+        first
+    };
+    assert_eq!(colour(&png_of(&[(white, 20), (red, 5_000)])), [200, 0, 0]);
+    assert_eq!(colour(&png_of(&[(red, 5_000), (white, 20), (white, 20)])), [200, 0, 0]);
+    assert_eq!(colour(&png_of(&[(red, 20), (white, 5_000)])), [255, 255, 255]);
+    assert_eq!(colour(&png_of(&[(red, 0)])), [200, 0, 0]);
+}
