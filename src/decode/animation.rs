@@ -40,7 +40,7 @@ pub(super) fn decode(bytes: &[u8], format: ImageFormat, options: &DecodeOptions)
         ImageFormat::WebP if super::webp_is_animated(bytes) => {
             limited(WebPDecoder::new(Cursor::new(bytes)).map_err(header)?, limits, options, header)?
         }
-        ImageFormat::Png => {
+        ImageFormat::Png if png_chunks::is_animated(bytes) => {
             let view = png_chunks::Spliced::new(bytes, png_chunks::kept_ranges(bytes));
             let decoder = PngDecoder::with_limits(view, limits).map_err(header)?;
             if !decoder.is_apng().map_err(header)? {

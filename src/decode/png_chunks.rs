@@ -22,22 +22,11 @@ const KEPT_ANCILLARY: [&[u8; 4]; 5] = [b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdA
 pub(super) fn kept_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
     let mut ranges = Vec::with_capacity(8);
     ranges.push(0..SIGNATURE.len().min(bytes.len()));
-    let mut at = SIGNATURE.len();
-    while at < bytes.len() {
-        // length (4) + type (4) + data + CRC (4); the length is at most 2^31 - 1 by the spec, but any u32 is
-        // handled (it only decides where the next chunk starts, checked against the file's end).
-        let chunk_end = bytes
-            .get(at..at + 8)
-            .and_then(|head| {
-                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-                at.checked_add(12)?.checked_add(len)
-            })
-            .filter(|&end| end <= bytes.len());
-        let Some(end) = chunk_end else {
+    for (at, kind, end) in chunks(bytes) {
+        let Some(end) = end else {
             ranges.push(at..bytes.len());
             break;
         };
-        let kind = &bytes[at + 4..at + 8];
         let critical = kind[0] & 0x20 == 0;
         if critical || KEPT_ANCILLARY.iter().any(|k| k.as_slice() == kind) {
             match ranges.last_mut() {
@@ -45,12 +34,31 @@ pub(super) fn kept_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
                 _ => ranges.push(at..end),
             }
         }
-        at = end;
-        if kind == b"IEND" {
-            break;
-        }
     }
     ranges
+}
+
+/// Whether the file declares an animation (APNG): an `acTL` chunk before the image data, where the format puts it
+/// and decoders look for it. Read from the chunks' heads only, so that a still PNG is not parsed twice.
+pub(super) fn is_animated(bytes: &[u8]) -> bool {
+    chunks(bytes).take_while(|(_, kind, _)| kind != b"IDAT").any(|(_, kind, _)| &kind == b"acTL")
+}
+
+/// The chunks after the signature, up to `IEND`: where each starts, its type, and where it ends (length, type,
+/// data, CRC), or `None` for a chunk that runs past the end of the file (the last one given). Any length is
+/// handled: it only decides where the next chunk starts, checked against the file's end.
+fn chunks(bytes: &[u8]) -> impl Iterator<Item = (usize, [u8; 4], Option<usize>)> + '_ {
+    let mut next = Some(SIGNATURE.len());
+    std::iter::from_fn(move || {
+        let at = next.filter(|&at| at < bytes.len())?;
+        let head = bytes.get(at..at + 8);
+        let kind = head.map_or([0; 4], |h| [h[4], h[5], h[6], h[7]]);
+        let end = head
+            .and_then(|h| at.checked_add(12)?.checked_add(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize))
+            .filter(|&end| end <= bytes.len());
+        next = end.filter(|_| &kind != b"IEND");
+        Some((at, kind, end))
+    })
 }
 
 /// A `Read + BufRead + Seek` over the concatenation of some ranges of a byte slice.
