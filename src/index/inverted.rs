@@ -1247,6 +1247,12 @@ mod tests {
         copy
     }
 
+    /// `part`'s keypoints and descriptors added to `listing`'s.
+    fn append(listing: &mut LocalFeatures, part: LocalFeatures) {
+        listing.descriptors.extend(part.descriptors);
+        listing.keypoints.extend(part.keypoints);
+    }
+
     /// `n` random references of 300 features each, and a word index trained on them that holds them all.
     fn indexed(rng: &mut Rng, n: usize) -> (Vec<LocalFeatures>, WordIndex) {
         let references: Vec<LocalFeatures> = (0..n).map(|_| features(rng, 300)).collect();
@@ -1271,8 +1277,7 @@ mod tests {
             let copy = placed_copy(&mut rng, &references[123], 30, 3, mirror);
             let clutter = features(&mut rng, 600);
             for part in [copy, clutter] {
-                listing.descriptors.extend(part.descriptors);
-                listing.keypoints.extend(part.keypoints);
+                append(&mut listing, part);
             }
             let by_votes = words.shortlist(&listing, 5);
             assert_eq!(by_votes.first().map(|s| s.0), Some(40), "mirror {mirror}: {by_votes:?}");
@@ -1293,8 +1298,7 @@ mod tests {
             let mut listing = features(&mut rng, 300);
             for (i, r) in (10..34u32).enumerate() {
                 let part = placed_copy(&mut rng, &references[r as usize], 60 - 4 * (i / 3), 1 + r % 4, mirror);
-                listing.descriptors.extend(part.descriptors);
-                listing.keypoints.extend(part.keypoints);
+                append(&mut listing, part);
             }
             let long = words.shortlist_placed(&listing, 400, &keypoints);
             assert!(long.len() >= 20, "mirror {mirror}: {long:?}");
