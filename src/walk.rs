@@ -144,21 +144,72 @@ pub fn files<P: AsRef<Path>>(roots: impl IntoIterator<Item = P>) -> (Vec<PathBuf
     (walk.files, walk.failures)
 }
 
-/// A file name as report text: itself when it is UTF-8, else each byte that is not part of valid UTF-8 written
-/// as `\xHH`. Replacing them with U+FFFD, as `to_string_lossy` does, made `a\xff.jpg` and `a\xfe.jpg` one row
-/// name in reports.
+/// A file name as report text: itself when it is UTF-8 without a backslash, else each byte that is not part of
+/// valid UTF-8 written as `\xHH` and each backslash as `\\`, so that no two names give the same text and
+/// [`name_path`] finds the file again. Replacing the bytes with U+FFFD, as `to_string_lossy` does, made `a\xff.jpg`
+/// and `a\xfe.jpg` one row name in reports; escaping them alone made a file literally named `a\xFF.jpg` the same
+/// row as the one whose name has the byte 0xFF, and the HTML report showed one's photo for the other.
 pub(crate) fn name_text(name: &std::ffi::OsStr) -> String {
-    if let Some(text) = name.to_str() {
+    if let Some(text) = name.to_str()
+        && !text.contains('\\')
+    {
         return text.to_string();
     }
     let mut out = String::new();
     for chunk in name.as_encoded_bytes().utf8_chunks() {
-        out.push_str(chunk.valid());
+        out.push_str(&chunk.valid().replace('\\', "\\\\"));
         for byte in chunk.invalid() {
             out.push_str(&format!("\\x{byte:02X}"));
         }
     }
     out
+}
+
+/// The path a report's text names (see [`name_text`]): `\\` and `\xHH` turned back into the bytes they stand
+/// for, anything else kept as it is. Where a name cannot hold arbitrary bytes (not Unix), a text that would need
+/// them is taken as it is.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(knockoff::walk::name_path("shop/photo.jpg"), Path::new("shop/photo.jpg"));
+/// assert_eq!(knockoff::walk::name_path("back\\\\slash.jpg"), Path::new("back\\slash.jpg"));
+/// ```
+pub fn name_path(text: &str) -> PathBuf {
+    if !text.contains('\\') {
+        return PathBuf::from(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+        match (bytes[i], bytes.get(i + 1)) {
+            (b'\\', Some(b'\\')) => {
+                out.push(b'\\');
+                i += 2;
+            }
+            (b'\\', Some(b'x')) if hex(i + 2).is_some() && hex(i + 3).is_some() => {
+                out.push((hex(i + 2).unwrap_or(0) * 16 + hex(i + 3).unwrap_or(0)) as u8);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    bytes_path(out, text)
+}
+
+#[cfg(unix)]
+fn bytes_path(bytes: Vec<u8>, _text: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(bytes: Vec<u8>, text: &str) -> PathBuf {
+    PathBuf::from(String::from_utf8(bytes).unwrap_or_else(|_| text.to_string()))
 }
 
 fn not_regular(path: &Path, meta: &std::fs::Metadata) -> Skipped {

@@ -613,27 +613,40 @@ fn narrow_long_jpegs_are_fingerprinted_in_fast_mode() {
 }
 
 #[test]
-fn non_utf8_names_stay_distinct_in_reports() {
+fn non_utf8_names_stay_distinct_in_reports_and_name_their_own_file() {
     use std::os::unix::ffi::OsStrExt;
     let dir = TempDir::new("names");
     for name in [&b"a\xff.jpg"[..], b"a\xfe.jpg"] {
         std::fs::copy(common::testdata("refs/coffee.jpg"), dir.0.join(std::ffi::OsStr::from_bytes(name))).unwrap();
     }
+    // Named as the first one's report text was before backslashes were escaped too: another photo.
+    std::fs::copy(common::testdata("refs/rocket.jpg"), dir.0.join(r"a\xFF.jpg")).unwrap();
     let index = index_of_refs();
-    let mut queries = Vec::new();
+    let mut found = Vec::new();
     Scanner::new(index.clone(), ScanOptions::default())
         .scan(
             &dir.0,
             &AtomicBool::new(false),
             |_| {},
             |r| {
-                queries.push(r.query.clone());
+                let best = match &r.outcome {
+                    knockoff::Outcome::Searched { hits } => hits.first().map(|h| h.reference.clone()),
+                    knockoff::Outcome::Failed { .. } => None,
+                };
+                found.push((r.query.clone(), best));
                 Ok(())
             },
         )
         .unwrap();
-    queries.sort();
-    assert_eq!(queries, [r"a\xFE.jpg", r"a\xFF.jpg"]);
+    found.sort();
+    let queries: Vec<&str> = found.iter().map(|(q, _)| q.as_str()).collect();
+    assert_eq!(queries, [r"a\\xFF.jpg", r"a\xFE.jpg", r"a\xFF.jpg"]);
+    // Each row's text leads back to its own file (what the HTML report shows beside the verdict).
+    for (query, best) in &found {
+        let best = best.as_deref().unwrap_or_else(|| panic!("{query}: no hit"));
+        let photo = std::fs::read(dir.0.join(knockoff::walk::name_path(query))).unwrap();
+        assert_eq!(photo, std::fs::read(common::testdata("refs").join(best)).unwrap(), "{query}");
+    }
 }
 
 #[test]

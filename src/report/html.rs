@@ -10,6 +10,7 @@ use crate::decode::{DecodeOptions, decode_path};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::Verdict;
+use crate::walk::name_path;
 
 /// Where the photos of a report are, to inline their thumbnails.
 #[derive(Clone, Copy, Debug)]
@@ -151,9 +152,15 @@ pub fn write_html(
 fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: HtmlSources<'_>) -> io::Result<()> {
     let e = &hit.evidence;
     // Each photo is decoded once, for its thumbnail and for the evidence picture.
-    let listing_photo = decode_for_report(&sources.queries.join(&report.query), &sources.limits);
+    // Reopened by the paths the names stand for (a name's text escapes what is not UTF-8: `walk::name_path`).
+    let listing_photo =
+        decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?");
     let reference_photo = match sources.catalog {
-        Some(catalog) => decode_for_report(&catalog.join(&hit.reference), &sources.limits),
+        Some(catalog) => decode_for_report(
+            &catalog.join(name_path(&hit.reference)),
+            &sources.limits,
+            "moved? scan with --catalog-root DIR",
+        ),
         None => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
     };
     let thumbnail = |photo: &Result<image::RgbImage, String>| match photo {
@@ -227,11 +234,12 @@ const THUMBNAIL: u32 = 240;
 const EVIDENCE_WIDTH: u32 = 900;
 
 /// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or why it cannot be shown.
-fn decode_for_report(path: &Path, limits: &crate::decode::Limits) -> Result<image::RgbImage, String> {
+/// `missing` is the hint given when the file is not there.
+fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<image::RgbImage, String> {
     let options = DecodeOptions { reduce_to: Some(640), limits: *limits, ..DecodeOptions::default() };
     decode_path(path, &options).map(|photo| photo.image).map_err(|e| match e.kind() {
         crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::NotFound => {
-            format!("{} not found (moved? scan with --catalog-root DIR)", path.display())
+            format!("{} not found ({missing})", path.display())
         }
         _ => e.to_string(),
     })
