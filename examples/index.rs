@@ -74,9 +74,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
         None => vec![args.output.clone()],
         Some(count) => (1..=count as usize).map(|k| shard_path(&args.output, k, count)).collect(),
     };
+    let mut inputs: Vec<&Path> = vec![&args.catalog];
+    inputs.extend(args.metadata.as_deref());
     for path in &outputs {
-        output::check("-o", path, &[&args.catalog])?;
+        output::check("-o", path, &inputs)?;
     }
+    // Read before the catalog is fingerprinted: a mistake in it should cost seconds, not the whole build.
+    let metadata = args.metadata.as_deref().map(read_metadata).transpose()?;
     let start = Instant::now();
     let bar = progress_bar();
     let config = FingerprintConfig::default().with_full_size(args.full);
@@ -98,8 +102,8 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if index.is_empty() {
         bail!("no photo could be indexed under {}", args.catalog.display());
     }
-    if let Some(csv) = &args.metadata {
-        attach_metadata(&mut index, csv)?;
+    if let Some(rows) = metadata {
+        attach_metadata(&mut index, rows);
     }
     let files = match args.shards {
         None => vec![(args.output.clone(), index)],
@@ -143,11 +147,17 @@ fn plural(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
-/// Reads `path,key,value` rows and attaches them to the references with those paths.
-fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()> {
+/// Metadata rows by reference path.
+type Metadata = std::collections::BTreeMap<String, Vec<(String, String)>>;
+
+/// Reads `path,key,value` rows.
+fn read_metadata(csv: &Path) -> anyhow::Result<Metadata> {
     let text = std::fs::read_to_string(csv).with_context(|| format!("cannot read --metadata {}", csv.display()))?;
+    // A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which would otherwise join the first path.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let csv = csv.display();
-    let mut by_path: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let mut by_path = Metadata::default();
+    let mut first = true;
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let Some(fields) = csv_fields(line) else {
             bail!("{csv}:{}: a quoted field does not end on its line", n + 1);
@@ -160,11 +170,16 @@ fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()>
         }
         // Unquoted commas after the key stay in the value, as they always have.
         let value = value.join(",");
-        if n == 0 && (path.as_str(), key.as_str(), value.as_str()) == ("path", "key", "value") {
+        if std::mem::take(&mut first) && (path.trim(), key.trim(), value.trim()) == ("path", "key", "value") {
             continue;
         }
         by_path.entry(path.trim().to_string()).or_default().push((key.trim().to_string(), value.trim().to_string()));
     }
+    Ok(by_path)
+}
+
+/// Attaches metadata rows to the references with those paths; rows naming no reference are listed on stderr.
+fn attach_metadata(index: &mut ReferenceIndex, mut by_path: Metadata) {
     let ids: Vec<(u64, String)> = index.references().iter().map(|r| (r.id, r.path.clone())).collect();
     let mut attached = 0;
     for (id, path) in ids {
@@ -177,7 +192,6 @@ fn attach_metadata(index: &mut ReferenceIndex, csv: &Path) -> anyhow::Result<()>
         eprintln!("metadata for {path}: no such reference");
     }
     eprintln!("metadata attached to {}", plural(attached, "reference"));
-    Ok(())
 }
 
 /// The fields of one CSV line (RFC 4180 quoting: `"Acme, Inc"`, `""` for a quote inside quotes); `None` when a

@@ -137,6 +137,20 @@ fn metadata_values_may_be_quoted_as_csv_quotes_them() {
     let out = run("index", &["testdata/refs", "-o", &index, "--metadata", &csv]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("meta.csv:1: a quoted field"), "{}", text(&out.stderr));
+
+    // As a spreadsheet saves it: a byte-order mark and a blank line before the header.
+    std::fs::write(dir.join("meta.csv"), "\u{feff}\npath,key,value\r\nrocket.jpg,sku,R-1\r\n").unwrap();
+    let out = run("index", &["testdata/refs", "-o", &index, "--metadata", &csv]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("metadata attached to 1 reference") && !stderr.contains("no such reference"), "{stderr}");
+
+    // The metadata file named as the output is an input: refused, and left as it was.
+    let before = std::fs::read(&csv).unwrap();
+    let out = run("index", &["testdata/refs", "-o", &csv, "--metadata", &csv]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("writing it would destroy it"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
