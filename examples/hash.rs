@@ -63,7 +63,10 @@ fn run(args: &Args) -> std::io::Result<usize> {
         if args.all_files { knockoff::walk::WalkOptions::all_files() } else { knockoff::walk::WalkOptions::default() };
     let walk = knockoff::walk::walk(&args.paths, &walk_options);
     let (files, walk_failures) = (walk.files, walk.failures);
-    for skipped in &walk.skipped {
+    // A path named on the command line that cannot be hashed (a pipe, a device) fails as a missing one does: a
+    // failure line and the exit status. Skipped entries inside folders are listed on stderr only.
+    let (named_skipped, skipped): (Vec<_>, Vec<_>) = walk.skipped.iter().partition(|s| args.paths.contains(&s.path));
+    for skipped in &skipped {
         eprintln!("skipped {skipped}");
     }
     let stdout = std::io::stdout();
@@ -71,6 +74,20 @@ fn run(args: &Args) -> std::io::Result<usize> {
     let mut failures = 0usize;
     for error in &walk_failures {
         writeln!(out, "{}", failure_line(error))?;
+        failures += 1;
+    }
+    for skipped in &named_skipped {
+        let line = json!({
+            "path": skipped.path.display().to_string(),
+            "error": skipped.to_string(),
+            "error_kind": match skipped.reason {
+                knockoff::walk::SkipReason::NotRegularFile => "not_regular_file",
+                knockoff::walk::SkipReason::Hidden => "hidden",
+                knockoff::walk::SkipReason::NotAPhoto => "not_a_photo",
+                _ => "skipped",
+            },
+        });
+        writeln!(out, "{line}")?;
         failures += 1;
     }
     // Fingerprint in parallel, a chunk at a time, printing in file order as each chunk finishes.
@@ -89,23 +106,19 @@ fn run(args: &Args) -> std::io::Result<usize> {
     }
     out.flush()?;
     let seconds = start.elapsed().as_secs_f64();
-    let files_found = files.len() + walk_failures.len();
+    let files_found = files.len() + walk_failures.len() + named_skipped.len();
     let hashed = files_found - failures;
     if files_found == 0 {
         eprintln!("warning: no photo found, nothing was hashed");
     }
-    // A path named on the command line that cannot be hashed (a pipe, a device) fails the run, as a missing one
-    // does, and counts as failed; skipped entries inside folders do not.
-    let named_skipped = walk.skipped.iter().filter(|s| args.paths.contains(&s.path)).count();
     eprintln!(
-        "hashed {files_found} {} ({} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
+        "hashed {files_found} {} ({failures} failed, {} skipped) in {seconds:.2} s, {:.1} images/s on {} threads",
         if files_found == 1 { "file" } else { "files" },
-        failures + named_skipped,
-        walk.skipped.len() - named_skipped,
+        skipped.len(),
         hashed as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    Ok(failures + named_skipped)
+    Ok(failures)
 }
 
 fn success_line(path: &str, fp: &Fingerprint) -> String {
