@@ -14,7 +14,8 @@
 //! (see the README), one row per listing and reference (`--top K`, default 1);
 //! a listing with no candidate, or that could not be read, gets one row with an empty reference, score 0 and
 //! `no_match` (the `error` column says why it failed). CSV and JSON lines go to `-o PATH` or stdout and are
-//! flushed as the scan goes; the HTML report (default `scan-report.html`) is written at the end, with a CSV of the
+//! flushed as the scan goes; the HTML report (default `scan-report.html`) is written whole at the end (into a
+//! temporary file renamed over `PATH`, so a full disk leaves no half report), with a CSV of the
 //! same scan streamed beside it (`PATH` with `.csv` added: `scan-report.html.csv`) so an interrupted
 //! scan keeps its results. Parquet (a build with `--features arrow`; default `scan-report.parquet`) has the CSV's
 //! columns typed (null for an empty field), then
@@ -294,8 +295,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if summary.files == 0 {
+    if summary.files == 0 && summary.skipped.is_empty() {
         eprintln!("warning: no files under {}: nothing was scanned", queries.display());
+    } else if summary.files == 0 {
+        eprintln!(
+            "warning: no photos under {}: {} skipped (listed below), nothing was scanned",
+            queries.display(),
+            plural(summary.skipped.len(), "file")
+        );
     }
     if format == Format::Html {
         let path = output.unwrap_or_default();
@@ -304,8 +311,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             catalog: scanner.index().catalog_root(),
             limits: scanner.options().limits,
         };
-        let mut out = open(&path)?;
-        write_html(&mut out, &kept, &summary, sources).with_context(|| writing(Some(&path)))?;
+        // Written whole or not at all: a full disk leaves no half report (nor destroys an earlier one).
+        output::write_atomically(&path, |out| Ok(write_html(out, &kept, &summary, sources)?))
+            .with_context(|| writing(Some(&path)))?;
         eprintln!("wrote {} (and {})", path.display(), companion_csv(&path).display());
     }
     for skipped in &summary.skipped {
