@@ -353,7 +353,14 @@ fn decode_with_image(
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(options.limits.max_alloc);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| image_error(name, None, e))?;
+    let mut decoder = reader.into_decoder().map_err(|e| {
+        // The BMP decoder refuses sides over 65,535 while reading its header: an oversized photo like any other.
+        let declared = if format == ImageFormat::Bmp { bmp_dimensions(bytes) } else { None };
+        match declared.map(|(width, height)| options.limits.check(width, height)) {
+            Some(Err(too_large)) => too_large,
+            _ => image_error(name, None, e),
+        }
+    })?;
     let (width, height) = decoder.dimensions();
     options.limits.check(width, height)?;
     let orientation = if options.apply_orientation {
@@ -381,6 +388,21 @@ fn decode_with_image(
     rgb.apply_orientation(orientation);
     let rgb = rgb.into_rgb8();
     Ok(Photo { width: rgb.width(), height: rgb.height(), image: rgb, format: name, _reservation: reservation.held() })
+}
+
+/// The width and height a BMP file's header declares (the 12-byte OS/2 header or any later Windows one; a
+/// negative height is a top-down bitmap).
+fn bmp_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    if bytes.get(..2)? != b"BM" {
+        return None;
+    }
+    if u32_at(14)? == 12 {
+        return Some((u32::from(u16_at(18)?), u32::from(u16_at(20)?)));
+    }
+    let (width, height) = (u32_at(18)? as i32, u32_at(22)? as i32);
+    Some((width.unsigned_abs(), height.unsigned_abs()))
 }
 
 /// Refuses a decode of a `width` x `height` photo (`what`: "decoding" ...) that would hold `needed` bytes at its peak,

@@ -527,6 +527,23 @@ fn a_gif_whose_first_frame_outgrows_its_screen_is_refused_from_its_header() {
 }
 
 #[test]
+fn a_bmp_declaring_huge_sides_is_too_large_like_any_other_format() {
+    // 54 bytes: file header, BITMAPINFOHEADER of 100,000 x 100,000 (top-down) at 24 bits, no pixels.
+    let mut bmp = b"BM".to_vec();
+    bmp.extend_from_slice(&54u32.to_le_bytes());
+    bmp.extend_from_slice(&[0; 4]);
+    bmp.extend_from_slice(&54u32.to_le_bytes());
+    bmp.extend_from_slice(&40u32.to_le_bytes());
+    bmp.extend_from_slice(&100_000i32.to_le_bytes());
+    bmp.extend_from_slice(&(-100_000i32).to_le_bytes());
+    bmp.extend_from_slice(&1u16.to_le_bytes());
+    bmp.extend_from_slice(&24u16.to_le_bytes());
+    bmp.extend_from_slice(&[0; 24]);
+    let err = knockoff::decode_bytes(&bmp, &DecodeOptions::default()).expect_err("over the limit");
+    assert!(matches!(err.kind(), ErrorKind::TooLarge { width: 100_000, height: 100_000, .. }), "{err}");
+}
+
+#[test]
 fn a_large_rgba_png_stays_within_the_limit() {
     let dir = TempDir::new("rgba");
     let path = dir.join("rgba-10000.png");
