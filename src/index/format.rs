@@ -74,6 +74,8 @@ const OLDEST_READ: u32 = 2;
 const MAX_KEYPOINTS: u32 = 1 << 16;
 const MAGIC: &[u8; 8] = b"KNOCKIDX";
 const END_MAGIC: &[u8; 4] = b"KIDX";
+/// What a file that does not end in a footer is told: the end is missing, or something was written after it.
+const NO_FOOTER: &str = "no footer at its end (cut short, or bytes added after it)";
 /// Footer bytes of versions 2 to 4 (length, CRC, end magic) and of version 5 (main length, features length, CRC,
 /// end magic).
 const FOOTER: usize = 16;
@@ -287,13 +289,13 @@ impl ReferenceIndex {
         }
         let mut footer = [0u8; FOOTER_V5 as usize];
         if len < 16 + FOOTER_V5 || super::stored::read_at(&file, &mut footer, len - FOOTER_V5).is_err() {
-            return err(ErrorKind::IndexTruncated("no footer".into()));
+            return err(ErrorKind::IndexTruncated(NO_FOOTER.into()));
         }
         let word = |i: usize| u64::from_le_bytes(footer[8 * i..8 * i + 8].try_into().unwrap_or_default());
         let (main_len, features_len) = (word(0), word(1));
         let crc = u32::from_le_bytes(footer[16..20].try_into().unwrap_or_default());
         if &footer[20..] != END_MAGIC {
-            return err(ErrorKind::IndexTruncated("no footer".into()));
+            return err(ErrorKind::IndexTruncated(NO_FOOTER.into()));
         }
         let stated = main_len.checked_add(features_len).and_then(|n| n.checked_add(FOOTER_V5));
         if stated != Some(len) || main_len < 16 {
@@ -335,7 +337,7 @@ impl ReferenceIndex {
             return err(ErrorKind::IndexVersion { found: version, supported: FORMAT_VERSION });
         }
         if bytes.len() < 16 + FOOTER || &bytes[bytes.len() - 4..] != END_MAGIC {
-            return err(ErrorKind::IndexTruncated("no footer".into()));
+            return err(ErrorKind::IndexTruncated(NO_FOOTER.into()));
         }
         let body_len = bytes.len() - FOOTER;
         let footer = &bytes[body_len..];
