@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! cargo run --release --features bench-tools --example make_benchmark -- [--data target/benchmark] [--copies 100] [--negatives 60]
-//!     [--hard 300] [--seed 9]
+//!     [--hard 300] [--seed 9] [--edits hard|classic]
 //! ```
+//!
+//! `--edits classic` makes the same listings under the everyday edits instead of the hard ones (see
+//! [`classic_edits`]); give it its own `--data` folder holding links to the pool (`catalog`, `heldout`,
+//! `manifest.csv`), as `scripts/benchmark/README.md` shows.
 //!
 //! Reads DATA/manifest.csv and writes, under DATA:
 //! - `listings/lNNNNN.jpg`: the listings, named so that nothing in a name gives the answer away;
@@ -67,6 +71,35 @@ fn edits(i: usize) -> Vec<(&'static str, Edit)> {
             Chain(vec![CropOffCentre { fraction: 0.55 }, TextWatermark, jpeg30.clone()]),
         ),
         ("paste 30% + JPEG 30", Chain(vec![paste(0.3), jpeg30])),
+    ]
+}
+
+/// The second set (`--edits classic`): the everyday edits of the accuracy benchmark (`src/eval.rs`), which its
+/// 8 references cannot show at catalog scale: resizing, rotation, perspective, colour and tone, blur and noise,
+/// a logo, a border, and three combinations.
+fn classic_edits() -> Vec<(&'static str, Edit)> {
+    use Edit::*;
+    let white = [255, 255, 255];
+    vec![
+        ("downscale to 200 px", Downscale { long_side: 200 }),
+        ("rotate 10", Rotate { degrees: 10.0 }),
+        ("rotate 45", Rotate { degrees: 45.0 }),
+        ("rotate 90", Rotate { degrees: 90.0 }),
+        ("perspective 12%", Perspective { amount: 0.12 }),
+        ("brightness +40", Brightness { delta: 40 }),
+        ("contrast 1.4", Contrast { factor: 1.4 }),
+        ("hue 90", Hue { degrees: 90.0 }),
+        ("greyscale", Greyscale),
+        ("blur 2", Blur { sigma: 2.0 }),
+        ("noise 12", Noise { sigma: 12.0, seed: 5 }),
+        ("logo stamp", LogoStamp),
+        ("white border 15%", Border { fraction: 0.15, colour: white }),
+        ("mirror + rotate 10 + JPEG 50", Chain(vec![Mirror, Rotate { degrees: 10.0 }, Jpeg { quality: 50 }])),
+        ("crop 25% + hue 30 + logo", Chain(vec![CropCentre { fraction: 0.25 }, Hue { degrees: 30.0 }, LogoStamp])),
+        (
+            "downscale to 320 px + border + JPEG 40",
+            Chain(vec![Downscale { long_side: 320 }, Border { fraction: 0.1, colour: white }, Jpeg { quality: 40 }]),
+        ),
     ]
 }
 
@@ -164,11 +197,13 @@ struct Job {
 }
 
 /// The command line, for `--help` and for arguments it does not know.
-const USAGE: &str = "make_benchmark [--data DIR] [--copies N] [--negatives N] [--hard N] [--seed S]";
+const USAGE: &str =
+    "make_benchmark [--data DIR] [--copies N] [--negatives N] [--hard N] [--seed S] [--edits hard|classic]";
 
 fn main() -> anyhow::Result<()> {
     let (mut data, mut copies, mut negatives, mut hard, mut seed) =
         (PathBuf::from("target/benchmark"), 100usize, 60usize, 300usize, 9u64);
+    let mut classic = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -178,6 +213,13 @@ fn main() -> anyhow::Result<()> {
             "--negatives" => negatives = value()?.parse()?,
             "--hard" => hard = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
+            "--edits" => {
+                classic = match value()?.as_str() {
+                    "hard" => false,
+                    "classic" => true,
+                    other => bail!("--edits {other:?}: hard or classic"),
+                }
+            }
             "-h" | "--help" => {
                 println!("usage: {USAGE}");
                 return Ok(());
@@ -267,6 +309,7 @@ fn main() -> anyhow::Result<()> {
                 white,
             });
         };
+    let edits = |i: usize| if classic { classic_edits() } else { edits(i) };
     let mut n = 0;
     for reference in &copied {
         for edit in edits(n) {
