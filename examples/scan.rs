@@ -195,8 +195,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        // Worded as the `index` example words them: a photo that could not be read failed, a file that is not a
+        // photo was skipped.
         for failure in &report.failures {
-            eprintln!("reference skipped: {failure}");
+            eprintln!("reference failed {failure}");
+        }
+        for skipped in &report.skipped {
+            eprintln!("reference skipped {skipped}");
         }
         index
     } else {
