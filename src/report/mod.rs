@@ -101,23 +101,46 @@ impl<W: Write> JsonlReport<W> {
             Outcome::Failed { error_kind, error } => {
                 let line = json!({"query": report.query, "reference": null, "score": 0.0, "verdict": Verdict::NoMatch,
                     "error_kind": error_kind, "error": error});
-                writeln!(self.out, "{line}")?;
+                writeln!(self.out, "{}", short_floats(line))?;
             }
             Outcome::Searched { hits } if hits.is_empty() => {
                 let line = json!({"query": report.query, "reference": null, "score": 0.0, "verdict": Verdict::NoMatch});
-                writeln!(self.out, "{line}")?;
+                writeln!(self.out, "{}", short_floats(line))?;
             }
             Outcome::Searched { hits } => {
                 for (rank, hit) in hits.iter().enumerate() {
                     let line = json!({"query": report.query, "reference": hit.reference, "score": hit.score,
                         "verdict": hit.verdict, "rank": rank + 1, "reference_id": hit.reference_id,
                         "metadata": hit.metadata, "evidence": hit.evidence});
-                    writeln!(self.out, "{line}")?;
+                    writeln!(self.out, "{}", short_floats(line))?;
                 }
             }
         }
         self.out.flush()
     }
+}
+
+/// `value` with every number that is an `f32` widened (a JSON value holds `f64`) written as the `f32` it is:
+/// `462.08902`, not `462.0890197753906`. Numbers that are not exactly an `f32` (the `f64` fields) stay as they are.
+fn short_floats(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                if let Some(x) = n.as_f64()
+                    && f64::from(x as f32) == x
+                    && let Ok(short) = (x as f32).to_string().parse::<f64>()
+                    && let Some(short) = serde_json::Number::from_f64(short)
+                {
+                    *n = short;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
 }
 
 impl<W: Write> JsonlReport<W> {
@@ -283,5 +306,22 @@ fn csv_field(field: &str) -> String {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
         field.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_write_an_f32_as_the_f32_it_is_and_leave_an_f64_alone() {
+        let (x, y, z) = (462.08902_f32, 0.1_f64, 1.0e-7_f32);
+        let line = short_floats(json!({"x": x, "nested": [{"y": y, "z": z}], "n": 3}));
+        let text = line.to_string();
+        assert_eq!(text, r#"{"n":3,"nested":[{"y":0.1,"z":1e-7}],"x":462.08902}"#);
+        // Read back, each is the value written.
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["x"].as_f64().map(|v| v as f32), Some(x));
+        assert_eq!(back["nested"][0]["z"].as_f64().map(|v| v as f32), Some(z));
     }
 }
