@@ -165,8 +165,9 @@ pub(crate) fn name_text(name: &std::ffi::OsStr) -> String {
     out
 }
 
-/// The path a report's text names (see [`name_text`]): `\\` and `\xHH` turned back into the bytes they stand
-/// for, anything else kept as it is. Where a name cannot hold arbitrary bytes (not Unix), a text that would need
+/// The path a report's text names: reports write a name's bytes that are not UTF-8 as `\xHH` and its
+/// backslashes as `\\`, so that no two files share a text; this turns them back into the bytes they stand for,
+/// anything else kept as it is. Where a name cannot hold arbitrary bytes (not Unix), a text that would need
 /// them is taken as it is.
 ///
 /// ```
