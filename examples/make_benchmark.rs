@@ -74,33 +74,14 @@ fn edits(i: usize) -> Vec<(&'static str, Edit)> {
     ]
 }
 
-/// The second set (`--edits classic`): the everyday edits of the accuracy benchmark (`src/eval.rs`), which its
-/// 8 references cannot show at catalog scale: resizing, rotation, perspective, colour and tone, blur and noise,
-/// a logo, a border, and three combinations.
+/// The second set (`--edits classic`): the accuracy benchmark's own edits ([`Edit::catalogue`]: crops, resizing,
+/// recompression, rotations, mirror, perspective, colour and tone, blur, noise, watermark, logo, borders, a paste
+/// at half size, a 2x2 collage, combinations), which its 8 references cannot show at catalog scale; plus a 90° hue
+/// shift, where the score's hue rule starts to read a recoloured copy as another colour of the same product.
 fn classic_edits() -> Vec<(&'static str, Edit)> {
-    use Edit::*;
-    let white = [255, 255, 255];
-    vec![
-        ("downscale to 200 px", Downscale { long_side: 200 }),
-        ("rotate 10", Rotate { degrees: 10.0 }),
-        ("rotate 45", Rotate { degrees: 45.0 }),
-        ("rotate 90", Rotate { degrees: 90.0 }),
-        ("perspective 12%", Perspective { amount: 0.12 }),
-        ("brightness +40", Brightness { delta: 40 }),
-        ("contrast 1.4", Contrast { factor: 1.4 }),
-        ("hue 90", Hue { degrees: 90.0 }),
-        ("greyscale", Greyscale),
-        ("blur 2", Blur { sigma: 2.0 }),
-        ("noise 12", Noise { sigma: 12.0, seed: 5 }),
-        ("logo stamp", LogoStamp),
-        ("white border 15%", Border { fraction: 0.15, colour: white }),
-        ("mirror + rotate 10 + JPEG 50", Chain(vec![Mirror, Rotate { degrees: 10.0 }, Jpeg { quality: 50 }])),
-        ("crop 25% + hue 30 + logo", Chain(vec![CropCentre { fraction: 0.25 }, Hue { degrees: 30.0 }, LogoStamp])),
-        (
-            "downscale to 320 px + border + JPEG 40",
-            Chain(vec![Downscale { long_side: 320 }, Border { fraction: 0.1, colour: white }, Jpeg { quality: 40 }]),
-        ),
-    ]
+    let mut edits = Edit::catalogue();
+    edits.push(("hue shift 90°", Edit::Hue { degrees: 90.0 }));
+    edits
 }
 
 /// A stable 64-bit hash (FNV-1a then a mix), so orders and picks are the same on every machine and run.
@@ -291,7 +272,7 @@ fn main() -> anyhow::Result<()> {
                 Some((_, e)) if format!("{e:?}").contains("Paste") => {
                     vec![data.join(&backgrounds[n % backgrounds.len()])]
                 }
-                Some((_, e)) if format!("{e:?}").contains("Grid") => {
+                Some((_, e)) if format!("{e:?}").contains("Grid") || format!("{e:?}").contains("Collage") => {
                     (0..8).map(|k| data.join(&fillers[(n * 8 + k * 7919) % fillers.len()])).collect()
                 }
                 _ => Vec::new(),
