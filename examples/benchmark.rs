@@ -10,8 +10,8 @@
 //! found on; default 800) for experiments on small copies; `--listing-budget`, `--listing-upscale` and
 //! `--reference-budget` set `listing_budget`, `listing_upscale` and `budget` likewise. (A reference budget of 800
 //! rather than 500, 2026-12-03, at 5,099 references: retrieval loss 15 -> 253 copies, recall at 0 FP 94.6% ->
-//! 80.9%, likely because a posting names a reference keypoint in 9 bits, so the placement check cannot use those past the 511th,
-//! and the shortlist's votes are tuned to 500 keypoints a reference.)
+//! 80.9%, likely because a posting names a reference keypoint in 9 bits, so the placement check cannot use those
+//! past the 511th, and the shortlist's votes are tuned to 500 keypoints a reference.)
 //!
 //! For each size N (a number, or `all` for the whole catalog): a folder DATA/sizes/N/ of symlinks to the first N
 //! references of DATA/catalog_order.txt (written by `make_benchmark`) is indexed with [`ReferenceIndex::build`],
