@@ -296,7 +296,29 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
             | ImageFormat::Tiff
             | ImageFormat::WebP),
         ) => Ok(format),
-        _ => Err(Error::new(ErrorKind::UnknownFormat)),
+        _ => Err(match undecoded_photo_format(bytes) {
+            Some(format) => Error::new(ErrorKind::Decode {
+                format,
+                message: "a photo format this build does not decode; convert it to JPEG, PNG or WebP".into(),
+            }),
+            None => Error::new(ErrorKind::UnknownFormat),
+        }),
+    }
+}
+
+/// The photo formats recognised by their first bytes but not decoded: AVIF and HEIF (an ISO media file whose
+/// `ftyp` box names an image brand) and JPEG XL (its bare codestream or its container).
+fn undecoded_photo_format(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        return Some("jxl");
+    }
+    if bytes.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    match bytes.get(8..12)? {
+        b"avif" | b"avis" => Some("avif"),
+        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" => Some("heif"),
+        _ => None,
     }
 }
 

@@ -93,9 +93,13 @@ pub struct Walk {
     pub failures: Vec<Error>,
 }
 
-/// Extensions of the formats [`decode_bytes`](crate::decode_bytes) reads (compared without case).
-const PHOTO_EXTENSIONS: [&str; 12] =
-    ["jpg", "jpeg", "jpe", "jfif", "png", "apng", "gif", "bmp", "dib", "tif", "tiff", "webp"];
+/// Extensions of the formats [`decode_bytes`](crate::decode_bytes) reads (compared without case), and of the photo
+/// formats it recognises without decoding them (AVIF, HEIF, JPEG XL: marketplaces serve them), so that such a
+/// listing fails with a row that says so rather than being skipped as if it were not a photo.
+const PHOTO_EXTENSIONS: [&str; 16] = [
+    "jpg", "jpeg", "jpe", "jfif", "png", "apng", "gif", "bmp", "dib", "tif", "tiff", "webp", "avif", "heic", "heif",
+    "jxl",
+];
 
 /// Walks `roots` (files or folders, recursively) with `options`.
 ///
