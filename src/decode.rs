@@ -561,7 +561,16 @@ const MAX_MESSAGE_CHARS: usize = 300;
 /// A decoder's own message, cut to [`MAX_MESSAGE_CHARS`]: a 222-byte TIFF declaring 65,535 samples a pixel made
 /// one 196,810 characters long (the list of their formats), which every report row then carried.
 fn decoder_message(e: impl std::fmt::Display) -> String {
-    let message = e.to_string();
+    // Decoders quote what they read: a hostile PNG's chunk type came out as raw bytes ("ChunkType { type: ®dõ }").
+    // Anything but printable ASCII is written as an escape, so a message shows what the file held, unmistakably.
+    let message: String = e
+        .to_string()
+        .chars()
+        .flat_map(|c| {
+            let plain = c.is_ascii_graphic() || c == ' ';
+            plain.then_some(c).into_iter().chain((!plain).then(|| c.escape_default()).into_iter().flatten())
+        })
+        .collect();
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}... ({} characters in all)", &message[..cut], message.chars().count()),
         None => message,
@@ -726,6 +735,18 @@ pub(crate) fn flatten_on_white(image: DynamicImage) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoder_messages_show_what_is_not_printable_ascii_as_escapes() {
+        let message = decoder_message("ChunkType { type: \u{ae}d\u{f5}\u{8f} }\nnext line");
+        assert_eq!(message, r"ChunkType { type: \u{ae}d\u{f5}\u{8f} }\nnext line");
+        // A PNG whose first chunk type is not ASCII: its error says so in escapes.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0d".to_vec();
+        png.extend_from_slice(&[0xae, b'd', 0xf5, 0x8f]);
+        png.extend_from_slice(&[0; 17]);
+        let err = decode_bytes(&png, &DecodeOptions::default()).unwrap_err().to_string();
+        assert!(err.is_ascii(), "{err}");
+    }
 
     #[test]
     fn flattening_puts_transparent_pixels_on_white() {
