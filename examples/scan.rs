@@ -317,8 +317,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             limits: scanner.options().limits,
         };
         // Written whole or not at all: a full disk leaves no half report (nor destroys an earlier one).
-        output::write_atomically(&path, |out| Ok(write_html(out, &kept, &summary, sources)?))
-            .with_context(|| writing(Some(&path)))?;
+        // The error names the file.
+        knockoff::atomic::write_file(&path, |file| {
+            write_html(&mut BufWriter::new(file), &kept, &summary, sources)
+                .map_err(|e| knockoff::Error::new(ErrorKind::Write(e)))
+        })?;
         eprintln!("wrote {} (and {})", path.display(), companion_csv(&path).display());
     }
     for skipped in &summary.skipped {

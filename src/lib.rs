@@ -87,6 +87,7 @@ macro_rules! setters {
 }
 pub(crate) use setters;
 
+pub mod atomic;
 pub mod calibration;
 pub mod colour;
 pub mod decode;

@@ -57,28 +57,3 @@ fn same_file(output: &std::fs::Metadata, input: &Path) -> bool {
 fn same_file(_: &std::fs::Metadata, _: &Path) -> bool {
     false
 }
-
-/// Writes `path` whole or not at all: into a temporary file beside it, renamed over it once `write` has
-/// succeeded and the data are on disk. A full disk or a failed write leaves any earlier file of that name as it
-/// was, not a truncated one.
-#[allow(dead_code)] // Not every example that shares this module writes reports whole.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
-        let mut out = std::io::BufWriter::new(file);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path).with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}

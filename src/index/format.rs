@@ -48,9 +48,8 @@
 //! what it parsed only once the checksum agrees; every read is bounds-checked and every count bounded by the
 //! bytes left before anything is allocated for it: a damaged file is a typed error, never a panic.
 
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -114,37 +113,13 @@ impl ReferenceIndex {
         let path = path.as_ref();
         // A file that could never be opened again is worse than none: it would replace a good one.
         self.config.validate().map_err(|e| e.with_path(path))?;
-        let target = save_target(path).map_err(|e| e.with_path(path))?;
         let relative = self.catalog_root.as_deref().and_then(|root| relative_root(root, path));
-        let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
-        remove_stale_temps(&target, &file_name);
-        let temp = target.with_file_name(format!("{}{}", temp_prefix(&file_name), std::process::id()));
-        let failed = |e: std::io::Error| Error::new(ErrorKind::Write(e)).with_path(path);
-        let write = || -> Result<()> {
-            // Never through whatever sits at the temporary name (a leftover of ours, or a planted symlink).
-            let _ = std::fs::remove_file(&temp);
-            let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(failed)?;
+        crate::atomic::write_file(path, |file| {
             // The CRC is summed under the buffer, over the large writes it makes.
             let mut out =
                 BufWriter::with_capacity(1 << 20, Summed { out: file, crc: crc32fast::Hasher::new(), len: 0 });
-            self.write_to(&mut out, relative).map_err(|e| match e.path() {
-                // A stored feature block that cannot be read names the index it comes from.
-                Some(_) => e,
-                None => e.with_path(path),
-            })?;
-            let file = out.into_inner().map_err(|e| failed(e.into_error()))?.out;
-            file.sync_all().map_err(failed)?;
-            drop(file);
-            std::fs::rename(&temp, &target).map_err(failed)?;
-            // Make the rename itself durable.
-            #[cfg(unix)]
-            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
-            }
-            Ok(())
-        };
-        write().inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
+            self.write_to(&mut out, relative)?;
+            out.flush().map_err(|e| Error::new(ErrorKind::Write(e)))
         })
     }
 
@@ -441,62 +416,6 @@ impl ReferenceIndex {
         index.shard = header.shard;
         Ok((index, relative))
     }
-}
-
-/// The file to write for a save to `path`: `path` itself, or the regular file a symlink there points to.
-fn save_target(path: &Path) -> Result<PathBuf> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path.to_path_buf()),
-        Err(e) => return Err(Error::new(ErrorKind::Write(e))),
-    };
-    if meta.is_file() {
-        return Ok(path.to_path_buf());
-    }
-    if !meta.file_type().is_symlink() {
-        return Err(Error::new(ErrorKind::NotRegularFile(crate::decode::file_type_name(&meta.file_type()))));
-    }
-    // Renaming over a symlink would replace the link and leave its target stale: write the target instead.
-    let real = std::fs::canonicalize(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::new(ErrorKind::NotRegularFile("a symlink to nothing")),
-        _ => Error::new(ErrorKind::Write(e)),
-    })?;
-    let meta = std::fs::metadata(&real).map_err(|e| Error::new(ErrorKind::Write(e)))?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::NotRegularFile(crate::decode::file_type_name(&meta.file_type()))));
-    }
-    Ok(real)
-}
-
-/// Temporary files for `file_name` are this plus a process id.
-fn temp_prefix(file_name: &str) -> String {
-    format!(".{file_name}.tmp-")
-}
-
-/// Removes the temporary files of earlier saves of `target` whose process is gone (killed mid-save). A save in
-/// progress in another live process keeps its file. Best effort: failures are ignored, the save goes on.
-fn remove_stale_temps(target: &Path, file_name: &str) {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = temp_prefix(file_name);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !process_is_alive(pid) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Whether process `pid` is running. Only Linux can tell cheaply (`/proc`); elsewhere every process counts as
-/// alive, so nothing is removed that might be in use.
-fn process_is_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
 }
 
 /// Checks the header's configuration against the ranges the code supports: it comes from the file, and a value
