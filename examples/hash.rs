@@ -80,12 +80,8 @@ fn run(args: &Args) -> std::io::Result<usize> {
         let line = json!({
             "path": skipped.path.display().to_string(),
             "error": skipped.to_string(),
-            "error_kind": match skipped.reason {
-                knockoff::walk::SkipReason::NotRegularFile => "not_regular_file",
-                knockoff::walk::SkipReason::Hidden => "hidden",
-                knockoff::walk::SkipReason::NotAPhoto => "not_a_photo",
-                _ => "skipped",
-            },
+            // The reason's own code: `not_regular_file`, `hidden`, `not_a_photo`.
+            "error_kind": skipped.reason,
         });
         writeln!(out, "{line}")?;
         failures += 1;

@@ -563,14 +563,14 @@ const MAX_MESSAGE_CHARS: usize = 300;
 fn decoder_message(e: impl std::fmt::Display) -> String {
     // Decoders quote what they read: a hostile PNG's chunk type came out as raw bytes ("ChunkType { type: ®dõ }").
     // Anything but printable ASCII is written as an escape, so a message shows what the file held, unmistakably.
-    let message: String = e
-        .to_string()
-        .chars()
-        .flat_map(|c| {
-            let plain = c.is_ascii_graphic() || c == ' ';
-            plain.then_some(c).into_iter().chain((!plain).then(|| c.escape_default()).into_iter().flatten())
-        })
-        .collect();
+    let mut message = String::new();
+    for c in e.to_string().chars() {
+        if c.is_ascii_graphic() || c == ' ' {
+            message.push(c);
+        } else {
+            message.extend(c.escape_default());
+        }
+    }
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}... ({} characters in all)", &message[..cut], message.chars().count()),
         None => message,
