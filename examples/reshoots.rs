@@ -65,9 +65,13 @@ fn main() -> anyhow::Result<()> {
         pairs.iter().rev().take(4).map(|(_, b, _)| load(b)).collect::<anyhow::Result<_>>()?;
     let kit = EditKit { font, others };
 
+    // Copies are made of each reference photo once, however many pairs it starts.
+    let first_of_reference: Vec<bool> =
+        pairs.iter().enumerate().map(|(i, (a, _, _))| !pairs[..i].iter().any(|(earlier, _, _)| earlier == a)).collect();
     let rows: Vec<Row> = pairs
         .par_iter()
-        .flat_map_iter(|(a, b, kind)| {
+        .zip(&first_of_reference)
+        .flat_map_iter(|((a, b, kind), &make_copies)| {
             let mut rows = Vec::new();
             let (Ok(reference), Ok(photo), Ok((shot, shot_pixels))) = (
                 references.fingerprint_path(folder.join(a)),
@@ -83,7 +87,7 @@ fn main() -> anyhow::Result<()> {
                 name: format!("{a} -> {b}"),
                 similarity: zoom::compare_photo(&reference, &shot, &shot_pixels, &listings, &thresholds),
             });
-            for (edit, op) in Edit::catalogue() {
+            for (edit, op) in Edit::catalogue().into_iter().filter(|_| make_copies) {
                 let edited = op.apply(&photo, &kit);
                 let pixels = Photo::from(edited);
                 let Ok(copy) = listings.fingerprint_photo(&pixels) else { continue };

@@ -7,23 +7,34 @@ BSD-3-Clause / Apache-2.0, see OUT/manifest.csv) and writes OUT/reshoots/: the p
 pairs.csv (`reference,listing,source,kind`), where `kind` is how the second photo was taken:
 
 - `stereo`: the other camera of a stereo rig, a few centimetres to the side (aloe, the office scene, the 13
-  calibration-board pairs);
+  calibration-board pairs; and Middlebury's motorcycle as scikit-image ships it, see below);
+- `synthesised view`: views between the motorcycle's two cameras, at a quarter, half and three quarters of the
+  way, made from the left photo and its ground-truth disparity (each pixel shifted by that share of its disparity,
+  nearer pixels drawn over farther ones, what neither camera saw filled from its left neighbour), with sensor noise
+  and a 4% exposure change of their own: real depth, less parallax than the stereo pair has. They show how little
+  parallax the copy/re-shoot test needs;
 - `sequence`: another frame of a video or of an optical-flow sequence (camera or objects moved; frames 8 apart in
   the surveillance, tree and animation clips);
 - `other shot`: the same object or scene photographed again from elsewhere or at another time (the box on its own
   and in a cluttered scene, the graffiti wall and the aerial scene from two viewpoints, two renders of Suzanne, the
   Leuven street at two exposures).
 
-Deterministic; needs opencv-python-headless (in the benchmark's venv) for the video frames.
+The motorcycle (Middlebury 2014 stereo, Scharstein et al., as scaled down by scikit-image) is read from the
+scikit-image 0.26.0 wheel on PyPI (BSD-3-Clause, its LICENSE.txt), downloaded once to OUT/x/pypi with pip.
+
+Deterministic; needs opencv-python-headless and numpy (in the benchmark's venv).
 """
 
 import argparse
 import csv
 import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 STEREO = [("aloeL.jpg", "aloeR.jpg"), ("left.jpg", "right.jpg")] + [
     (f"left{k:02d}.jpg", f"right{k:02d}.jpg") for k in range(1, 15) if k != 10
@@ -75,12 +86,70 @@ def main() -> int:
                 for f, name in zip((s, s + gap), names):
                     cv2.imwrite(str(target / name), frames[f])
                 rows.append((names[0], names[1], f"opencv-doc/{clip}", "sequence"))
+    rows += motorcycle(out, target)
     with open(target / "pairs.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["reference", "listing", "source", "kind"])
         writer.writerows(rows)
     print(f"wrote {len(rows)} re-shoot pairs to {target}/pairs.csv")
     return 0
+
+
+SKIMAGE = "scikit-image==0.26.0"
+MOTORCYCLE = ["motorcycle_left.png", "motorcycle_right.png", "motorcycle_disp.npz"]
+
+
+def motorcycle(out: Path, target: Path) -> list[tuple[str, str, str, str]]:
+    """The motorcycle stereo pair, and views synthesised between its cameras from the ground-truth disparity."""
+    pypi = out / "x" / "pypi"
+    wheels = sorted(pypi.glob("scikit_image-0.26.0-*.whl"))
+    if not wheels:
+        pypi.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(pypi), SKIMAGE],
+            check=True,
+        )
+        wheels = sorted(pypi.glob("scikit_image-0.26.0-*.whl"))
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        for name in MOTORCYCLE:
+            (target / name).write_bytes(wheel.read(f"skimage/data/{name}"))
+    source = "scikit-image 0.26.0/skimage/data (Middlebury 2014)"
+    rows = [("motorcycle_left.png", "motorcycle_right.png", source, "stereo")]
+    left = cv2.imread(str(target / "motorcycle_left.png")).astype(np.float32)
+    disparity = np.load(target / "motorcycle_disp.npz")["arr_0"]
+    rng = np.random.default_rng(2026)
+    for share in (0.25, 0.5, 0.75):
+        name = f"motorcycle_view{int(share * 100):02d}.png"
+        view = shifted_view(left, disparity, share)
+        view = np.clip(view * 1.04 + rng.normal(0.0, 2.0, view.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(target / name), view)
+        rows.append(("motorcycle_left.png", name, source, "synthesised view"))
+    return rows
+
+
+def shifted_view(left: np.ndarray, disparity: np.ndarray, share: float) -> np.ndarray:
+    """The scene from `share` of the way to the right camera: each pixel moved left by that share of its disparity,
+    nearer (larger disparity) drawn last, holes filled from the left along the row."""
+    h, w = disparity.shape
+    known = np.isfinite(disparity)
+    ys, xs = np.nonzero(known)
+    d = disparity[ys, xs]
+    to = np.round(xs - share * d).astype(int)
+    inside = (to >= 0) & (to < w)
+    order = np.argsort(d[inside], kind="stable")
+    ys, xs, to = ys[inside][order], xs[inside][order], to[inside][order]
+    view = np.zeros_like(left)
+    filled = np.zeros((h, w), dtype=bool)
+    view[ys, to] = left[ys, xs]
+    filled[ys, to] = True
+    for y in range(h):
+        last = None
+        for x in range(w):
+            if filled[y, x]:
+                last = x
+            elif last is not None:
+                view[y, x] = view[y, last]
+    return view
 
 
 if __name__ == "__main__":
