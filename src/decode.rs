@@ -240,9 +240,11 @@ pub(crate) fn file_type_name(file_type: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Whether `bytes` (the start of a file) look like a format [`decode_bytes`] reads, by their magic bytes.
+/// Whether `bytes` (the start of a file, 16 bytes are enough) look like a photo by their magic bytes: a format
+/// [`decode_bytes`] reads, or one it recognises without decoding (AVIF, HEIF, JPEG XL), so that such a listing
+/// saved without an extension fails with a row that names its format, as it does with one.
 pub(crate) fn is_photo_magic(bytes: &[u8]) -> bool {
-    sniff(bytes).is_ok()
+    sniff(bytes).is_ok() || undecoded_photo_format(bytes).is_some()
 }
 
 /// Decodes everything `reader` yields (up to [`Limits::max_file_bytes`]).

@@ -548,16 +548,18 @@ fn avif_heif_and_jpeg_xl_listings_fail_with_a_row_that_names_their_format() {
     // Their first bytes: an ISO media `ftyp` box with an image brand, and a JPEG XL codestream.
     let ftyp = |brand: &[u8; 4]| [&[0, 0, 0, 0x1c][..], b"ftyp", brand, &[0; 4], b"mif1miaf", &[0; 4]].concat();
     let dir = TempDir::new("undecoded");
-    let files: [(&str, Vec<u8>, &str); 3] = [
+    let files: [(&str, Vec<u8>, &str); 4] = [
         ("a.avif", ftyp(b"avif"), "avif"),
         ("b.HEIC", ftyp(b"heic"), "heif"),
         ("c.jxl", vec![0xFF, 0x0A, 0, 0], "jxl"),
+        // Crawlers save photos under hash names: told by its first bytes.
+        ("d41d8cd98f00b204", ftyp(b"avif"), "avif"),
     ];
     for (name, bytes, _) in &files {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
     let walk = knockoff::walk::walk([&dir.0], &WalkOptions::default());
-    assert_eq!((walk.files.len(), walk.skipped.len()), (3, 0), "{:?}", walk.skipped);
+    assert_eq!((walk.files.len(), walk.skipped.len()), (4, 0), "{:?}", walk.skipped);
     for (name, bytes, format) in &files {
         let err = knockoff::decode_bytes(bytes, &DecodeOptions::default()).expect_err(name);
         assert!(matches!(err.kind(), ErrorKind::Decode { format: f, .. } if f == format), "{name}: {err}");
