@@ -7,10 +7,10 @@
 //! Prints the score, the verdict and the evidence: each hash distance, whether the listing is the reference
 //! mirrored or rotated, how far the colours differ, the geometrically verified local matches (inliers, scale,
 //! rotation, the crop of the reference shown and where it sits in the listing), and the edits that points to.
-//! `--json` prints the same as one JSON object. `--evidence OUT.png` also draws the evidence picture: the two
-//! photos side by side, the verified matches joined by lines, the reference's outline in the listing. Exit status
-//! 0 whatever the verdict; 2 for a usage error (`--help` lists the options), or if either photo cannot be read
-//! or the picture cannot be written. A closed output pipe ends it quietly.
+//! `--json` prints the same as one JSON object (indented over several lines). `--evidence OUT.png` also draws the
+//! evidence picture: the two photos side by side, the verified matches joined by lines, the reference's outline in
+//! the listing. Exit status 0 whatever the verdict; 1 if either photo cannot be read or the picture is refused or
+//! cannot be written; 2 for a usage error (`--help` lists the options). A closed output pipe ends it quietly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,11 +57,11 @@ fn main() -> ExitCode {
                 "error: --evidence {}: the picture is written as PNG or JPEG; name a .png or .jpg file",
                 out.display()
             );
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
         if let Err(e) = output::not_an_input("--evidence", out, &[&args.reference, &args.listing]) {
             eprintln!("error: {e:#}");
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     }
     let mut config = FingerprintConfig::default();
@@ -75,7 +75,9 @@ fn main() -> ExitCode {
             for error in [r.err(), l.err()].into_iter().flatten() {
                 eprintln!("error: {error}");
             }
-            return ExitCode::from(2);
+            // A photo that cannot be read is a failure of the run (1), as in `hash`, `index` and `scan`; 2 is
+            // for usage errors, found before any work.
+            return ExitCode::FAILURE;
         }
     };
     let thresholds = Thresholds::default();
@@ -86,7 +88,7 @@ fn main() -> ExitCode {
         && let Err(e) = write_evidence(out, &args, &similarity)
     {
         eprintln!("error: evidence picture {}: {e}", out.display());
-        return ExitCode::from(2);
+        return ExitCode::FAILURE;
     }
 
     let (reference_path, listing_path) = (args.reference.display().to_string(), args.listing.display().to_string());

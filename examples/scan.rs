@@ -180,8 +180,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                  example)",
                 refs.display()
             ),
-            // The error names the file.
-            Err(e) => return Err(anyhow::Error::new(e).context("--refs")),
+            // The error names the file: "--refs PATH: what is wrong", as the other --refs errors read.
+            Err(e) => bail!("--refs {e}"),
         }
     } else if refs.is_dir() {
         let bar = progress_bar("indexing");

@@ -118,7 +118,7 @@ pub enum ErrorKind {
     #[error("fingerprint does not fit the index: {0}")]
     FingerprintMismatch(String),
     /// A folder to scan does not exist or is not a folder.
-    #[error("not a folder")]
+    #[error("not an existing folder")]
     NotAFolder,
     /// Input to the worker protocol (module `worker`, feature `arrow`) is malformed: a stream that is not Arrow
     /// IPC, a batch without the `path` and `content` columns, a line that is not `PATH<TAB>BASE64`.

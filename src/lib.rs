@@ -66,6 +66,7 @@
 //! - `edits`, `eval` (feature `bench-tools`): counterfeit-style edits and the accuracy benchmark built on them.
 //! - [`walk`]: listing the files under folders, symlink-loop safe.
 //! - [`error`]: the one error type.
+//! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename), as index saves and reports are.
 
 #![warn(missing_docs)]
 

@@ -180,6 +180,14 @@ impl ListingReport {
             Outcome::Failed { .. } => 0.0,
         }
     }
+
+    /// The hits, best first (none for failures).
+    pub fn hits(&self) -> &[Hit] {
+        match &self.outcome {
+            Outcome::Searched { hits } => hits,
+            Outcome::Failed { .. } => &[],
+        }
+    }
 }
 
 /// Totals for a finished (or cancelled) scan.
@@ -297,7 +305,7 @@ impl Scanner {
     /// being delivered (e.g. by the sink), before the next sink call; what reached the sink is a prefix of the files.
     ///
     /// # Errors
-    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` is not a folder, and the sink's own I/O errors
+    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder, and the sink's own I/O errors
     /// ([`ErrorKind::Write`]: the sink writes); bad files are reports, not errors.
     pub fn scan(
         &self,

@@ -95,8 +95,8 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "--format", "html", "-o", &dir_text], 1, "folder"),
         ("scan", vec!["--refs", &index_text, "--queries", &listings, "-o", &photo_text], 1, "is a photo"),
         ("index", vec![&catalog_text, "-o", &photo_text], 1, "is a photo"),
-        ("compare", vec![&photo_text, &listings, "--evidence", &photo_text], 2, "is the input"),
-        ("compare", vec![&other, &photo_text, "--evidence", &hard_link_text], 2, "is the input"),
+        ("compare", vec![&photo_text, &listings, "--evidence", &photo_text], 1, "is the input"),
+        ("compare", vec![&other, &photo_text, "--evidence", &hard_link_text], 1, "is the input"),
     ];
     for (name, args, code, says) in refused {
         let out = run(name, &args);
@@ -161,6 +161,11 @@ fn runtime_errors_name_the_path_without_a_backtrace() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/catalog") && !stderr.contains("backtrace"), "{stderr}");
     assert!(stderr.contains("no such folder"), "{stderr}");
+    // A photo `compare` cannot read is a failure of the run, as in the other examples, not a usage error.
+    let out = run("compare", &["testdata/refs/coffee.jpg", "testdata/bad/empty.jpg"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("testdata/bad/empty.jpg") && stderr.contains("empty"), "{stderr}");
 
     // The path once, and what `--refs` takes when it is given a photo.
     let out = run("index", &["testdata/refs", "-o", "/nonexistent/x.idx"]);
@@ -183,14 +188,14 @@ fn runtime_errors_name_the_path_without_a_backtrace() {
         &["--evidence", "/nonexistent/x.png", "testdata/refs/coffee.jpg", "testdata/listings/coffee.webp"],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/x.png"), "{stderr}");
 
     // A picture name the image library cannot write is refused before any work, in words.
     let out =
         run("compare", &["--evidence", "/tmp/x.txt", "testdata/refs/coffee.jpg", "testdata/listings/coffee.webp"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/tmp/x.txt") && stderr.contains(".png") && !stderr.contains("not recognized"), "{stderr}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }

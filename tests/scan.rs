@@ -271,6 +271,11 @@ fn scan_files_takes_paths_and_bytes() {
     assert_eq!(summary.scanned, 3);
     assert_eq!(reports[0].query, "upload");
     assert_eq!(reports[0].verdict(), Verdict::Match);
+    // The hits without matching on the outcome, best first; a failure has none.
+    assert_eq!(reports[0].hits().first().map(|h| h.reference.as_str()), Some("rocket.jpg"));
+    assert!(reports[0].hits().windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(reports[2].hits().is_empty());
+    assert_eq!(format!("{} / {}", reports[0].verdict(), reports[2].verdict()), "match / no_match");
     assert_eq!(reports[1].verdict(), Verdict::Match);
     assert!(
         matches!(&reports[2].outcome, Outcome::Failed { error_kind, .. } if *error_kind == knockoff::ErrorCode::UnknownFormat)

@@ -214,7 +214,8 @@ impl ReferenceIndex {
 
     /// Fingerprints every file under `catalog` in parallel (recursively) and indexes those that are photos.
     /// `progress` is called from worker threads after each file. Files that fail are listed in the report, never
-    /// fatal. References are in path order, ids from 0.
+    /// fatal. References are in path order, ids from 0. A `catalog` that does not exist is one of those failures
+    /// (an empty index whose report names it): check `BuildReport::failures`, or the path, before saving.
     pub fn build(
         catalog: impl AsRef<Path>,
         fingerprinter: &Fingerprinter,
