@@ -54,7 +54,8 @@ pub struct Reference {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SearchOptions {
-    /// How many references to return, best score first. Default 3.
+    /// How many references to return, best score first. Default 3 (a report then has up to three rows per listing;
+    /// the `scan` example asks one unless given `--top`).
     pub top_k: usize,
     /// Catalogs up to this size are hash-scored in full (about 100 ns a reference) to pick candidates; larger ones
     /// take the PDQ candidates within `candidate_radius`. Default 20,000.
