@@ -76,7 +76,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {error}");
             }
             // A photo that cannot be read is a failure of the run (1), as in `hash`, `index` and `scan`; 2 is
-            // for usage errors, found before any work.
+            // for the command line itself (clap's usage errors).
             return ExitCode::FAILURE;
         }
     };

@@ -305,8 +305,8 @@ impl Scanner {
     /// being delivered (e.g. by the sink), before the next sink call; what reached the sink is a prefix of the files.
     ///
     /// # Errors
-    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder, and the sink's own I/O errors
-    /// ([`ErrorKind::Write`]: the sink writes); bad files are reports, not errors.
+    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder, and the sink's own
+    /// I/O errors ([`ErrorKind::Write`]: the sink writes); bad files are reports, not errors.
     pub fn scan(
         &self,
         folder: impl AsRef<Path>,
