@@ -264,7 +264,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let mut jsonl = JsonlReport::new(out);
                 scanner.scan(&queries, &cancel, progress, |r| jsonl.write(r))
             };
-            (summary.with_context(|| writing(output.as_deref()))?, Vec::new())
+            let summary = summary.with_context(|| writing(output.as_deref()))?;
+            // Said for every file format, as the HTML and Parquet reports say it.
+            if let Some(path) = &output {
+                eprintln!("wrote {}", path.display());
+            }
+            (summary, Vec::new())
         }
         #[cfg(feature = "arrow")]
         Format::Parquet => {

@@ -114,6 +114,13 @@ fn outputs_never_overwrite_the_runs_inputs_or_a_folder() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(std::fs::read_to_string(&html).unwrap().starts_with("<!DOCTYPE html>"));
     assert!(dir.join("out.html.csv").exists());
+    // Every report written to a file is named on stderr, whatever its format.
+    let csv = dir.join("out.csv");
+    let out = run("scan", &["--refs", &index_text, "--queries", &listings, "-o", &path(&csv)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("wrote {}", csv.display())), "{stderr}");
+    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("query,reference,score,verdict"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
