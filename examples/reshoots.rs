@@ -104,10 +104,13 @@ fn main() -> anyhow::Result<()> {
     if print_pairs {
         for r in &rows {
             let s = &r.similarity;
-            let (inliers, residual, near) =
-                s.evidence.local.as_ref().map_or((0, 0.0, 0), |l| (l.inliers, l.residual, l.near_misses));
+            let (inliers, residual, near, coherence) = s
+                .evidence
+                .local
+                .as_ref()
+                .map_or((0, 0.0, 0, 0.0), |l| (l.inliers, l.residual, l.near_misses, l.shift_coherence));
             println!(
-                "{:<22} {:<60} score {:.3} {:<8} inliers {inliers:>4} residual {residual:.2} near {near:>4} ({:.2}) {}",
+                "{:<22} {:<60} score {:.3} {:<8} inliers {inliers:>4} residual {residual:.2} near {near:>4} ({:.2}) coherence {coherence:.2} {}",
                 r.kind,
                 r.name,
                 s.score,
