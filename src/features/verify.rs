@@ -302,8 +302,9 @@ impl Fit {
         };
         let (brightness_shift, contrast_ratio, saturation_ratio) =
             patch_changes(inliers.iter().map(|&i| pair(i)).map(|(r, l)| (r.colour, l.colour)));
-        let (residual, near_misses) = self.residuals(ransac);
-        let shift_coherence = self.shift_coherence(ransac);
+        let following = self.following(ransac);
+        let (residual, near_misses) = self.residuals(&following);
+        let shift_coherence = self.shift_coherence(&following);
         let inlier_points: Vec<Point> =
             inliers.iter().map(|&i| pair(i).0).map(|r| (f64::from(r.x), f64::from(r.y))).collect();
         let spread = spread(&visible_reference, &listing_inside, &inlier_points);
@@ -351,42 +352,37 @@ impl Fit {
     /// photo under one transform: its right matches land where the transform says, within the keypoints' own
     /// imprecision, and its wrong ones anywhere. Another shot of the same scene has parallax (points at other depths
     /// shift by other amounts) and things that moved: right matches that land near, not on, the prediction.
-    fn residuals(&self, ransac: &RansacConfig) -> (f32, usize) {
-        let fitted = self.homography.as_ref().map_or(&self.similarity, |(h, _)| h);
-        let (ar, ai) = (self.similarity.m[0], self.similarity.m[3]);
-        let (rotation, scale) = (ai.atan2(ar), (ar * ar + ai * ai).sqrt());
-        let mut misses: Vec<f64> = Vec::new();
-        let mut near_misses = 0;
-        for c in &self.correspondences {
-            let Some(p) = fitted.apply(c.reference) else { continue };
-            let miss = (p.0 - c.listing.0).hypot(p.1 - c.listing.1) / c.tolerance;
-            if miss <= 1.0 {
-                misses.push(miss);
-            } else if miss <= NEAR_MISS && agrees(c, rotation, scale, ransac) {
-                near_misses += 1;
-            }
-        }
+    fn residuals(&self, following: &[(usize, f64)]) -> (f32, usize) {
+        let mut misses: Vec<f64> = following.iter().map(|&(_, miss)| miss).filter(|&miss| miss <= 1.0).collect();
+        let near_misses = following.len() - misses.len();
         misses.sort_by(f64::total_cmp);
         let median = misses.get(misses.len() / 2).copied().unwrap_or(0.0);
         (median as f32, near_misses)
     }
 
-    /// [`LocalEvidence::shift_coherence`]. Measured after the least-squares homography through the inliers and
-    /// near misses, so that a perspective copy fitted by a similarity leaves no smooth field behind; comparing each
-    /// miss with its neighbours' mean, not with a fitted model of the field, assumes nothing about its shape.
-    fn shift_coherence(&self, ransac: &RansacConfig) -> f32 {
+    /// The matches that follow the fitted transform, with how far each misses it (in tolerances): the inliers
+    /// (at most 1) and the near misses (up to `NEAR_MISS`, agreeing with its rotation and scale), in match order.
+    /// What [`Fit::residuals`] and [`Fit::shift_coherence`] measure.
+    fn following(&self, ransac: &RansacConfig) -> Vec<(usize, f64)> {
         let fitted = self.homography.as_ref().map_or(&self.similarity, |(h, _)| h);
         let (ar, ai) = (self.similarity.m[0], self.similarity.m[3]);
         let (rotation, scale) = (ai.atan2(ar), (ar * ar + ai * ai).sqrt());
-        let near: Vec<usize> = (0..self.correspondences.len())
-            .filter(|&i| {
-                let c = &self.correspondences[i];
-                fitted.apply(c.reference).is_some_and(|p| {
-                    let miss = (p.0 - c.listing.0).hypot(p.1 - c.listing.1) / c.tolerance;
-                    miss <= 1.0 || (miss <= NEAR_MISS && agrees(c, rotation, scale, ransac))
-                })
+        self.correspondences
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let p = fitted.apply(c.reference)?;
+                let miss = (p.0 - c.listing.0).hypot(p.1 - c.listing.1) / c.tolerance;
+                (miss <= 1.0 || (miss <= NEAR_MISS && agrees(c, rotation, scale, ransac))).then_some((i, miss))
             })
-            .collect();
+            .collect()
+    }
+
+    /// [`LocalEvidence::shift_coherence`]. Measured after the least-squares homography through the inliers and
+    /// near misses, so that a perspective copy fitted by a similarity leaves no smooth field behind; comparing each
+    /// miss with its neighbours' mean, not with a fitted model of the field, assumes nothing about its shape.
+    fn shift_coherence(&self, following: &[(usize, f64)]) -> f32 {
+        let near: Vec<usize> = following.iter().map(|&(i, _)| i).collect();
         if near.len() < SHIFT_FIELD_MIN_POINTS {
             return 0.0;
         }
@@ -409,7 +405,7 @@ impl Fit {
         }
         let k = SHIFT_FIELD_NEIGHBOURS;
         let mean = points.iter().fold((0.0, 0.0), |m, (_, r)| (m.0 + r.0 / n as f64, m.1 + r.1 / n as f64));
-        let spread: f64 = points.iter().map(|(_, r)| (r.0 - mean.0).powi(2) + (r.1 - mean.1).powi(2)).sum();
+        let scatter: f64 = points.iter().map(|(_, r)| (r.0 - mean.0).powi(2) + (r.1 - mean.1).powi(2)).sum();
         let mut unexplained = 0.0;
         let mut distances: Vec<(f64, usize)> = Vec::with_capacity(n);
         for (i, (p, r)) in points.iter().enumerate() {
@@ -427,12 +423,12 @@ impl Fit {
                 .fold((0.0, 0.0), |m, &(_, j)| (m.0 + points[j].1.0 / k as f64, m.1 + points[j].1.1 / k as f64));
             unexplained += (r.0 - predicted.0).powi(2) + (r.1 - predicted.1).powi(2);
         }
-        if spread <= f64::EPSILON || !unexplained.is_finite() {
+        if scatter <= f64::EPSILON || !unexplained.is_finite() {
             return 0.0;
         }
         // Independent misses differ from their neighbours' mean by their own spread and a k-th of it more.
         let chance = 1.0 + 1.0 / k as f64;
-        (1.0 - unexplained / (spread * chance)).clamp(0.0, 1.0) as f32
+        (1.0 - unexplained / (scatter * chance)).clamp(0.0, 1.0) as f32
     }
 }
 
@@ -656,17 +652,17 @@ mod tests {
         // A copy: each keypoint off by its own amount (a fixed pseudo-random jitter of up to 0.4 tolerances).
         let jitter = |k: usize| ((k * 7919 % 101) as f64 / 101.0 - 0.5) * 0.8;
         let copy = fit_with_misses(|_, _, k| (jitter(k), jitter(k * 31 + 5)));
-        let copy_coherence = copy.shift_coherence(&ransac);
+        let copy_coherence = copy.shift_coherence(&copy.following(&ransac));
         // Another shot: a sideways displacement that follows depth, smooth over the scene (no plane explains it),
         // plus the same jitter.
         let depth = |x: f64, y: f64| 0.6 * ((x / 90.0).sin() * (y / 120.0).cos());
         let shot = fit_with_misses(|x, y, k| (depth(x, y) + 0.3 * jitter(k), 0.3 * jitter(k * 31 + 5)));
-        let shot_coherence = shot.shift_coherence(&ransac);
+        let shot_coherence = shot.shift_coherence(&shot.following(&ransac));
         assert!(copy_coherence < 0.2, "copy: {copy_coherence}");
         assert!(shot_coherence > 0.6, "another shot: {shot_coherence}");
         // Too few matches to tell: 0.
         let mut few = fit_with_misses(|x, y, _| (depth(x, y), 0.0));
         few.correspondences.truncate(10);
-        assert_eq!(few.shift_coherence(&ransac), 0.0);
+        assert_eq!(few.shift_coherence(&few.following(&ransac)), 0.0);
     }
 }
