@@ -117,6 +117,11 @@ pub enum ErrorKind {
     /// hashes only in an index with local features, or the reverse): it would be compared unevenly.
     #[error("fingerprint does not fit the index: {0}")]
     FingerprintMismatch(String),
+    /// A reference was added under a path the index cannot hold: one it already holds (two references under one
+    /// name would be told apart by nothing in a report), or one that is not relative to the catalog folder (empty,
+    /// absolute, or with a `..` part), which reports would resolve outside it.
+    #[error("reference path not accepted: {0}")]
+    ReferencePath(String),
     /// A folder to scan does not exist or is not a folder.
     #[error("not an existing folder")]
     NotAFolder,
@@ -186,6 +191,7 @@ impl ErrorKind {
             ErrorKind::IndexCorrupt(_) => ErrorCode::IndexCorrupt,
             ErrorKind::ConfigMismatch(_) => ErrorCode::ConfigMismatch,
             ErrorKind::FingerprintMismatch(_) => ErrorCode::FingerprintMismatch,
+            ErrorKind::ReferencePath(_) => ErrorCode::ReferencePath,
             ErrorKind::NotAFolder => ErrorCode::NotAFolder,
             ErrorKind::Protocol(_) => ErrorCode::Protocol,
         }
@@ -219,6 +225,7 @@ impl Clone for ErrorKind {
             ErrorKind::IndexCorrupt(m) => ErrorKind::IndexCorrupt(m.clone()),
             ErrorKind::ConfigMismatch(m) => ErrorKind::ConfigMismatch(m.clone()),
             ErrorKind::FingerprintMismatch(m) => ErrorKind::FingerprintMismatch(m.clone()),
+            ErrorKind::ReferencePath(m) => ErrorKind::ReferencePath(m.clone()),
             ErrorKind::NotAFolder => ErrorKind::NotAFolder,
             ErrorKind::Protocol(m) => ErrorKind::Protocol(m.clone()),
             ErrorKind::InvalidHash { kind, message } => {
@@ -284,6 +291,8 @@ pub enum ErrorCode {
     ConfigMismatch,
     /// [`ErrorKind::FingerprintMismatch`].
     FingerprintMismatch,
+    /// [`ErrorKind::ReferencePath`].
+    ReferencePath,
     /// [`ErrorKind::NotAFolder`].
     NotAFolder,
     /// [`ErrorKind::Protocol`].
@@ -313,6 +322,7 @@ impl ErrorCode {
             ErrorCode::IndexCorrupt => "index_corrupt",
             ErrorCode::ConfigMismatch => "config_mismatch",
             ErrorCode::FingerprintMismatch => "fingerprint_mismatch",
+            ErrorCode::ReferencePath => "reference_path",
             ErrorCode::NotAFolder => "not_a_folder",
             ErrorCode::Protocol => "protocol",
         }

@@ -169,6 +169,32 @@ pub(crate) fn name_text(name: &std::ffi::OsStr) -> String {
     out
 }
 
+/// The relative path a report's or an index's name stands for ([`name_path`]), if it stays inside the folder it is
+/// relative to: `None` for an empty name, an absolute one, or one with a `..` part. An index file is input like any
+/// other (it may come from elsewhere), so a report resolves its names only through this: a name cannot make it
+/// read a file outside the catalog folder.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(knockoff::walk::relative_name("shop/photo.jpg").as_deref(), Some(Path::new("shop/photo.jpg")));
+/// assert_eq!(knockoff::walk::relative_name("/etc/passwd"), None);
+/// assert_eq!(knockoff::walk::relative_name("shop/../../secret.jpg"), None);
+/// assert_eq!(knockoff::walk::relative_name(""), None);
+/// ```
+pub fn relative_name(text: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let path = name_path(text);
+    let mut parts = 0;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => parts += 1,
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (parts > 0).then_some(path)
+}
+
 /// The path a report's text names: reports write a name's bytes that are not UTF-8 as `\xHH` and its
 /// backslashes as `\\`, so that no two files share a text; this turns them back into the bytes they stand for,
 /// anything else kept as it is. Where a name cannot hold arbitrary bytes (not Unix), a text that would need

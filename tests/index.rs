@@ -29,9 +29,9 @@ fn flip(mut words: [u64; 4], n: u32, rng: &mut Rng) -> [u64; 4] {
 fn brute_force_and_multi_index_agree_on_random_data() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut index = ReferenceIndex::new(FingerprintConfig::hashes_only());
-    for _ in 0..20_000 {
+    for i in 0..20_000 {
         let words = rng.words();
-        index.add("r", fingerprint(words, &mut rng), knockoff::NO_METADATA).unwrap();
+        index.add(format!("r{i}"), fingerprint(words, &mut rng), knockoff::NO_METADATA).unwrap();
     }
     let queries: Vec<Fingerprint> = (0..25).map(|_| fingerprint(rng.words(), &mut rng)).collect();
     for (i, q) in queries.iter().enumerate() {
@@ -40,7 +40,11 @@ fn brute_force_and_multi_index_agree_on_random_data() {
             let variant = if i % 2 == 0 { 0 } else { 5 };
             let words: [u64; 4] = q.pdq.dihedral[variant].words().try_into().unwrap();
             index
-                .add("planted", fingerprint(flip(words, distance, &mut rng), &mut rng), knockoff::NO_METADATA)
+                .add(
+                    format!("planted-{i}-{distance}"),
+                    fingerprint(flip(words, distance, &mut rng), &mut rng),
+                    knockoff::NO_METADATA,
+                )
                 .unwrap();
         }
     }
@@ -101,6 +105,33 @@ impl Drop for TempPath {
 fn temp_path(name: &str) -> TempPath {
     let name = name.replace('/', "-");
     TempPath(std::env::temp_dir().join(format!("knockoff-index-test-{}-{name}", std::process::id())))
+}
+
+/// A report names a reference by its path alone, so an index holds one reference per path, and only paths inside
+/// the catalog folder (a report resolves them there): a second `add` of a path is refused until the first is
+/// removed, and so are empty, absolute and `..` paths, each with a typed error that names the path.
+#[test]
+fn add_refuses_a_path_it_holds_and_paths_outside_the_catalog() {
+    let mut index = refs_index();
+    let rocket = index.by_path("rocket.jpg").expect("built from testdata/refs").clone();
+    let refused = |result: knockoff::Result<u64>, path: &str| {
+        let err = result.expect_err(path);
+        assert!(matches!(err.kind(), ErrorKind::ReferencePath(_)), "{path}: {err}");
+        assert!(err.to_string().contains(&format!("{path:?}")), "{err}");
+    };
+    refused(index.add("rocket.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA), "rocket.jpg");
+    for path in ["", "/etc/rocket.jpg", "../rocket.jpg", "shop/../../rocket.jpg", "."] {
+        refused(index.add(path, rocket.fingerprint.clone(), knockoff::NO_METADATA), path);
+    }
+    assert_eq!(index.len(), 6, "nothing refused was added");
+    // Added once under a new name, then refused under it; replaced by removing it first.
+    let id = index.add("shop/./rocket-2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA).unwrap();
+    refused(index.add("shop/./rocket-2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA), "shop/./rocket-2.jpg");
+    index.remove(rocket.id).unwrap();
+    let again = index.add("rocket.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA).unwrap();
+    assert!(again > id);
+    assert_eq!(index.by_path("rocket.jpg").map(|r| r.id), Some(again));
+    assert_eq!(index.len(), 7);
 }
 
 #[test]

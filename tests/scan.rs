@@ -226,6 +226,31 @@ fn html_report_says_why_a_photo_is_missing() {
     write_html(&mut html, &reports, &summary, sources).unwrap();
     let html = String::from_utf8(html).unwrap();
     assert!(html.contains("/nonexistent/catalog/coffee.jpg not found"), "no reason given");
+    // Names come from the index file, which may come from elsewhere: one that leaves the catalog folder is not
+    // followed, even where it names a photo that exists.
+    let mut outside = reports.clone();
+    let mut renamed = 0;
+    for report in &mut outside {
+        if let Outcome::Searched { hits } = &mut report.outcome {
+            for hit in hits.iter_mut() {
+                hit.reference = if renamed % 2 == 0 {
+                    format!("../refs/{}", hit.reference)
+                } else {
+                    testdata("refs").join(&hit.reference).to_string_lossy().into_owned()
+                };
+                renamed += 1;
+            }
+        }
+    }
+    assert!(renamed >= 2);
+    let mut html = Vec::new();
+    let catalog = testdata("refs");
+    let sources =
+        HtmlSources { queries: &testdata("listings"), catalog: Some(&catalog), limits: knockoff::Limits::default() };
+    write_html(&mut html, &outside, &summary, sources).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(html.matches("its path in the index leaves the catalog folder").count(), 17);
+    assert!(!html.contains("<figure class=evidence>"), "no evidence drawn on a photo from outside the catalog");
 }
 
 /// A scan delivers reports as each chunk finishes, cancelling from the sink stops it at once, and what was

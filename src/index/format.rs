@@ -107,8 +107,10 @@ impl ReferenceIndex {
     /// # Errors
     /// [`ErrorKind::InvalidConfig`] for a configuration that [`ReferenceIndex::open`] would refuse (see
     /// [`FingerprintConfig::validate`]), before anything is written; [`ErrorKind::NotRegularFile`] for a target
-    /// that is not a regular file; [`ErrorKind::Write`] if writing fails (a full disk, a read-only folder); the
-    /// previous file at `path`, if any, is then untouched. Errors carry the path.
+    /// that is not a regular file; [`ErrorKind::Write`] if writing fails (a full disk, a read-only folder); for an
+    /// index opened from a file, the errors of reading its local features from that file to copy them
+    /// ([`ErrorKind::IndexCorrupt`], [`ErrorKind::IndexTruncated`], [`ErrorKind::Io`]: the file damaged since it was
+    /// opened). The previous file at `path`, if any, is then untouched. Errors carry the path.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         // A file that could never be opened again is worse than none: it would replace a good one.

@@ -10,7 +10,7 @@ use crate::decode::{DecodeOptions, decode_path};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::Verdict;
-use crate::walk::name_path;
+use crate::walk::{name_path, relative_name};
 
 /// Where the photos of a report are, to inline their thumbnails.
 #[derive(Clone, Copy, Debug)]
@@ -155,13 +155,14 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
     // Reopened by the paths the names stand for (a name's text escapes what is not UTF-8: `walk::name_path`).
     let listing_photo =
         decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?");
-    let reference_photo = match sources.catalog {
-        Some(catalog) => decode_for_report(
-            &catalog.join(name_path(&hit.reference)),
-            &sources.limits,
-            "moved? scan with --catalog-root DIR",
-        ),
-        None => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
+    // The reference's name comes from the index file, which may come from elsewhere: one that would leave the
+    // catalog folder (absolute, or with `..`) is not followed.
+    let reference_photo = match (sources.catalog, relative_name(&hit.reference)) {
+        (Some(catalog), Some(name)) => {
+            decode_for_report(&catalog.join(name), &sources.limits, "moved? scan with --catalog-root DIR")
+        }
+        (Some(_), None) => Err("its path in the index leaves the catalog folder: not shown".to_string()),
+        (None, _) => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
     };
     let thumbnail = |photo: &Result<image::RgbImage, String>| match photo {
         Ok(p) => jpeg_data_uri(&shrink_to(p, THUMBNAIL)).ok_or_else(|| "cannot encode a thumbnail".to_string()),
