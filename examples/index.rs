@@ -2,12 +2,19 @@
 //!
 //! ```text
 //! cargo run --release --example index -- CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv] [--shards N]
+//!     [--update]
 //! ```
 //!
 //! `--shards N` splits the catalog into N index files over disjoint sets of references, for catalogs larger than
 //! one machine's memory: `-o DIR/catalog.idx` writes `DIR/catalog-1-of-N.idx` ... `DIR/catalog-N-of-N.idx`
 //! (references keep their ids in the whole catalog). Search every listing against every shard and keep the best
 //! results (the Spark job in `deploy/spark` does).
+//!
+//! `--update` brings an existing index (`-o`) up to date with CATALOG_DIR instead of building it anew: photos not
+//! yet in it are fingerprinted and added with new ids, references whose files are gone are removed, and every other
+//! reference keeps its id, fingerprint and metadata (`ReferenceIndex::update`; a photo replaced under the same name
+//! keeps its old fingerprint). It is written over the old file atomically; without one, `--update` builds it.
+//! Not with `--shards` (update the whole index, then split it) or `--full` (the index's own configuration is used).
 //!
 //! `--metadata` attaches metadata (SKU, brand ...) to references from a CSV file of `path,key,value` rows, `path`
 //! relative to CATALOG_DIR (a first row `path,key,value` is a header; fields may be quoted as CSV quotes them,
@@ -50,6 +57,9 @@ struct Args {
     /// Split the catalog into N index files (`-o DIR/catalog.idx` writes `DIR/catalog-1-of-N.idx` ...).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(knockoff::index::MAX_SHARDS)))]
     shards: Option<u32>,
+    /// Update the index at -o (add new photos, remove those gone, keep every other id) rather than build anew.
+    #[arg(long, conflicts_with_all = ["shards", "full"])]
+    update: bool,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +91,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     // Read before the catalog is fingerprinted: a mistake in it should cost seconds, not the whole build.
     let metadata = args.metadata.as_deref().map(read_metadata).transpose()?;
+    if args.update && args.output.exists() {
+        return update(args, metadata);
+    }
     let start = Instant::now();
     let bar = progress_bar();
     let config = FingerprintConfig::default().with_full_size(args.full);
@@ -128,6 +141,53 @@ fn run(args: &Args) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64(),
         (references + report.failures.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9),
         written.join(", ")
+    );
+    Ok(())
+}
+
+/// `--update` with an index at `-o`: opened, brought up to date with the catalog, saved over itself.
+fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut index = ReferenceIndex::open(&args.output).context("--update: cannot open the index")?;
+    let bar = progress_bar();
+    let report = index
+        .update(&args.catalog, |p| {
+            if let Some(bar) = &bar {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+            }
+        })
+        .context("--update")?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for failure in &report.failures {
+        eprintln!("failed {failure}");
+    }
+    for skipped in &report.skipped {
+        eprintln!("skipped {skipped}");
+    }
+    for path in &report.removed {
+        eprintln!("removed {path}");
+    }
+    if index.is_empty() {
+        bail!("no photo left to index under {}", args.catalog.display());
+    }
+    if let Some(rows) = metadata {
+        attach_metadata(&mut index, rows);
+    }
+    index.save(&args.output).context("cannot write the index")?;
+    let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "updated {}: {} added, {} removed, {} unchanged ({} failed, {} skipped) in {:.2} s; wrote {} ({bytes} bytes)",
+        args.output.display(),
+        report.added.len(),
+        report.removed.len(),
+        report.unchanged,
+        report.failures.len(),
+        report.skipped.len(),
+        start.elapsed().as_secs_f64(),
+        args.output.display(),
     );
     Ok(())
 }

@@ -120,7 +120,9 @@ pub use error::{Error, ErrorCode, ErrorKind, Result, quiet_contained_panics};
 pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
-pub use index::{BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard};
+pub use index::{
+    BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard, UpdateReport,
+};
 pub use progress::Progress;
 pub use scan::{Hit, ListingReport, Outcome, ScanInput, ScanOptions, ScanSummary, Scanner};
 pub use similarity::{

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::testdata;
@@ -158,6 +158,46 @@ fn metadata_values_may_be_quoted_as_csv_quotes_them() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("writing it would destroy it"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&csv).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `index --update`: a catalog that grows keeps its references' ids in the scan's `reference_id` column, where
+/// a rebuild numbers photos anew in path order.
+#[test]
+fn index_update_keeps_ids_where_a_rebuild_renumbers() {
+    let dir = temp_dir("update");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    for (name, to) in [("rocket.jpg", "rocket.jpg"), ("coffee.jpg", "coffee.jpg"), ("chelsea.jpg", "z-old.jpg")] {
+        std::fs::copy(Path::new("testdata/refs").join(name), catalog.join(to)).unwrap();
+    }
+    let (catalog_arg, index) = (catalog.to_string_lossy().into_owned(), dir.join("c.idx"));
+    let index_arg = index.to_string_lossy().into_owned();
+    // Without an index at -o, --update builds one.
+    let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rocket_id = |index: &str| {
+        let out = run("scan", &["--refs", index, "--queries", "testdata/listings"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let csv = text(&out.stdout);
+        let row = csv.lines().find(|l| l.starts_with("rocket-collage.jpg,rocket.jpg,")).map(str::to_owned);
+        row.and_then(|r| r.split(',').nth(5).map(str::to_owned)).unwrap_or_else(|| panic!("{csv}"))
+    };
+    let before = rocket_id(&index_arg);
+    // A photo that sorts first joins the catalog, another leaves it.
+    std::fs::copy("testdata/refs/astronaut.jpg", catalog.join("a-new.jpg")).unwrap();
+    std::fs::remove_file(catalog.join("z-old.jpg")).unwrap();
+    let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed z-old.jpg") && stderr.contains("1 added, 1 removed, 2 unchanged"), "{stderr}");
+    assert_eq!(rocket_id(&index_arg), before, "the update kept rocket.jpg's id");
+    let rebuilt = dir.join("rebuilt.idx").to_string_lossy().into_owned();
+    let out = run("index", &[&catalog_arg, "-o", &rebuilt]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_ne!(rocket_id(&rebuilt), before, "a rebuild numbers in path order");
+    // Not with --shards: a usage error.
+    assert_eq!(run("index", &[&catalog_arg, "-o", &index_arg, "--update", "--shards", "2"]).status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

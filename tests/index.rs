@@ -134,6 +134,70 @@ fn add_refuses_a_path_it_holds_and_paths_outside_the_catalog() {
     assert_eq!(index.len(), 7);
 }
 
+/// A catalog that grows: `update` adds the new photos with new ids, removes the references whose files are gone,
+/// keeps every other id, and then searches as an index built afresh from the same folder does; an index opened
+/// from its file (features left in the file) updates and saves over that file the same way.
+#[test]
+fn update_adds_new_photos_removes_gone_ones_and_keeps_the_other_ids() {
+    let catalog = temp_path("update-catalog");
+    let _ = std::fs::remove_dir_all(&*catalog);
+    std::fs::create_dir_all(catalog.join("shop")).unwrap();
+    let copy = |name: &str, to: &str| std::fs::copy(testdata("refs").join(name), catalog.join(to)).unwrap();
+    copy("coffee.jpg", "coffee.jpg");
+    copy("chelsea.jpg", "shop/chelsea.jpg");
+    copy("coins.jpg", "coins.jpg");
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let (mut index, _) = ReferenceIndex::build(&*catalog, &references, |_| {});
+    let id_of = |index: &ReferenceIndex, path: &str| index.by_path(path).map(|r| r.id);
+    let (coffee, chelsea) = (id_of(&index, "coffee.jpg"), id_of(&index, "shop/chelsea.jpg"));
+    assert!(coffee.is_some() && chelsea.is_some());
+
+    copy("rocket.jpg", "shop/rocket.jpg");
+    copy("astronaut.jpg", "astronaut.jpg");
+    std::fs::remove_file(catalog.join("coins.jpg")).unwrap();
+    std::fs::write(catalog.join("damaged.jpg"), b"\xff\xd8\xff\xe0 not a photo").unwrap();
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    let added: Vec<&str> = report.added.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(added, ["astronaut.jpg", "shop/rocket.jpg"]);
+    assert!(report.added.iter().all(|&(id, _)| id >= 3), "new ids continue after the old ones");
+    assert_eq!((report.removed.as_slice(), report.unchanged), (&["coins.jpg".to_string()][..], 2));
+    assert_eq!(report.failures.len(), 1, "the damaged file is listed, not fatal");
+    assert_eq!((id_of(&index, "coffee.jpg"), id_of(&index, "shop/chelsea.jpg")), (coffee, chelsea));
+    assert!(id_of(&index, "coins.jpg").is_none());
+
+    // Searches as a fresh build of the same folder does.
+    let (fresh, _) = ReferenceIndex::build(&*catalog, &references, |_| {});
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    for name in ["rocket-collage.jpg", "astronaut-watermark.jpg", "chelsea-pasted.jpg", "unrelated-camera.jpg"] {
+        let listing = listings.fingerprint_path(testdata("listings").join(name)).unwrap();
+        let best = |index: &ReferenceIndex| {
+            let hits = index.search(&listing, &SearchOptions::default()).unwrap();
+            hits.first().map(|h| (index.references()[h.index].path.clone(), h.similarity.score, h.similarity.verdict))
+        };
+        assert_eq!(best(&index), best(&fresh), "{name}");
+    }
+
+    // Opened from its file, updated again (nothing to do, then one photo more) and saved over that file.
+    let file = temp_path("update.idx");
+    index.save(&*file).unwrap();
+    let mut opened = ReferenceIndex::open(&*file).unwrap();
+    let again = opened.update(&*catalog, |_| {}).unwrap();
+    assert_eq!((again.added.len(), again.removed.len(), again.unchanged), (0, 0, 4));
+    copy("horse.png", "horse.png");
+    let more = opened.update(&*catalog, |_| {}).unwrap();
+    assert_eq!(more.added.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["horse.png"]);
+    opened.save(&*file).unwrap();
+    let reopened = ReferenceIndex::open(&*file).unwrap();
+    assert_eq!(reopened.len(), 5);
+    assert_eq!(id_of(&reopened, "coffee.jpg"), coffee);
+
+    // A shard is one part of a catalog: it cannot take the whole folder's new photos.
+    let mut shard = reopened.split(2).unwrap().remove(0);
+    assert!(matches!(shard.update(&*catalog, |_| {}).unwrap_err().kind(), ErrorKind::InvalidConfig(_)));
+    assert!(matches!(index.update(catalog.join("missing"), |_| {}).unwrap_err().kind(), ErrorKind::NotAFolder));
+    let _ = std::fs::remove_dir_all(&*catalog);
+}
+
 #[test]
 fn save_and_open_round_trip() {
     let mut index = refs_index();

@@ -157,6 +157,21 @@ pub struct BuildReport {
     pub skipped: Vec<crate::walk::Skipped>,
 }
 
+/// What [`ReferenceIndex::update`] changed.
+#[derive(Debug, Default)]
+pub struct UpdateReport {
+    /// The photos added, with their new ids, in path order.
+    pub added: Vec<(u64, String)>,
+    /// The paths of the references removed (their files are gone).
+    pub removed: Vec<String>,
+    /// References kept as they were.
+    pub unchanged: usize,
+    /// One error per file that could not be read (each carries its path); a reference whose file it is stays.
+    pub failures: Vec<Error>,
+    /// Paths under the catalog that were not read (not photos, hidden, pipes and devices), with the reason.
+    pub skipped: Vec<crate::walk::Skipped>,
+}
+
 /// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
 ///
 /// ```
@@ -230,29 +245,10 @@ impl ReferenceIndex {
         let catalog = catalog.as_ref();
         let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
         let (files, mut failures) = (walk.files, walk.failures);
-        // A single photo is a catalog of one: its folder is the root, so its path is its file name, not "".
-        let catalog = match catalog.parent() {
-            Some(parent) if catalog.is_file() => {
-                if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                }
-            }
-            _ => catalog,
-        };
-        let counter = Counter::new(files.len());
-        let results: Vec<(String, Result<Fingerprint>)> = files
-            .par_iter()
-            .map(|path| {
-                let result = fingerprinter.fingerprint_path(path);
-                progress(counter.finish(result.is_err()));
-                (relative_path(catalog, path), result)
-            })
-            .collect();
+        let catalog = catalog_folder(catalog);
         let mut index = ReferenceIndex::new(*fingerprinter.config());
         index.catalog_root = Some(catalog.canonicalize().unwrap_or_else(|_| catalog.to_path_buf()));
-        for (path, result) in results {
+        for (path, result) in fingerprint_files(catalog, &files, fingerprinter, progress) {
             match result {
                 Ok(fingerprint) => {
                     index.insert(path, fingerprint, BTreeMap::new());
@@ -261,6 +257,79 @@ impl ReferenceIndex {
             }
         }
         (index, BuildReport { failures, skipped: walk.skipped })
+    }
+
+    /// Brings the index up to date with the catalog folder `catalog` (the one it was built from, or where it is
+    /// now; the index then records it as its catalog folder): photos not yet in the index are fingerprinted (in parallel, with this index's configuration) and added with new ids, references
+    /// whose file is gone are removed, and every other reference keeps its id, fingerprint and metadata. What a
+    /// catalog that grows needs, where a rebuild would fingerprint everything again and give every photo a new id.
+    ///
+    /// References are matched to files by path alone: a photo replaced under the same name keeps its old
+    /// fingerprint (remove it, or rebuild). A reference whose file cannot be read this time (a permission, a
+    /// damaged file) is kept, and the failure listed. New words come from the vocabulary in hand (see
+    /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off). Removing is linear in the index's size
+    /// for each reference removed.
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+    ///
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+    /// let (mut index, _) =
+    ///     ReferenceIndex::build(format!("{dir}/refs"), &Fingerprinter::for_references(FingerprintConfig::default()), |_| {});
+    /// let coffee = index.by_path("coffee.jpg").map(|r| r.id);
+    /// let report = index.update(format!("{dir}/refs"), |_| {})?;
+    /// assert_eq!((report.added.len(), report.removed.len(), report.unchanged), (0, 0, 6));
+    /// assert_eq!(index.by_path("coffee.jpg").map(|r| r.id), coffee);
+    /// # Ok::<(), knockoff::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] for a shard (update the whole index and split it again);
+    /// [`ErrorKind::NotAFolder`] when `catalog` does not exist (nothing is removed). Files that cannot be read are listed in the report, never fatal.
+    pub fn update(&mut self, catalog: impl AsRef<Path>, progress: impl Fn(Progress) + Sync) -> Result<UpdateReport> {
+        if self.shard.is_some() {
+            let message = "a shard cannot be updated on its own: update the whole index and split it again";
+            return Err(Error::new(ErrorKind::InvalidConfig(message.into())));
+        }
+        let catalog = catalog.as_ref();
+        if !catalog.exists() {
+            return Err(Error::new(ErrorKind::NotAFolder).with_path(catalog));
+        }
+        let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
+        let catalog = catalog_folder(catalog);
+        let (files, failures) = (walk.files, walk.failures);
+        let found: HashSet<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
+        // A reference whose file the walk could not read is kept: it may be back next time.
+        let unreadable: HashSet<String> =
+            failures.iter().filter_map(|e| e.path()).map(|p| relative_path(catalog, p)).collect();
+        let gone: Vec<u64> = self
+            .references
+            .iter()
+            .filter(|r| !found.contains(&r.path) && !unreadable.contains(&r.path))
+            .map(|r| r.id)
+            .collect();
+        let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
+        for id in gone {
+            if let Some(reference) = self.remove(id) {
+                report.removed.push(reference.path);
+            }
+        }
+        let held: HashSet<&str> = self.references.iter().map(|r| r.path.as_str()).collect();
+        let new: Vec<std::path::PathBuf> =
+            files.into_iter().filter(|f| !held.contains(relative_path(catalog, f).as_str())).collect();
+        report.unchanged = self.len();
+        let fingerprinter = Fingerprinter::for_references(self.config);
+        for (path, result) in fingerprint_files(catalog, &new, &fingerprinter, progress) {
+            match result {
+                Ok(fingerprint) => {
+                    let id = self.insert(path.clone(), fingerprint, BTreeMap::new());
+                    report.added.push((id, path));
+                }
+                Err(e) => report.failures.push(e),
+            }
+        }
+        self.catalog_root = Some(catalog.canonicalize().unwrap_or_else(|_| catalog.to_path_buf()));
+        Ok(report)
     }
 
     /// The fingerprint configuration every reference was made with; listings must use the same, except for its
@@ -933,4 +1002,38 @@ fn path_key(path: &str) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     path.hash(&mut hasher);
     hasher.finish()
+}
+
+/// The folder a catalog's paths are relative to: the catalog itself, or for a single photo (a catalog of one) its
+/// folder, so that its path is its file name, not "".
+fn catalog_folder(catalog: &Path) -> &Path {
+    match catalog.parent() {
+        Some(parent) if catalog.is_file() => {
+            if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            }
+        }
+        _ => catalog,
+    }
+}
+
+/// Fingerprints `files` in parallel, each with its path relative to `catalog`, in the order given; `progress` after
+/// each file.
+fn fingerprint_files(
+    catalog: &Path,
+    files: &[std::path::PathBuf],
+    fingerprinter: &Fingerprinter,
+    progress: impl Fn(Progress) + Sync,
+) -> Vec<(String, Result<Fingerprint>)> {
+    let counter = Counter::new(files.len());
+    files
+        .par_iter()
+        .map(|path| {
+            let result = fingerprinter.fingerprint_path(path);
+            progress(counter.finish(result.is_err()));
+            (relative_path(catalog, path), result)
+        })
+        .collect()
 }
