@@ -301,10 +301,11 @@ impl Scanner {
     /// rest are listed in [`ScanSummary::skipped`]): first a failed report for each entry the walk could not read
     /// (a dangling link, a link loop, a folder without permission), then the files in path order; each report's
     /// `query` is the path relative to `folder`. A link to a folder is followed wherever it points (a link to `/`
-    /// walks the whole machine), each folder once. `progress` is called from worker threads after each file; `sink` receives
-    /// each listing's report in file order, chunk by chunk, and should write and flush it. Setting `cancel` stops
-    /// the scan before the next file (files already finished are still delivered) or, when set while reports are
-    /// being delivered (e.g. by the sink), before the next sink call; what reached the sink is a prefix of that order.
+    /// walks the whole machine), each folder once. `progress` is called from worker threads after each file;
+    /// `sink` receives each listing's report in that order, chunk by chunk, and should write and flush it. Setting
+    /// `cancel` stops the scan before the next file (files already finished are still delivered) or, when set while
+    /// reports are being delivered (e.g. by the sink), before the next sink call; what reached the sink is a prefix
+    /// of that order.
     ///
     /// # Errors
     /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder, and the sink's own

@@ -260,9 +260,11 @@ impl ReferenceIndex {
     }
 
     /// Brings the index up to date with the catalog folder `catalog` (the one it was built from, or where it is
-    /// now; the index then records it as its catalog folder): photos not yet in the index are fingerprinted (in parallel, with this index's configuration) and added with new ids, references
-    /// whose file is gone are removed, and every other reference keeps its id, fingerprint and metadata. What a
-    /// catalog that grows needs, where a rebuild would fingerprint everything again and give every photo a new id.
+    /// now; the index then records it as its catalog folder): photos not yet in the index are fingerprinted (in
+    /// parallel, with this index's configuration) and added with new ids, references whose file is gone are
+    /// removed, and every other reference keeps its id, fingerprint and metadata. What a catalog that grows needs,
+    /// where a rebuild would fingerprint everything again and give every photo a new id. Point it at the right
+    /// folder: every reference whose path is not found under `catalog` is removed.
     ///
     /// References are matched to files by path alone: a photo replaced under the same name keeps its old
     /// fingerprint (remove it, or rebuild). A reference whose file cannot be read this time (a permission, a
@@ -285,7 +287,8 @@ impl ReferenceIndex {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidConfig`] for a shard (update the whole index and split it again);
-    /// [`ErrorKind::NotAFolder`] when `catalog` does not exist (nothing is removed). Files that cannot be read are listed in the report, never fatal.
+    /// [`ErrorKind::NotAFolder`] when `catalog` does not exist (nothing is removed). Files that cannot be read are
+    /// listed in the report, never fatal.
     pub fn update(&mut self, catalog: impl AsRef<Path>, progress: impl Fn(Progress) + Sync) -> Result<UpdateReport> {
         if self.shard.is_some() {
             let message = "a shard cannot be updated on its own: update the whole index and split it again";
@@ -497,7 +500,8 @@ impl ReferenceIndex {
     /// [`ErrorKind::FingerprintMismatch`] when the fingerprint cannot have been made with this index's
     /// configuration: local features where the index has none or the reverse, or more keypoints than a reference
     /// budget allows (a listing's fingerprint). Settings a fingerprint does not record (full-size decoding, the
-    /// pyramid's levels) are not checked: fingerprint references with `Fingerprinter::for_references(*index.config())`.
+    /// pyramid's levels) are not checked: fingerprint references with
+    /// `Fingerprinter::for_references(*index.config())`.
     /// [`ErrorKind::ReferencePath`] when the index already holds a reference at `path` (remove it first to
     /// replace it), or when `path` is not relative to the catalog folder (empty, absolute, or with a `..` part).
     pub fn add<K, V>(
