@@ -612,4 +612,29 @@ fn the_word_shortlist_finds_copies_through_removals_and_additions() {
     assert_eq!(index.word_index().words(), words_before, "adding must not retrain");
     assert_eq!(best(&index, &pasted), "chelsea.jpg");
     assert_eq!(best(&index, &collage), "rocket.jpg");
+
+    // Removing several at once leaves what removing them one by one leaves: references, hashes, postings.
+    let ids: Vec<u64> = index.references().iter().filter(|r| r.path != "rocket.jpg").map(|r| r.id).collect();
+    let gone = [ids[2], ids[0], 9_999, ids[2]];
+    let file = temp_path("one-by-one.idx");
+    index.save(&*file).unwrap();
+    let mut one_by_one = ReferenceIndex::open(&*file).unwrap();
+    for id in [ids[0], ids[2]] {
+        one_by_one.remove(id).unwrap();
+    }
+    let removed = index.remove_many(gone);
+    assert_eq!(removed.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[0], ids[2]], "in index order");
+    assert_eq!(index.len(), 3);
+    let paths = |index: &ReferenceIndex| index.references().iter().map(|r| r.path.clone()).collect::<Vec<_>>();
+    assert_eq!(paths(&index), paths(&one_by_one));
+    assert_eq!(index.word_index(), one_by_one.word_index());
+    for listing in [&collage, &pasted] {
+        let hits = |index: &ReferenceIndex| {
+            let hits = index.search(listing, &options).unwrap();
+            hits.iter().map(|h| (index.references()[h.index].id, h.similarity.score)).collect::<Vec<_>>()
+        };
+        assert_eq!(hits(&index), hits(&one_by_one));
+    }
+    assert_eq!(best(&index, &collage), "rocket.jpg");
+    assert!(index.remove_many([9_999]).is_empty());
 }

@@ -982,6 +982,29 @@ impl WordIndex {
         });
     }
 
+    /// The index without the references at `positions` (any order; repeats and positions past the end ignored), in
+    /// one pass over the postings where removing them one by one would take one pass each.
+    pub fn remove_many(&mut self, positions: &[usize]) {
+        let mut kept = vec![true; self.len()];
+        for &p in positions {
+            if let Some(k) = kept.get_mut(p) {
+                *k = false;
+            }
+        }
+        // Each old position's new one, `u32::MAX` for the removed.
+        let mut next = 0u32;
+        let moved: Vec<u32> = kept
+            .iter()
+            .map(|&k| {
+                let at = if k { next } else { u32::MAX };
+                next += u32::from(k);
+                at
+            })
+            .collect();
+        self.inverted =
+            self.inverted.remap(next as usize, |r| moved.get(r as usize).copied().filter(|&at| at != u32::MAX));
+    }
+
     /// The index of shard `number` (from 0) of `count`: the references at positions `number`, `number + count`,
     /// ... at positions 0, 1, ... (what [`ReferenceIndex::split`](crate::ReferenceIndex::split) deals out), under
     /// the same vocabulary.
@@ -1325,6 +1348,18 @@ mod tests {
             filed.extend(all.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, f)| *f));
             assert_eq!(removed, filed, "removing {gone}");
         }
+        // Many at once, in any order, as one at a time from the last.
+        let gone = [29, 3, 30, 7, 3, 12, 99];
+        let mut at_once = whole.clone();
+        at_once.remove_many(&gone);
+        let mut one_by_one = whole.clone();
+        for position in [30, 29, 12, 7, 3] {
+            one_by_one.remove(position);
+        }
+        assert_eq!(at_once, one_by_one);
+        let mut filed = whole.emptied();
+        filed.extend(all.iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, f)| *f));
+        assert_eq!(at_once, filed);
         for count in [1, 2, 3, 7] {
             for number in 0..count {
                 let mut filed = whole.emptied();
