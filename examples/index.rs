@@ -97,21 +97,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let bar = progress_bar();
     let config = FingerprintConfig::default().with_full_size(args.full);
-    let (mut index, report) = ReferenceIndex::build(&args.catalog, &Fingerprinter::for_references(config), |p| {
-        if let Some(bar) = &bar {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        }
-    });
+    let (mut index, report) =
+        ReferenceIndex::build(&args.catalog, &Fingerprinter::for_references(config), |p| advance(&bar, p));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    for failure in &report.failures {
-        eprintln!("failed {failure}");
-    }
-    for skipped in &report.skipped {
-        eprintln!("skipped {skipped}");
-    }
+    list_left_out(&report.failures, &report.skipped);
     if index.is_empty() {
         bail!("no photo could be indexed under {}", args.catalog.display());
     }
@@ -150,23 +141,11 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut index = ReferenceIndex::open(&args.output).context("--update: cannot open the index")?;
     let bar = progress_bar();
-    let report = index
-        .update(&args.catalog, |p| {
-            if let Some(bar) = &bar {
-                bar.set_length(p.total as u64);
-                bar.set_position(p.done as u64);
-            }
-        })
-        .context("--update")?;
+    let report = index.update(&args.catalog, |p| advance(&bar, p)).context("--update")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    for failure in &report.failures {
-        eprintln!("failed {failure}");
-    }
-    for skipped in &report.skipped {
-        eprintln!("skipped {skipped}");
-    }
+    list_left_out(&report.failures, &report.skipped);
     for path in &report.removed {
         eprintln!("removed {path}");
     }
@@ -272,6 +251,24 @@ fn csv_fields(line: &str) -> Option<Vec<String>> {
     }
     fields.push(field);
     (!quoted).then_some(fields)
+}
+
+/// Moves the progress bar, when there is one, to `p`.
+fn advance(bar: &Option<indicatif::ProgressBar>, p: knockoff::Progress) {
+    if let Some(bar) = bar {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    }
+}
+
+/// Lists on stderr the photos that could not be read and the files that are not photos.
+fn list_left_out(failures: &[knockoff::Error], skipped: &[knockoff::walk::Skipped]) {
+    for failure in failures {
+        eprintln!("failed {failure}");
+    }
+    for skipped in skipped {
+        eprintln!("skipped {skipped}");
+    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal (not in logs or pipes).
