@@ -13,8 +13,12 @@
 //! `--update` brings an existing index (`-o`) up to date with CATALOG_DIR instead of building it anew: photos not
 //! yet in it are fingerprinted and added with new ids, references whose files are gone are removed, and every other
 //! reference keeps its id, fingerprint and metadata (`ReferenceIndex::update`; a photo replaced under the same name
-//! keeps its old fingerprint). It is written over the old file atomically; without one, `--update` builds it.
-//! Not with `--shards` (update the whole index, then split it) or `--full` (the index's own configuration is used).
+//! keeps its old fingerprint: remove it first, or rebuild). CATALOG_DIR must be the catalog's folder: every
+//! reference not found under it is removed (one under a folder that cannot be read is kept). The index is written
+//! over the old file atomically, then each reference removed is listed as `removed PATH`; without an index at
+//! `-o`, `--update` builds it. With `--metadata`, a listed reference's metadata is replaced by its rows; the others
+//! keep theirs. Not with `--shards` (update the whole index, then split it) or `--full` (the index's own
+//! configuration is used).
 //!
 //! `--metadata` attaches metadata (SKU, brand ...) to references from a CSV file of `path,key,value` rows, `path`
 //! relative to CATALOG_DIR (a first row `path,key,value` is a header; fields may be quoted as CSV quotes them,
@@ -34,7 +38,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
+use knockoff::{ErrorKind, FingerprintConfig, Fingerprinter, ReferenceIndex};
 
 #[path = "common/output.rs"]
 mod output;
@@ -146,16 +150,23 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     list_left_out(&report.failures, &report.skipped);
-    for path in &report.removed {
-        eprintln!("removed {path}");
-    }
     if index.is_empty() {
-        bail!("no photo left to index under {}", args.catalog.display());
+        bail!("no photo left to index under {}; {} left as it was", args.catalog.display(), args.output.display());
     }
     if let Some(rows) = metadata {
         attach_metadata(&mut index, rows);
     }
-    index.save(&args.output).context("cannot write the index")?;
+    // Saving copies the kept references' features from the old file: that is where a damaged index shows.
+    if let Err(e) = index.save(&args.output) {
+        if matches!(e.kind(), ErrorKind::IndexCorrupt(_) | ErrorKind::IndexTruncated(_)) {
+            bail!("--update: the index is damaged ({e}); it is left as it was: build it anew without --update");
+        }
+        return Err(e).context("cannot write the index");
+    }
+    // Only once saved: until then nothing was removed.
+    for path in &report.removed {
+        eprintln!("removed {path}");
+    }
     let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "updated {}: {} added, {} removed, {} unchanged ({} failed, {} skipped) in {:.2} s; wrote {} ({bytes} bytes)",

@@ -123,10 +123,14 @@ fn add_refuses_a_path_it_holds_and_paths_outside_the_catalog() {
     for path in ["", "/etc/rocket.jpg", "../rocket.jpg", "shop/../../rocket.jpg", "."] {
         refused(index.add(path, rocket.fingerprint.clone(), knockoff::NO_METADATA), path);
     }
+    // Other texts for a path it holds: one text per file, as a build writes it.
+    for path in ["./rocket.jpg", "shop//rocket.jpg", "rocket.jpg/", "shop/./rocket.jpg", "\\x72ocket.jpg"] {
+        refused(index.add(path, rocket.fingerprint.clone(), knockoff::NO_METADATA), path);
+    }
     assert_eq!(index.len(), 6, "nothing refused was added");
     // Added once under a new name, then refused under it; replaced by removing it first.
-    let id = index.add("shop/./rocket-2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA).unwrap();
-    refused(index.add("shop/./rocket-2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA), "shop/./rocket-2.jpg");
+    let id = index.add("shop/rocket 2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA).unwrap();
+    refused(index.add("shop/rocket 2.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA), "shop/rocket 2.jpg");
     index.remove(rocket.id).unwrap();
     let again = index.add("rocket.jpg", rocket.fingerprint.clone(), knockoff::NO_METADATA).unwrap();
     assert!(again > id);
@@ -190,6 +194,19 @@ fn update_adds_new_photos_removes_gone_ones_and_keeps_the_other_ids() {
     let reopened = ReferenceIndex::open(&*file).unwrap();
     assert_eq!(reopened.len(), 5);
     assert_eq!(id_of(&reopened, "coffee.jpg"), coffee);
+
+    // A folder the walk cannot read (here a link to one that is gone) keeps the references under it, and a single
+    // photo is not a catalog to update against (every other reference would look gone): refused, nothing changed.
+    let shop = catalog.join("shop");
+    std::fs::rename(&shop, catalog.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(catalog.join("gone"), &shop).unwrap();
+    let unreadable = opened.update(&*catalog, |_| {}).unwrap();
+    assert!(unreadable.removed.is_empty() && !unreadable.failures.is_empty(), "{unreadable:?}");
+    assert!(id_of(&opened, "shop/rocket.jpg").is_some() && id_of(&opened, "shop/chelsea.jpg").is_some());
+    let before = opened.len();
+    let err = opened.update(catalog.join("coffee.jpg"), |_| {}).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotAFolder), "{err}");
+    assert_eq!(opened.len(), before);
 
     // A shard is one part of a catalog: it cannot take the whole folder's new photos.
     let mut shard = reopened.split(2).unwrap().remove(0);

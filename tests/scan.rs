@@ -251,6 +251,29 @@ fn html_report_says_why_a_photo_is_missing() {
     let html = String::from_utf8(html).unwrap();
     assert_eq!(html.matches("its path in the index leaves the catalog folder").count(), 17);
     assert!(!html.contains("<figure class=evidence>"), "no evidence drawn on a photo from outside the catalog");
+
+    // A catalog photo replaced under its name since it was indexed: no evidence drawn on the wrong photo.
+    let replaced = std::env::temp_dir().join(format!("knockoff-scan-replaced-{}", std::process::id()));
+    std::fs::create_dir_all(&replaced).unwrap();
+    for entry in std::fs::read_dir(testdata("refs")).unwrap() {
+        let name = entry.unwrap().file_name();
+        let from = if name == "rocket.jpg" { testdata("refs/coffee.jpg") } else { testdata("refs").join(&name) };
+        std::fs::copy(from, replaced.join(&name)).unwrap();
+    }
+    let mut html = Vec::new();
+    let sources =
+        HtmlSources { queries: &testdata("listings"), catalog: Some(&replaced), limits: knockoff::Limits::default() };
+    write_html(&mut html, &reports, &summary, sources).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    // (Known by the size the verified geometry recorded: a card matched by hashes alone has none to check.)
+    let verified = |r: &knockoff::ListingReport| {
+        r.hits().first().is_some_and(|h| h.reference == "rocket.jpg" && h.evidence.local.is_some())
+    };
+    let rocket_cards = reports.iter().filter(|r| verified(r)).count();
+    assert!(rocket_cards >= 3);
+    assert_eq!(html.matches("replaced since it was indexed? not shown").count(), rocket_cards);
+    assert!(html.matches("<figure class=evidence>").count() <= 17 - rocket_cards);
+    let _ = std::fs::remove_dir_all(&replaced);
 }
 
 /// A scan delivers reports as each chunk finishes, cancelling from the sink stops it at once, and what was

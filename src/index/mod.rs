@@ -158,15 +158,16 @@ pub struct BuildReport {
 }
 
 /// What [`ReferenceIndex::update`] changed.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpdateReport {
     /// The photos added, with their new ids, in path order.
     pub added: Vec<(u64, String)>,
     /// The paths of the references removed (their files are gone).
     pub removed: Vec<String>,
-    /// References kept as they were.
+    /// References kept (their files are not read again: see [`ReferenceIndex::update`]).
     pub unchanged: usize,
-    /// One error per file that could not be read (each carries its path); a reference whose file it is stays.
+    /// One error per entry the walk could not read (a folder without permission, a dangling link; the references
+    /// under it are kept) and per new photo that could not be fingerprinted (left out). Each carries its path.
     pub failures: Vec<Error>,
     /// Paths under the catalog that were not read (not photos, hidden, pipes and devices), with the reason.
     pub skipped: Vec<crate::walk::Skipped>,
@@ -266,9 +267,10 @@ impl ReferenceIndex {
     /// where a rebuild would fingerprint everything again and give every photo a new id. Point it at the right
     /// folder: every reference whose path is not found under `catalog` is removed.
     ///
-    /// References are matched to files by path alone: a photo replaced under the same name keeps its old
-    /// fingerprint (remove it, or rebuild). A reference whose file cannot be read this time (a permission, a
-    /// damaged file) is kept, and the failure listed. New words come from the vocabulary in hand (see
+    /// References are matched to files by path alone, and their files are not read again: a photo replaced under
+    /// the same name keeps its old fingerprint (remove it and update, or rebuild). A reference under an entry the
+    /// walk cannot read (a folder without permission, the whole catalog) is kept, and the failure listed.
+    /// `progress` counts the new photos fingerprinted. New words come from the vocabulary in hand (see
     /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off); the references gone are removed in one
     /// pass ([`ReferenceIndex::remove_many`]).
     ///
@@ -287,28 +289,31 @@ impl ReferenceIndex {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidConfig`] for a shard (update the whole index and split it again);
-    /// [`ErrorKind::NotAFolder`] when `catalog` does not exist (nothing is removed). Files that cannot be read are
-    /// listed in the report, never fatal.
+    /// [`ErrorKind::NotAFolder`] when `catalog` is not an existing folder (a single photo would make every other
+    /// reference look gone; nothing is changed). Files that cannot be read are listed in the report, never fatal.
     pub fn update(&mut self, catalog: impl AsRef<Path>, progress: impl Fn(Progress) + Sync) -> Result<UpdateReport> {
         if self.shard.is_some() {
             let message = "a shard cannot be updated on its own: update the whole index and split it again";
             return Err(Error::new(ErrorKind::InvalidConfig(message.into())));
         }
         let catalog = catalog.as_ref();
-        if !catalog.exists() {
+        if !catalog.is_dir() {
             return Err(Error::new(ErrorKind::NotAFolder).with_path(catalog));
         }
         let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
-        let catalog = catalog_folder(catalog);
         let (files, failures) = (walk.files, walk.failures);
         let found: HashSet<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
-        // A reference whose file the walk could not read is kept: it may be back next time.
-        let unreadable: HashSet<String> =
+        // What the walk could not read (a file, a folder and all under it, the catalog itself: "") may be back next
+        // time: the references there are kept.
+        let unreadable: Vec<String> =
             failures.iter().filter_map(|e| e.path()).map(|p| relative_path(catalog, p)).collect();
+        let under = |path: &str, entry: &str| {
+            entry.is_empty() || path == entry || path.strip_prefix(entry).is_some_and(|rest| rest.starts_with('/'))
+        };
         let gone: Vec<u64> = self
             .references
             .iter()
-            .filter(|r| !found.contains(&r.path) && !unreadable.contains(&r.path))
+            .filter(|r| !found.contains(&r.path) && !unreadable.iter().any(|entry| under(&r.path, entry)))
             .map(|r| r.id)
             .collect();
         let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
@@ -531,6 +536,13 @@ impl ReferenceIndex {
         let refused = |why: &str| Err(Error::new(ErrorKind::ReferencePath(format!("{path:?}: {why}"))));
         if crate::walk::relative_name(&path).is_none() {
             return refused("not a path relative to the catalog folder (empty, absolute, or with a `..` part)");
+        }
+        // One text per file, as a build writes it: "./a.jpg", "a//b.jpg" or "b/" would name a file the index may
+        // already hold under its plain name.
+        if !is_plain_path(&path) {
+            return refused(
+                "not written as a build writes paths (no `.` or empty parts, no trailing `/`, `\\xHH` only for bytes that are not UTF-8)",
+            );
         }
         let references = &self.references;
         let keys = self.path_keys.get_or_insert_with(|| references.iter().map(|r| path_key(&r.path)).collect());
@@ -1078,4 +1090,19 @@ fn fingerprint_files(
             (relative_path(catalog, path), result)
         })
         .collect()
+}
+
+/// Whether `path` is written as [`relative_path`] writes a catalog file's path: `/`-separated parts, none empty or
+/// `.`, each part's text as the walk gives it (so `\xHH` escapes only bytes that are not UTF-8).
+fn is_plain_path(path: &str) -> bool {
+    let decoded = crate::walk::name_path(path);
+    let parts: Vec<String> = decoded
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(part) => Some(crate::walk::name_text(part)),
+            _ => None,
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    !parts.is_empty() && parts.join("/") == path
 }

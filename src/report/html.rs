@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine;
 
 use super::alterations_text;
-use crate::decode::{DecodeOptions, decode_path};
+use crate::decode::{DecodeOptions, Photo, decode_path};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::Verdict;
@@ -154,16 +154,31 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
     // Each photo is decoded once, for its thumbnail and for the evidence picture.
     // Reopened by the paths the names stand for (a name's text escapes what is not UTF-8: `walk::name_path`).
     let listing_photo =
-        decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?");
+        decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?")
+            .map(|photo| photo.image);
     // The reference's name comes from the index file, which may come from elsewhere: one that would leave the
     // catalog folder (absolute, or with `..`) is not followed.
     let reference_photo = match (sources.catalog, relative_name(&hit.reference)) {
         (Some(catalog), Some(name)) => {
-            decode_for_report(&catalog.join(name), &sources.limits, "moved? scan with --catalog-root DIR")
+            let path = catalog.join(name);
+            decode_for_report(&path, &sources.limits, "moved? scan with --catalog-root DIR").and_then(|photo| {
+                // Evidence drawn on another photo than the one matched would be false evidence: a photo replaced
+                // under its name since it was indexed shows in its size.
+                match e.local.as_ref().map(|l| l.reference_size) {
+                    Some((w, h)) if (w, h) != (photo.width, photo.height) => Err(format!(
+                        "{} is {}x{}, the indexed photo was {w}x{h}: replaced since it was indexed? not shown",
+                        path.display(),
+                        photo.width,
+                        photo.height
+                    )),
+                    _ => Ok(photo),
+                }
+            })
         }
         (Some(_), None) => Err("its path in the index leaves the catalog folder: not shown".to_string()),
         (None, _) => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
-    };
+    }
+    .map(|photo| photo.image);
     let thumbnail = |photo: &Result<image::RgbImage, String>| match photo {
         Ok(p) => jpeg_data_uri(&shrink_to(p, THUMBNAIL)).ok_or_else(|| "cannot encode a thumbnail".to_string()),
         Err(reason) => Err(reason.clone()),
@@ -236,9 +251,9 @@ const EVIDENCE_WIDTH: u32 = 900;
 
 /// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or why it cannot be shown.
 /// `missing` is the hint given when the file is not there.
-fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<image::RgbImage, String> {
+fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<Photo, String> {
     let options = DecodeOptions { reduce_to: Some(640), limits: *limits, ..DecodeOptions::default() };
-    decode_path(path, &options).map(|photo| photo.image).map_err(|e| match e.kind() {
+    decode_path(path, &options).map_err(|e| match e.kind() {
         crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::NotFound => {
             format!("{} not found ({missing})", path.display())
         }
