@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example index -- CATALOG_DIR -o catalog.idx [--full] [--metadata FILE.csv] [--shards N]
-//!     [--update]
+//!     [--update [--force]]
 //! ```
 //!
 //! `--shards N` splits the catalog into N index files over disjoint sets of references, for catalogs larger than
@@ -15,7 +15,8 @@
 //! reference keeps its id, fingerprint and metadata (`ReferenceIndex::update`; a photo replaced under the same name
 //! keeps its old fingerprint: remove it first, or rebuild). CATALOG_DIR must be the catalog's folder: every
 //! reference not found under it is removed (one under a folder that cannot be read is kept). The index is written
-//! over the old file atomically, then each reference removed is listed as `removed PATH`; without an index at
+//! over the old file atomically, then each reference removed is listed as `removed PATH`; when more than half of
+//! the references would go, nothing is written unless `--force` is given (a wrong folder); without an index at
 //! `-o`, `--update` builds it. With `--metadata`, a listed reference's metadata is replaced by its rows; the others
 //! keep theirs. Not with `--shards` (update the whole index, then split it) or `--full` (the index's own
 //! configuration is used).
@@ -64,6 +65,9 @@ struct Args {
     /// Update the index at -o (add new photos, remove those gone, keep every other id) rather than build anew.
     #[arg(long, conflicts_with_all = ["shards", "full"])]
     update: bool,
+    /// With --update: save even when more than half of the references are gone from CATALOG.
+    #[arg(long, requires = "update")]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -144,12 +148,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
 fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut index = ReferenceIndex::open(&args.output).context("--update: cannot open the index")?;
+    let before = index.len();
     let bar = progress_bar();
     let report = index.update(&args.catalog, |p| advance(&bar, p)).context("--update")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     list_left_out(&report.failures, &report.skipped);
+    // Most of a catalog gone at once is more often the wrong folder than a catalog's life.
+    if report.removed.len() * 2 > before && !args.force {
+        bail!(
+            "--update: {} of the index's {before} references are not under {} (is it the catalog's folder?); {}              left as it was: add --force to remove them",
+            report.removed.len(),
+            args.catalog.display(),
+            args.output.display()
+        );
+    }
     if index.is_empty() {
         bail!("no photo left to index under {}; {} left as it was", args.catalog.display(), args.output.display());
     }

@@ -198,6 +198,15 @@ fn index_update_keeps_ids_where_a_rebuild_renumbers() {
     assert_ne!(rocket_id(&rebuilt), before, "a rebuild numbers in path order");
     // Not with --shards: a usage error.
     assert_eq!(run("index", &[&catalog_arg, "-o", &index_arg, "--update", "--shards", "2"]).status.code(), Some(2));
+    // The wrong folder (most references not under it): nothing written without --force.
+    let saved = std::fs::read(&index).unwrap();
+    let out = run("index", &["testdata/listings", "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("add --force to remove them"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&index).unwrap(), saved, "left as it was");
+    let out = run("index", &["testdata/listings", "-o", &index_arg, "--update", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("3 removed"), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
