@@ -302,7 +302,8 @@ impl ReferenceIndex {
         }
         let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
         let (files, failures) = (walk.files, walk.failures);
-        let found: HashSet<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
+        let names: Vec<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
+        let found: HashSet<&str> = names.iter().map(String::as_str).collect();
         // What the walk could not read (a file, a folder and all under it, the catalog itself: "") may be back next
         // time: the references there are kept.
         let unreadable: Vec<String> =
@@ -313,14 +314,14 @@ impl ReferenceIndex {
         let gone: Vec<u64> = self
             .references
             .iter()
-            .filter(|r| !found.contains(&r.path) && !unreadable.iter().any(|entry| under(&r.path, entry)))
+            .filter(|r| !found.contains(r.path.as_str()) && !unreadable.iter().any(|entry| under(&r.path, entry)))
             .map(|r| r.id)
             .collect();
         let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
         report.removed = self.remove_many(gone).into_iter().map(|r| r.path).collect();
         let held: HashSet<&str> = self.references.iter().map(|r| r.path.as_str()).collect();
         let new: Vec<std::path::PathBuf> =
-            files.into_iter().filter(|f| !held.contains(relative_path(catalog, f).as_str())).collect();
+            files.into_iter().zip(&names).filter(|(_, name)| !held.contains(name.as_str())).map(|(f, _)| f).collect();
         report.unchanged = self.len();
         let fingerprinter = Fingerprinter::for_references(self.config);
         for (path, result) in fingerprint_files(catalog, &new, &fingerprinter, progress) {
@@ -534,12 +535,12 @@ impl ReferenceIndex {
         }
         let path = path.into();
         let refused = |why: &str| Err(Error::new(ErrorKind::ReferencePath(format!("{path:?}: {why}"))));
-        if crate::walk::relative_name(&path).is_none() {
+        let Some(decoded) = crate::walk::relative_name(&path) else {
             return refused("not a path relative to the catalog folder (empty, absolute, or with a `..` part)");
-        }
+        };
         // One text per file, as a build writes it: "./a.jpg", "a//b.jpg" or "b/" would name a file the index may
         // already hold under its plain name.
-        if !is_plain_path(&path) {
+        if !written_as_built(&decoded, &path) {
             return refused(
                 "not written as a build writes paths (no `.` or empty parts, no trailing `/`, `\\xHH` only for bytes that are not UTF-8)",
             );
@@ -1092,17 +1093,10 @@ fn fingerprint_files(
         .collect()
 }
 
-/// Whether `path` is written as [`relative_path`] writes a catalog file's path: `/`-separated parts, none empty or
-/// `.`, each part's text as the walk gives it (so `\xHH` escapes only bytes that are not UTF-8).
-fn is_plain_path(path: &str) -> bool {
-    let decoded = crate::walk::name_path(path);
-    let parts: Vec<String> = decoded
-        .components()
-        .map(|c| match c {
-            std::path::Component::Normal(part) => Some(crate::walk::name_text(part)),
-            _ => None,
-        })
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    !parts.is_empty() && parts.join("/") == path
+/// Whether `text`, naming the relative path `decoded` ([`crate::walk::relative_name`]), is written as
+/// [`relative_path`] writes a catalog file's path: no `.` parts (nor the empty ones and trailing `/` that
+/// components drop), `\xHH` escapes only for bytes that are not UTF-8.
+fn written_as_built(decoded: &Path, text: &str) -> bool {
+    decoded.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+        && relative_path(Path::new(""), decoded) == text
 }
