@@ -11,11 +11,12 @@
 //! results (the Spark job in `deploy/spark` does).
 //!
 //! `--update` brings an existing index (`-o`) up to date with CATALOG_DIR instead of building it anew: photos not
-//! yet in it are fingerprinted and added with new ids, references whose files are gone are removed, and every other
-//! reference keeps its id, fingerprint and metadata (`ReferenceIndex::update`; a photo replaced under the same name
-//! keeps its old fingerprint: remove it first, or rebuild). CATALOG_DIR must be the catalog's folder: every
-//! reference not found under it is removed (one under a folder that cannot be read is kept). The index is written
-//! over the old file atomically, then each reference removed is listed as `removed PATH`; when more than half of
+//! yet in it are fingerprinted and added with new ids, photos replaced under their name (another SHA-256 than the
+//! one indexed; files whose size and time are as indexed are not read) are fingerprinted again and keep their id
+//! and metadata, references whose files are gone are removed, and every other reference is kept as it is
+//! (`ReferenceIndex::update`). CATALOG_DIR must be the catalog's folder: every reference not found under it is
+//! removed (one under a folder that cannot be read is kept). The index is written over the old file atomically,
+//! then each reference replaced is listed as `replaced PATH` and each removed as `removed PATH`; when more than half of
 //! the references would go, nothing is written unless `--force` is given (a wrong folder); without an index at
 //! `-o`, `--update` builds it. With `--metadata`, a listed reference's metadata is replaced by its rows; the others
 //! keep theirs. Not with `--shards` (update the whole index, then split it) or `--full` (the index's own
@@ -177,15 +178,20 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
         }
         return Err(e).context("cannot write the index");
     }
-    // Only once saved: until then nothing was removed.
+    // Only once saved: until then nothing was replaced or removed.
+    for (_, path) in &report.replaced {
+        eprintln!("replaced {path}");
+    }
     for path in &report.removed {
         eprintln!("removed {path}");
     }
     let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     eprintln!(
-        "updated {}: {} added, {} removed, {} unchanged ({} failed, {} skipped) in {:.2} s; wrote {} ({bytes} bytes)",
+        "updated {}: {} added, {} replaced, {} removed, {} unchanged ({} failed, {} skipped) in {:.2} s; wrote {} \
+         ({bytes} bytes)",
         args.output.display(),
         report.added.len(),
+        report.replaced.len(),
         report.removed.len(),
         report.unchanged,
         report.failures.len(),

@@ -164,22 +164,31 @@ impl From<RgbImage> for Photo {
 /// its metadata, before reading), and every error of [`decode_bytes`]; the error carries the path.
 pub fn decode_path(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Photo> {
     let path = path.as_ref();
-    let read = || -> Result<Vec<u8>> {
-        let (file, len) = open_regular(path)?;
-        // Refuse an oversized file from its metadata, without reading it.
-        let limit = options.limits.max_file_bytes;
-        if len > limit {
-            return Err(Error::new(ErrorKind::FileTooLarge { bytes: len, limit }));
-        }
-        // Sized from the metadata (no doubling reallocations); a file that grows meanwhile still stops at the limit.
-        let mut bytes = Vec::with_capacity(len as usize);
-        file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::new(ErrorKind::Io(e)))?;
-        if bytes.len() as u64 > limit {
-            return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit }));
-        }
-        Ok(bytes)
-    };
-    read().and_then(|bytes| decode_bytes(&bytes, options)).map_err(|e| e.with_path(path))
+    read_regular(path, options.limits.max_file_bytes)
+        .and_then(|(bytes, _)| decode_bytes(&bytes, options))
+        .map_err(|e| e.with_path(path))
+}
+
+/// The bytes of the regular file at `path` (see [`open_regular`]), at most `limit` of them, and the open file's
+/// metadata (its modification time is the one of the bytes read).
+///
+/// # Errors
+/// As [`open_regular`], and [`ErrorKind::FileTooLarge`] past `limit` (from the metadata, before reading); without
+/// the path.
+pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<(Vec<u8>, std::fs::Metadata)> {
+    let (file, len) = open_regular(path)?;
+    // Refuse an oversized file from its metadata, without reading it.
+    if len > limit {
+        return Err(Error::new(ErrorKind::FileTooLarge { bytes: len, limit }));
+    }
+    let metadata = file.metadata().map_err(|e| Error::new(ErrorKind::Io(e)))?;
+    // Sized from the metadata (no doubling reallocations); a file that grows meanwhile still stops at the limit.
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::new(ErrorKind::Io(e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::new(ErrorKind::FileTooLarge { bytes: bytes.len() as u64, limit }));
+    }
+    Ok((bytes, metadata))
 }
 
 /// Opens `path` for reading if it is a regular file (symlinks followed), and returns it with its length.

@@ -121,7 +121,8 @@ pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
 pub use index::{
-    BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard, UpdateReport,
+    BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard, SourceFile,
+    UpdateReport,
 };
 pub use progress::Progress;
 pub use scan::{Hit, ListingReport, Outcome, ScanInput, ScanOptions, ScanSummary, Scanner};

@@ -129,6 +129,11 @@ pub struct Hit {
     pub reference_id: u64,
     /// The reference's metadata (SKU, brand ...).
     pub metadata: BTreeMap<String, String>,
+    /// The SHA-256 of the authentic photo's file as it was indexed (64 hex digits, as `sha256sum` prints it; see
+    /// [`SourceFile`](crate::SourceFile)), where the index records it: what a takedown request can cite, and what
+    /// the HTML report checks before it shows the catalog photo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_sha256: Option<String>,
     /// Similarity score in [0, 1].
     pub score: f32,
     /// The verdict.
@@ -482,6 +487,7 @@ impl Scanner {
                             reference: reference.path.clone(),
                             reference_id: reference.id,
                             metadata: reference.metadata.clone(),
+                            reference_sha256: reference.source.map(|s| s.sha256_hex()),
                             score: ranked.similarity.score,
                             verdict: ranked.similarity.verdict,
                             evidence: ranked.similarity.evidence,

@@ -184,13 +184,15 @@ fn index_update_keeps_ids_where_a_rebuild_renumbers() {
         row.and_then(|r| r.split(',').nth(5).map(str::to_owned)).unwrap_or_else(|| panic!("{csv}"))
     };
     let before = rocket_id(&index_arg);
-    // A photo that sorts first joins the catalog, another leaves it.
+    // A photo that sorts first joins the catalog, another leaves it, a third is replaced under its name.
     std::fs::copy("testdata/refs/astronaut.jpg", catalog.join("a-new.jpg")).unwrap();
     std::fs::remove_file(catalog.join("z-old.jpg")).unwrap();
+    std::fs::copy("testdata/refs/coins.jpg", catalog.join("coffee.jpg")).unwrap();
     let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("removed z-old.jpg") && stderr.contains("1 added, 1 removed, 2 unchanged"), "{stderr}");
+    assert!(stderr.contains("removed z-old.jpg") && stderr.contains("replaced coffee.jpg"), "{stderr}");
+    assert!(stderr.contains("1 added, 1 replaced, 1 removed, 1 unchanged"), "{stderr}");
     assert_eq!(rocket_id(&index_arg), before, "the update kept rocket.jpg's id");
     let rebuilt = dir.join("rebuilt.idx").to_string_lossy().into_owned();
     let out = run("index", &[&catalog_arg, "-o", &rebuilt]);

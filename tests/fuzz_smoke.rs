@@ -99,9 +99,13 @@ fn decode_target_survives_seeds_and_mutations() {
 #[test]
 fn index_target_survives_seeds_and_mutations() {
     let mut seeds = Vec::new();
-    for (fixture, footer) in
-        [("index/refs-v2.idx", 16), ("index/refs-v3.idx", 16), ("index/refs-v4.idx", 16), ("index/refs-v5.idx", 8)]
-    {
+    for (fixture, footer) in [
+        ("index/refs-v2.idx", 16),
+        ("index/refs-v3.idx", 16),
+        ("index/refs-v4.idx", 16),
+        ("index/refs-v5.idx", 8),
+        ("index/refs-v6.idx", 8),
+    ] {
         let idx = std::fs::read(common::testdata(fixture)).unwrap();
         seeds.push(idx[..idx.len() - footer].to_vec());
     }

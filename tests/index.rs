@@ -5,7 +5,9 @@ mod common;
 mod synthetic;
 
 use common::testdata;
-use knockoff::{ErrorKind, Fingerprint, FingerprintConfig, Fingerprinter, ReferenceIndex, SearchMethod, SearchOptions};
+use knockoff::{
+    ErrorKind, Fingerprint, FingerprintConfig, Fingerprinter, ReferenceIndex, SearchMethod, SearchOptions, Verdict,
+};
 use synthetic::{Rng, fingerprint};
 
 /// Flips `n` distinct random bits.
@@ -100,6 +102,17 @@ impl Drop for TempPath {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A fresh catalog folder `name` holding copies of these photos of testdata/refs.
+fn catalog_of(name: &str, photos: &[&str]) -> TempPath {
+    let catalog = temp_path(name);
+    let _ = std::fs::remove_dir_all(&*catalog);
+    std::fs::create_dir_all(&*catalog).unwrap();
+    for photo in photos {
+        std::fs::copy(testdata("refs").join(photo), catalog.join(photo)).unwrap();
+    }
+    catalog
 }
 
 fn temp_path(name: &str) -> TempPath {
@@ -212,6 +225,103 @@ fn update_adds_new_photos_removes_gone_ones_and_keeps_the_other_ids() {
     let mut shard = reopened.split(2).unwrap().remove(0);
     assert!(matches!(shard.update(&*catalog, |_| {}).unwrap_err().kind(), ErrorKind::InvalidConfig(_)));
     assert!(matches!(index.update(catalog.join("missing"), |_| {}).unwrap_err().kind(), ErrorKind::NotAFolder));
+    let _ = std::fs::remove_dir_all(&*catalog);
+}
+
+/// A photo replaced under its name: `update` fingerprints it again (its SHA-256 differs from the one indexed) and
+/// it keeps its id and metadata; the index then finds copies of the new photo under that id and no longer the old
+/// one, files the same words as a fresh build, and a file rewritten with the same bytes is not fingerprinted again.
+/// Once every file's size and time are recorded, an update reads no file at all.
+#[test]
+fn update_fingerprints_a_photo_replaced_under_its_name_again_and_keeps_its_id() {
+    let catalog = catalog_of("replace-catalog", &["chelsea.jpg", "coffee.jpg", "coins.jpg", "rocket.jpg"]);
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let (mut index, _) = ReferenceIndex::build(&*catalog, &references, |_| {});
+    let coffee = index.by_path("coffee.jpg").map(|r| r.id).unwrap();
+    index.set_metadata(coffee, [("sku", "C-1")]);
+    // Opened from its file: the features of the references kept stay there.
+    let file = temp_path("replace.idx");
+    index.save(&*file).unwrap();
+    let mut index = ReferenceIndex::open(&*file).unwrap();
+    let read = std::sync::atomic::AtomicUsize::new(0);
+    let counting = |_| {
+        read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+
+    // The brand puts another photo under the name coffee.jpg; chelsea.jpg is written again, byte for byte, later.
+    std::fs::copy(testdata("refs/astronaut.jpg"), catalog.join("coffee.jpg")).unwrap();
+    let chelsea = std::fs::File::options().write(true).open(catalog.join("chelsea.jpg")).unwrap();
+    chelsea.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    drop(chelsea);
+    let report = index.update(&*catalog, counting).unwrap();
+    assert_eq!(report.replaced, [(coffee, "coffee.jpg".to_string())]);
+    assert_eq!((report.added.len(), report.removed.len(), report.unchanged), (0, 0, 3));
+    assert_eq!(read.swap(0, std::sync::atomic::Ordering::Relaxed), 2, "only the two files whose time changed are read");
+    let reference = index.by_path("coffee.jpg").unwrap();
+    assert_eq!((reference.id, reference.metadata.get("sku").map(String::as_str)), (coffee, Some("C-1")));
+
+    // What a fresh build of the folder holds: the same fingerprints and files, the same words under the vocabulary
+    // in hand.
+    let (fresh, _) = ReferenceIndex::build(&*catalog, &references, |_| {});
+    for (position, (now, built)) in index.references().iter().zip(fresh.references()).enumerate() {
+        assert_eq!(now.path, built.path);
+        assert_eq!(*index.fingerprint(position).unwrap(), built.fingerprint, "{}", now.path);
+        assert_eq!(now.source, built.source, "{}", now.path);
+    }
+    let mut refiled = index.word_index().emptied();
+    refiled.extend(fresh.references().iter().map(|r| r.fingerprint.local.as_deref()));
+    assert_eq!(index.word_index(), &refiled);
+
+    // Copies of the new photo are found under the old id; a copy of the old one is no longer a match.
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    let best = |index: &ReferenceIndex, name: &str| {
+        let listing = listings.fingerprint_path(testdata("listings").join(name)).unwrap();
+        let hits = index.search(&listing, &SearchOptions::default()).unwrap();
+        hits.first().map(|h| (index.references()[h.index].id, h.similarity.verdict))
+    };
+    assert_eq!(best(&index, "astronaut-watermark.jpg"), Some((coffee, Verdict::Match)));
+    assert!(best(&index, "coffee-crop25.jpg").is_none_or(|(_, verdict)| verdict == Verdict::NoMatch));
+
+    // Saved and opened again: the records stay, and an update with nothing changed reads no file.
+    index.save(&*file).unwrap();
+    let mut reopened = ReferenceIndex::open(&*file).unwrap();
+    assert_eq!(
+        reopened.references(),
+        index
+            .references()
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.fingerprint.local = None;
+                r
+            })
+            .collect::<Vec<_>>()
+    );
+    let again = reopened.update(&*catalog, counting).unwrap();
+    assert_eq!((again.added.len(), again.replaced.len(), again.removed.len(), again.unchanged), (0, 0, 0, 4));
+    assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let _ = std::fs::remove_dir_all(&*catalog);
+}
+
+/// An index from before format version 6 records no file per reference: its first update reads every photo, finds
+/// each the same (the same fingerprint), replaces none, and records them, so that the next update reads none.
+#[test]
+fn a_version_5_index_records_its_files_on_its_first_update() {
+    let photos = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "coins.jpg", "horse.png", "rocket.jpg"];
+    let catalog = catalog_of("v5-catalog", &photos);
+    let mut index = ReferenceIndex::open(testdata("index/refs-v5.idx")).unwrap();
+    let ids: Vec<u64> = index.references().iter().map(|r| r.id).collect();
+    let read = std::sync::atomic::AtomicUsize::new(0);
+    let counting = |_| {
+        read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let report = index.update(&*catalog, counting).unwrap();
+    assert_eq!((report.added.len(), report.replaced.len(), report.removed.len(), report.unchanged), (0, 0, 0, 6));
+    assert_eq!(read.swap(0, std::sync::atomic::Ordering::Relaxed), 6);
+    assert!(index.references().iter().all(|r| r.source.is_some()));
+    assert_eq!(index.references().iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    index.update(&*catalog, counting).unwrap();
+    assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 0);
     let _ = std::fs::remove_dir_all(&*catalog);
 }
 
@@ -439,7 +549,7 @@ fn index_bytes(index: &ReferenceIndex) -> Vec<u8> {
 /// its version fails here.
 #[test]
 fn committed_fixture_of_the_current_format_opens() {
-    let fixture = testdata("index/refs-v5.idx");
+    let fixture = testdata("index/refs-v6.idx");
     let mut current = refs_index();
     current.retrain_vocabulary().unwrap();
     if std::env::var_os("KNOCKOFF_BLESS").is_some() {
@@ -454,6 +564,9 @@ fn committed_fixture_of_the_current_format_opens() {
     for (position, (stored, now)) in index.references().iter().zip(current.references()).enumerate() {
         assert_eq!(stored.path, now.path);
         assert_eq!(*index.fingerprint(position).unwrap(), now.fingerprint, "{}", stored.path);
+        // The files as indexed: the same bytes (a clone's modification times are its own).
+        let (stored, now) = (stored.source.unwrap(), now.source.unwrap());
+        assert_eq!((stored.len, stored.sha256), (now.len, now.sha256), "{}", now.sha256_hex());
     }
     assert_eq!(index.word_index(), current.word_index());
 }
@@ -466,8 +579,8 @@ fn assert_migrated(fixture: &str) {
     let index = ReferenceIndex::open(testdata(fixture)).unwrap();
     let current = refs_index_with(*index.config());
     assert_eq!(index.references().len(), current.len());
-    for (stored, now) in index.references().iter().zip(current.references()) {
-        assert_eq!(stored.fingerprint, now.fingerprint, "{}", stored.path);
+    for (position, (stored, now)) in index.references().iter().zip(current.references()).enumerate() {
+        assert_eq!(*index.fingerprint(position).unwrap(), now.fingerprint, "{}", stored.path);
     }
     let mut refiled = index.word_index().emptied();
     refiled.extend(current.references().iter().map(|r| r.fingerprint.local.as_deref()));
@@ -487,6 +600,15 @@ fn a_version_2_index_is_migrated() {
 #[test]
 fn a_version_3_index_is_migrated() {
     assert_migrated("index/refs-v3.idx");
+}
+
+/// A version 5 file (no record of each reference's file) still opens in place, with the same references and word
+/// index, and no source recorded.
+#[test]
+fn a_version_5_index_is_migrated() {
+    assert_migrated("index/refs-v5.idx");
+    let index = ReferenceIndex::open(testdata("index/refs-v5.idx")).unwrap();
+    assert!(index.references().iter().all(|r| r.source.is_none() && r.fingerprint.local.is_none()));
 }
 
 /// A version 4 file (features in each record, one checksum for the whole file) still opens, read whole into

@@ -163,6 +163,15 @@ fn csv_and_jsonl_reports_have_the_promised_shape() {
     for line in jsonl.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["query"].is_string() && v["score"].is_number() && v["verdict"].is_string());
+        // A hit names the authentic photo's file as indexed, by the digest `sha256sum` prints for it.
+        if let Some(reference) = v["reference"].as_str() {
+            let sha256 = v["reference_sha256"].as_str().unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(sha256.len(), 64, "{line}");
+            let same = std::process::Command::new("sha256sum").arg(testdata("refs").join(reference)).output();
+            if let Some(out) = same.ok().filter(|o| o.status.success()) {
+                assert!(String::from_utf8_lossy(&out.stdout).starts_with(sha256), "{line}");
+            }
+        }
     }
     std::fs::remove_dir_all(folder).unwrap();
 }
@@ -203,6 +212,7 @@ fn html_report_is_self_contained_with_cards_and_failures() {
     assert!(summary.false_match_rate > 0.0 && summary.false_match_rate < 0.001, "{}", summary.false_match_rate);
     assert!(html.contains("<details><summary><h2>No match (4)</h2>") && html.contains("unrelated-retina.jpg"));
     assert!(!html.contains("break-all"));
+    assert_eq!(html.matches("<b>Authentic photo's SHA-256</b> <code>").count(), 17);
     // One order everywhere: the authentic photo first, as in the evidence picture.
     let card = &html[first..];
     assert!(card.find("<b>authentic</b>").unwrap() < card.find("<b>listing</b>").unwrap());
@@ -252,28 +262,34 @@ fn html_report_says_why_a_photo_is_missing() {
     assert_eq!(html.matches("its path in the index leaves the catalog folder").count(), 17);
     assert!(!html.contains("<figure class=evidence>"), "no evidence drawn on a photo from outside the catalog");
 
-    // A catalog photo replaced under its name since it was indexed: no evidence drawn on the wrong photo.
-    let replaced = std::env::temp_dir().join(format!("knockoff-scan-replaced-{}", std::process::id()));
-    std::fs::create_dir_all(&replaced).unwrap();
-    for entry in std::fs::read_dir(testdata("refs")).unwrap() {
-        let name = entry.unwrap().file_name();
-        let from = if name == "rocket.jpg" { testdata("refs/coffee.jpg") } else { testdata("refs").join(&name) };
-        std::fs::copy(from, replaced.join(&name)).unwrap();
-    }
-    let mut html = Vec::new();
-    let sources =
-        HtmlSources { queries: &testdata("listings"), catalog: Some(&replaced), limits: knockoff::Limits::default() };
-    write_html(&mut html, &reports, &summary, sources).unwrap();
-    let html = String::from_utf8(html).unwrap();
-    // (Known by the size the verified geometry recorded: a card matched by hashes alone has none to check.)
-    let verified = |r: &knockoff::ListingReport| {
-        r.hits().first().is_some_and(|h| h.reference == "rocket.jpg" && h.evidence.local.is_some())
-    };
-    let rocket_cards = reports.iter().filter(|r| verified(r)).count();
+    // A catalog photo replaced under its name since it was indexed: no evidence drawn on the wrong photo, nor the
+    // wrong photo shown as the authentic one. Known by the SHA-256 the index records, so also for a replacement of
+    // the same size (a re-encoded rocket) and for cards matched by hashes alone.
+    let rocket_cards = reports
+        .iter()
+        .filter(|r| r.hits().first().is_some_and(|h| h.reference == "rocket.jpg" && h.verdict != Verdict::NoMatch))
+        .count();
     assert!(rocket_cards >= 3);
-    assert_eq!(html.matches("replaced since it was indexed? not shown").count(), rocket_cards);
-    assert!(html.matches("<figure class=evidence>").count() <= 17 - rocket_cards);
-    let _ = std::fs::remove_dir_all(&replaced);
+    let replaced = std::env::temp_dir().join(format!("knockoff-scan-replaced-{}", std::process::id()));
+    for replacement in ["refs/coffee.jpg", "listings/rocket-recompressed.jpg"] {
+        std::fs::create_dir_all(&replaced).unwrap();
+        for entry in std::fs::read_dir(testdata("refs")).unwrap() {
+            let name = entry.unwrap().file_name();
+            let from = if name == "rocket.jpg" { testdata(replacement) } else { testdata("refs").join(&name) };
+            std::fs::copy(from, replaced.join(&name)).unwrap();
+        }
+        let mut html = Vec::new();
+        let sources = HtmlSources {
+            queries: &testdata("listings"),
+            catalog: Some(&replaced),
+            limits: knockoff::Limits::default(),
+        };
+        write_html(&mut html, &reports, &summary, sources).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert_eq!(html.matches("replaced since it was indexed? not shown").count(), rocket_cards, "{replacement}");
+        assert!(html.matches("<figure class=evidence>").count() <= 17 - rocket_cards);
+        let _ = std::fs::remove_dir_all(&replaced);
+    }
 }
 
 /// A scan delivers reports as each chunk finishes, cancelling from the sink stops it at once, and what was

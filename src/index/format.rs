@@ -1,8 +1,8 @@
-//! The index file format, version 5.
+//! The index file format, version 6.
 //!
 //! ```text
 //! "KNOCKIDX"                      8 bytes, magic
-//! format version                  u32 little-endian (this file: 5; independent of the crate version)
+//! format version                  u32 little-endian (this file: 6; independent of the crate version)
 //! header length H                 u32
 //! header                          H bytes of JSON: fingerprint configuration and algorithm version, catalog
 //!                                 folder, reference count, next id, shard, the crate version that wrote it
@@ -24,7 +24,9 @@
 //!         width u32, height u32, aHash u64, dHash u64, pHash u64, content PDQ (8 variants x 4 x u64, quality u8),
 //!         colour 16 x u8, photo-PDQ flag u8 (1: the whole photo's PDQ follows, in the same layout),
 //!         local-features flag u8 (1: the reference has local features: their count n u32 follows, the
-//!         features themselves are in the feature section)
+//!         features themselves are in the feature section),
+//!         source flag u8 (1: the file it was fingerprinted from follows: size u64, modification time i64 in
+//!         nanoseconds since the Unix epoch (i64::MIN: none), SHA-256 32 bytes)
 //! ```
 //!
 //! Opening reads and checks the first M bytes (what a search needs in memory: hashes, paths, the word index) and
@@ -34,7 +36,9 @@
 //! vocabulary and file every descriptor again (minutes at a million references), nor reads features back from
 //! the file to do it; it is written whenever the references have local features.
 //!
-//! Older versions are read whole, into memory, and migrated: version 4 kept the features in each record (with
+//! Older versions are migrated: version 5 is version 6 without the records' source (read as it is, in place; the
+//! references get their source on the next [`ReferenceIndex::update`]); versions 2 to 4 are read whole, into
+//! memory: version 4 kept the features in each record (with
 //! one CRC for the whole file); version 3 stored postings without their keypoint numbers (7 bytes), so its
 //! vocabulary is kept and the references are filed again on opening (seconds for thousands of references);
 //! version 2 (no word index) gets its word index trained on first use. Version 1 (no local features) is refused
@@ -54,19 +58,21 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::ReferenceIndex;
 use super::inverted::{Posting, WordIndex};
 use super::packed::Packer;
 use super::stored::{KEYPOINT_BYTES, Span, StoredFeatures};
 use super::vocabulary::{SIGNATURE_BITS, Vocabulary};
+use super::{ReferenceIndex, SourceFile};
 use crate::colour::{BINS, ColourSignature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::features::{Keypoint, LocalFeatures};
 use crate::fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig};
 use crate::hash::{Hash, HashKind, PdqHashes};
 
-/// The index file format version this build writes (it also reads versions 2 to 4).
-pub const FORMAT_VERSION: u32 = 5;
+/// The index file format version this build writes (it also reads versions 2 to 5).
+pub const FORMAT_VERSION: u32 = 6;
+/// The first version with its features in a section of their own, read in place.
+const FEATURE_SECTION: u32 = 5;
 /// The oldest format version this build reads.
 const OLDEST_READ: u32 = 2;
 /// More keypoints than any configuration extracts: a larger count is damage, not data.
@@ -75,7 +81,7 @@ const MAGIC: &[u8; 8] = b"KNOCKIDX";
 const END_MAGIC: &[u8; 4] = b"KIDX";
 /// What a file that does not end in a footer is told: the end is missing, or something was written after it.
 const NO_FOOTER: &str = "no footer at its end (cut short, or bytes added after it)";
-/// Footer bytes of versions 2 to 4 (length, CRC, end magic) and of version 5 (main length, features length, CRC,
+/// Footer bytes of versions 2 to 4 (length, CRC, end magic) and from version 5 (main length, features length, CRC,
 /// end magic).
 const FOOTER: usize = 16;
 const FOOTER_V5: u64 = 24;
@@ -134,8 +140,9 @@ impl ReferenceIndex {
     /// The references' local features stay in the file (the index keeps it open): a search reads those of the
     /// references it checks, each block checked against its own CRC when read ([`ReferenceIndex::fingerprint`],
     /// [`ReferenceIndex::load_features`]). Saving over the file an index was opened from is safe: the save writes
-    /// a new file and renames it over the old, which the open index goes on reading. Files of format versions 2 to
-    /// 4 are read whole, features included.
+    /// a new file and renames it over the old, which the open index goes on reading. Files of format version 5 are
+    /// read in place, without their references' [`SourceFile`] records; those of versions 2 to 4 are read whole,
+    /// features included.
     ///
     /// # Errors
     /// [`ErrorKind::Io`], [`ErrorKind::NotRegularFile`], [`ErrorKind::NotAnIndex`], [`ErrorKind::IndexVersion`],
@@ -213,6 +220,15 @@ impl ReferenceIndex {
                 }
                 None => buffer.push(0),
             }
+            match &r.source {
+                Some(source) => {
+                    buffer.push(1);
+                    buffer.extend_from_slice(&source.len.to_le_bytes());
+                    buffer.extend_from_slice(&source.modified_ns.unwrap_or(i64::MIN).to_le_bytes());
+                    buffer.extend_from_slice(&source.sha256);
+                }
+                None => buffer.push(0),
+            }
             out.write_all(&buffer).map_err(write)?;
         }
         match self.stored_word_index() {
@@ -244,7 +260,7 @@ impl ReferenceIndex {
     }
 
     /// Reads the index file at `path`: a regular file only, its magic checked before anything else is read. A
-    /// version-5 file is read up to its features, which stay in the file; older versions are read whole.
+    /// file of version 5 or later is read up to its features, which stay in the file; older versions are read whole.
     fn read(path: &Path) -> Result<(Self, Option<String>)> {
         let err = |kind: ErrorKind| Err(Error::new(kind));
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e));
@@ -258,7 +274,7 @@ impl ReferenceIndex {
         let Ok(version) = <[u8; 4]>::try_from(&start[MAGIC.len()..]).map(u32::from_le_bytes) else {
             return err(ErrorKind::IndexTruncated("no format version".into()));
         };
-        if version != FORMAT_VERSION {
+        if !(FEATURE_SECTION..=FORMAT_VERSION).contains(&version) {
             let mut bytes = start;
             bytes.reserve(usize::try_from(len).unwrap_or(0).saturating_sub(bytes.len()));
             (&file).read_to_end(&mut bytes).map_err(io)?;
@@ -310,7 +326,7 @@ impl ReferenceIndex {
             return err(ErrorKind::IndexTruncated("no format version".into()));
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if !(OLDEST_READ..FORMAT_VERSION).contains(&version) {
+        if !(OLDEST_READ..FEATURE_SECTION).contains(&version) {
             return err(ErrorKind::IndexVersion { found: version, supported: FORMAT_VERSION });
         }
         if bytes.len() < 16 + FOOTER || &bytes[bytes.len() - 4..] != END_MAGIC {
@@ -331,7 +347,7 @@ impl ReferenceIndex {
         Self::parse(&mut r, version, None)
     }
 
-    /// Parses a file of `version` from `r` (after its version number). For version 5, `features` is where
+    /// Parses a file of `version` from `r` (after its version number). From version 5, `features` is where
     /// the feature section starts and how long it is: the references' blocks are placed in it, in order, and
     /// must fill it exactly.
     fn parse<R: Read>(r: &mut Reader<R>, version: u32, features: Option<(u64, u64)>) -> Result<(Self, Option<String>)> {
@@ -378,10 +394,19 @@ impl ReferenceIndex {
                 }
                 (flag, _) => return err(ErrorKind::IndexCorrupt(format!("bad local-features flag {flag}"))),
             };
+            let source = match (version >= 6).then(|| r.array::<1>()).transpose()?.map(|[flag]| flag) {
+                None | Some(0) => None,
+                Some(1) => {
+                    let len = r.u64()?;
+                    let modified_ns = Some(r.u64()? as i64).filter(|&t| t != i64::MIN);
+                    Some(SourceFile { len, modified_ns, sha256: r.array::<32>()? })
+                }
+                Some(flag) => return err(ErrorKind::IndexCorrupt(format!("bad source flag {flag}"))),
+            };
             validate_record(&fingerprint, span.map(|s| s.keypoints), &header.fingerprint_config)?;
             // `add` hands out `next_id`: point it at the stored id so it keeps it.
             index.next_id = id;
-            index.insert(path, fingerprint, metadata);
+            index.insert(path, fingerprint, metadata, source);
             if let Some(slot) = index.spans.last_mut() {
                 *slot = span;
             }

@@ -301,6 +301,48 @@ impl InvertedFile {
         InvertedFile { lists: Lists::Packed(lists), references, frequencies }
     }
 
+    /// The file with the references at the positions in `refiled` filed anew from their words (as [`file`] gives
+    /// them, one per keypoint), every other posting kept where it is: one pass over the lists, as [`Self::remap`].
+    fn refile(&self, refiled: &[(u32, Vec<(u32, u32)>)]) -> InvertedFile {
+        let mut replaced = vec![false; self.references];
+        for &(r, _) in refiled {
+            if let Some(slot) = replaced.get_mut(r as usize) {
+                *slot = true;
+            }
+        }
+        // The new postings by word, each word's in reference order and a reference's in keypoint order.
+        let mut added: Vec<(u32, Posting)> = refiled
+            .iter()
+            .filter(|(r, _)| (*r as usize) < self.references.min(MAX_REFERENCES))
+            .flat_map(|(r, words)| {
+                words.iter().enumerate().map(|(k, &(word, packed))| (word, Posting::new(*r, k as u32, packed)))
+            })
+            .collect();
+        added.sort_by_key(|&(word, p)| (word, p.reference()));
+        let mut packer = Packer::new(self.words(), 0, self.references);
+        let (mut next, mut merged) = (0, Vec::new());
+        for w in 0..self.words() {
+            let list = self.list(w);
+            let end = next + added[next..].partition_point(|&(word, _)| word as usize == w);
+            let mut new = added[next..end].iter().map(|&(_, p)| p).peekable();
+            next = end;
+            merged.clear();
+            for &p in list.iter().filter(|p| !replaced[p.reference() as usize]) {
+                while let Some(n) = new.next_if(|n| n.reference() < p.reference()) {
+                    merged.push(n);
+                }
+                merged.push(p);
+            }
+            merged.extend(new);
+            // Both sides in reference order, in range, and no reference on both: the check cannot fail.
+            let packed = packer.push(merged.iter().copied());
+            debug_assert!(packed.is_ok(), "{packed:?}");
+        }
+        let lists = packer.finish();
+        let frequencies = lists.frequencies();
+        InvertedFile { lists: Lists::Packed(lists), references: self.references, frequencies }
+    }
+
     /// Unpacks the lists to file more references.
     fn grow(&mut self) -> (&mut Vec<Vec<Posting>>, &mut Vec<u32>) {
         if let Lists::Packed(packed) = &self.lists {
@@ -1005,6 +1047,28 @@ impl WordIndex {
             self.inverted.remap(next as usize, |r| moved.get(r as usize).copied().filter(|&at| at != u32::MAX));
     }
 
+    /// Files the references at the given positions anew from their features (`None`: a reference without any),
+    /// every other reference keeping its position and postings, in one pass over the postings: what replacing a
+    /// reference's photo under the same id needs. Words come from the existing vocabulary; positions past the end
+    /// are ignored, and a position given twice is filed from its last features.
+    pub fn refile(&mut self, references: &[(usize, Option<&LocalFeatures>)]) {
+        let mut last = std::collections::BTreeMap::new();
+        for &(position, features) in references {
+            if let Ok(position) = u32::try_from(position)
+                && (position as usize) < self.len()
+            {
+                last.insert(position, features);
+            }
+        }
+        let refiled: Vec<(u32, Vec<(u32, u32)>)> = last
+            .into_iter()
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|&(position, f)| (position, f.map_or_else(Vec::new, |f| file(&self.vocabulary, f))))
+            .collect();
+        self.inverted = self.inverted.refile(&refiled);
+    }
+
     /// The index of shard `number` (from 0) of `count`: the references at positions `number`, `number + count`,
     /// ... at positions 0, 1, ... (what [`ReferenceIndex::split`](crate::ReferenceIndex::split) deals out), under
     /// the same vocabulary.
@@ -1360,6 +1424,16 @@ mod tests {
         let mut filed = whole.emptied();
         filed.extend(all.iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, f)| *f));
         assert_eq!(at_once, filed);
+        // Refiled in place: the first with another's features, one without features given some, one with
+        // features given none (a position twice: its last), one past the end ignored.
+        let mut refiled = whole.clone();
+        let (first, other) = (Some(&references[9]), Some(&references[20]));
+        refiled.refile(&[(0, first), (30, other), (5, Some(&references[1])), (5, None), (99, first)]);
+        let mut now = all.clone();
+        (now[0], now[30], now[5]) = (first, other, None);
+        let mut filed = whole.emptied();
+        filed.extend(now.iter().copied());
+        assert_eq!(refiled, filed);
         for count in [1, 2, 3, 7] {
             for number in 0..count {
                 let mut filed = whole.emptied();

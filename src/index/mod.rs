@@ -9,6 +9,7 @@ mod inverted;
 mod packed;
 mod prefetch;
 mod search;
+mod source;
 mod stored;
 mod vocabulary;
 
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub use format::FORMAT_VERSION;
 pub use inverted::{MAX_REFERENCES, WordIndex};
 pub use search::{Candidate, SearchMethod};
+pub use source::SourceFile;
+pub(crate) use source::{hex, sha256};
 
 use crate::decode::Photo;
 use crate::error::{Error, ErrorKind, Result};
@@ -48,6 +51,12 @@ pub struct Reference {
     /// (`fingerprint.local` is `None`) until a search needs them: [`ReferenceIndex::fingerprint`] reads them,
     /// [`ReferenceIndex::load_features`] brings them all into memory.
     pub fingerprint: Fingerprint,
+    /// The file the fingerprint was made from, as it was then (size, modification time, SHA-256): recorded by
+    /// [`ReferenceIndex::build`] and [`ReferenceIndex::update`]; `None` for a reference given to
+    /// [`ReferenceIndex::add`] or read from an index file older than format version 6 (the next `update` reads
+    /// its file and records it).
+    #[serde(default)]
+    pub source: Option<SourceFile>,
 }
 
 /// How [`ReferenceIndex::search`] picks and ranks references for a listing.
@@ -162,15 +171,27 @@ pub struct BuildReport {
 pub struct UpdateReport {
     /// The photos added, with their new ids, in path order.
     pub added: Vec<(u64, String)>,
+    /// The references whose photo was replaced under their name, fingerprinted again (ids and metadata kept), with
+    /// their ids, in index order.
+    pub replaced: Vec<(u64, String)>,
     /// The paths of the references removed (their files are gone).
     pub removed: Vec<String>,
-    /// References kept (their files are not read again: see [`ReferenceIndex::update`]).
+    /// References kept as they were (the same photo, or a file that could not be read this time: see
+    /// [`ReferenceIndex::update`]).
     pub unchanged: usize,
     /// One error per entry the walk could not read (a folder without permission, a dangling link; the references
     /// under it are kept) and per new photo that could not be fingerprinted (left out). Each carries its path.
     pub failures: Vec<Error>,
     /// Paths under the catalog that were not read (not photos, hidden, pipes and devices), with the reason.
     pub skipped: Vec<crate::walk::Skipped>,
+}
+
+/// What [`ReferenceIndex::update`] makes of a catalog photo it reads.
+enum Read {
+    /// The photo the reference was fingerprinted from, its file now.
+    Same(SourceFile),
+    /// A photo to fingerprint in: new, or replaced under its name.
+    New(Box<Fingerprint>, SourceFile),
 }
 
 /// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
@@ -251,8 +272,8 @@ impl ReferenceIndex {
         index.catalog_root = Some(catalog.canonicalize().unwrap_or_else(|_| catalog.to_path_buf()));
         for (path, result) in fingerprint_files(catalog, &files, fingerprinter, progress) {
             match result {
-                Ok(fingerprint) => {
-                    index.insert(path, fingerprint, BTreeMap::new());
+                Ok((fingerprint, source)) => {
+                    index.insert(path, fingerprint, BTreeMap::new(), Some(source));
                 }
                 Err(e) => failures.push(e),
             }
@@ -262,17 +283,22 @@ impl ReferenceIndex {
 
     /// Brings the index up to date with the catalog folder `catalog` (the one it was built from, or where it is
     /// now; the index then records it as its catalog folder): photos not yet in the index are fingerprinted (in
-    /// parallel, with this index's configuration) and added with new ids, references whose file is gone are
-    /// removed, and every other reference keeps its id, fingerprint and metadata. What a catalog that grows needs,
-    /// where a rebuild would fingerprint everything again and give every photo a new id. Point it at the right
-    /// folder: every reference whose path is not found under `catalog` is removed.
+    /// parallel, with this index's configuration) and added with new ids, photos replaced under their name are
+    /// fingerprinted again and keep their id and metadata, references whose file is gone are removed, and every
+    /// other reference is kept as it is. What a catalog that grows and changes needs, where a rebuild would
+    /// fingerprint everything again and give every photo a new id. Point it at the right folder: every reference
+    /// whose path is not found under `catalog` is removed.
     ///
-    /// References are matched to files by path alone, and their files are not read again: a photo replaced under
-    /// the same name keeps its old fingerprint (remove it and update, or rebuild). A reference under an entry the
-    /// walk cannot read (a folder without permission, the whole catalog) is kept, and the failure listed.
-    /// `progress` counts the new photos fingerprinted. New words come from the vocabulary in hand (see
+    /// References are matched to files by path. A reference's file is read again only when its size or
+    /// modification time differ from its [`SourceFile`] record, and fingerprinted again only when its SHA-256
+    /// differs too (a catalog copied without its times is read once, not fingerprinted again). A reference without
+    /// a record (given to [`ReferenceIndex::add`], or from an index file older than format version 6) has its file
+    /// read and fingerprinted, and is replaced only when the fingerprint differs; either way its record is kept
+    /// from then on. A reference whose file cannot be read or decoded this time, or that sits under an entry the
+    /// walk cannot read (a folder without permission, the whole catalog), is kept as it was, and the failure
+    /// listed. `progress` counts the files read. New words come from the vocabulary in hand (see
     /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off); the references gone are removed in one
-    /// pass ([`ReferenceIndex::remove_many`]).
+    /// pass ([`ReferenceIndex::remove_many`]) and the replaced ones filed again in one ([`WordIndex::refile`]).
     ///
     /// ```
     /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex};
@@ -282,7 +308,7 @@ impl ReferenceIndex {
     ///     ReferenceIndex::build(format!("{dir}/refs"), &Fingerprinter::for_references(FingerprintConfig::default()), |_| {});
     /// let coffee = index.by_path("coffee.jpg").map(|r| r.id);
     /// let report = index.update(format!("{dir}/refs"), |_| {})?;
-    /// assert_eq!((report.added.len(), report.removed.len(), report.unchanged), (0, 0, 6));
+    /// assert_eq!((report.added.len(), report.replaced.len(), report.removed.len(), report.unchanged), (0, 0, 0, 6));
     /// assert_eq!(index.by_path("coffee.jpg").map(|r| r.id), coffee);
     /// # Ok::<(), knockoff::Error>(())
     /// ```
@@ -319,22 +345,97 @@ impl ReferenceIndex {
             .collect();
         let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
         report.removed = self.remove_many(gone).into_iter().map(|r| r.path).collect();
-        let held: HashSet<&str> = self.references.iter().map(|r| r.path.as_str()).collect();
-        let new: Vec<std::path::PathBuf> =
-            files.into_iter().zip(&names).filter(|(_, name)| !held.contains(name.as_str())).map(|(f, _)| f).collect();
-        report.unchanged = self.len();
-        let fingerprinter = Fingerprinter::for_references(self.config);
-        for (path, result) in fingerprint_files(catalog, &new, &fingerprinter, progress) {
-            match result {
-                Ok(fingerprint) => {
-                    let id = self.insert(path.clone(), fingerprint, BTreeMap::new());
-                    report.added.push((id, path));
+        // What to read: every new photo, and every held one whose file no longer has the size and time recorded.
+        let held: std::collections::HashMap<&str, usize> =
+            self.references.iter().enumerate().map(|(position, r)| (r.path.as_str(), position)).collect();
+        let to_read: Vec<(usize, Option<usize>)> = names
+            .par_iter()
+            .enumerate()
+            .filter_map(|(file, name)| match held.get(name.as_str()) {
+                None => Some((file, None)),
+                Some(&position) => {
+                    let source = self.references[position].source;
+                    (!source.is_some_and(|s| s.stamp_matches(&files[file]))).then_some((file, Some(position)))
                 }
-                Err(e) => report.failures.push(e),
+            })
+            .collect();
+        drop(held);
+        let fingerprinter = Fingerprinter::for_references(self.config);
+        let counter = Counter::new(to_read.len());
+        let read: Vec<(usize, Option<usize>, Result<Read>)> = to_read
+            .par_iter()
+            .map(|&(file, position)| {
+                let result = self.read_again(&files[file], position, &fingerprinter);
+                progress(counter.finish(result.is_err()));
+                (file, position, result)
+            })
+            .collect();
+        let (mut replaced, mut added) = (Vec::new(), Vec::new());
+        for (file, position, result) in read {
+            match (result, position) {
+                (Ok(Read::Same(source)), Some(position)) => self.references[position].source = Some(source),
+                (Ok(Read::New(fingerprint, source)), Some(position)) => replaced.push((position, *fingerprint, source)),
+                (Ok(Read::New(fingerprint, source)), None) => added.push((file, *fingerprint, source)),
+                // (A new photo is always fingerprinted in.)
+                (Ok(Read::Same(_)), None) => {}
+                (Err(e), _) => report.failures.push(e),
             }
+        }
+        report.replaced =
+            replaced.iter().map(|(p, ..)| (self.references[*p].id, self.references[*p].path.clone())).collect();
+        self.replace_at(replaced);
+        report.unchanged = self.len() - report.replaced.len();
+        for (file, fingerprint, source) in added {
+            let path = names[file].clone();
+            let id = self.insert(path.clone(), fingerprint, BTreeMap::new(), Some(source));
+            report.added.push((id, path));
         }
         self.catalog_root = Some(catalog.canonicalize().unwrap_or_else(|_| catalog.to_path_buf()));
         Ok(report)
+    }
+
+    /// Reads the catalog photo at `path` for [`ReferenceIndex::update`]: held at `position` (else new), is it still
+    /// the photo that reference was fingerprinted from?
+    fn read_again(&self, path: &Path, position: Option<usize>, fingerprinter: &Fingerprinter) -> Result<Read> {
+        let (bytes, source) = source::read(path, self.config.limits.max_file_bytes)?;
+        let recorded = position.map(|p| self.references[p].source);
+        if let Some(Some(old)) = recorded
+            && old.sha256 == source.sha256
+        {
+            return Ok(Read::Same(source));
+        }
+        let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| e.with_path(path))?;
+        // No record (added, or from an older file): the same photo if it fingerprints the same. Features that can no
+        // longer be read from the index file count as a change, which replaces them.
+        if let (Some(None), Some(position)) = (recorded, position)
+            && self.fingerprint(position).is_ok_and(|old| *old == fingerprint)
+        {
+            return Ok(Read::Same(source));
+        }
+        Ok(Read::New(Box::new(fingerprint), source))
+    }
+
+    /// Gives the references at the positions in `replaced` their new fingerprint and file record (ids, paths and
+    /// metadata kept), filing their words again in one pass.
+    fn replace_at(&mut self, replaced: Vec<(usize, Fingerprint, SourceFile)>) {
+        if replaced.is_empty() {
+            return;
+        }
+        let positions: Vec<usize> = replaced.iter().map(|(p, ..)| *p).collect();
+        for (position, fingerprint, source) in replaced {
+            self.hashes[position] = search::words_of(fingerprint.pdq.hash());
+            self.spans[position] = None;
+            let reference = &mut self.references[position];
+            reference.fingerprint = fingerprint;
+            reference.source = Some(source);
+        }
+        self.tables = OnceLock::new();
+        if let Some(words) = self.words.get_mut() {
+            let references = &self.references;
+            let changed: Vec<(usize, Option<&LocalFeatures>)> =
+                positions.iter().map(|&p| (p, references[p].fingerprint.local.as_deref())).collect();
+            words.refile(&changed);
+        }
     }
 
     /// The fingerprint configuration every reference was made with; listings must use the same, except for its
@@ -434,7 +535,7 @@ impl ReferenceIndex {
             let shard = &mut shards[i % count];
             // `insert` hands out `next_id`: point it at the reference's id so it keeps it.
             shard.next_id = r.id;
-            shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone());
+            shard.insert(r.path.clone(), r.fingerprint.clone(), r.metadata.clone(), r.source);
             if let Some(slot) = shard.spans.last_mut() {
                 *slot = self.spans[i];
             }
@@ -552,11 +653,17 @@ impl ReferenceIndex {
             return refused("the index already holds a reference at this path (remove it first to replace it)");
         }
         let metadata = metadata.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Ok(self.insert(path, fingerprint, metadata))
+        Ok(self.insert(path, fingerprint, metadata, None))
     }
 
     /// Adds a reference already known to fit (built or stored by this index) and returns its id.
-    pub(crate) fn insert(&mut self, path: String, fingerprint: Fingerprint, metadata: BTreeMap<String, String>) -> u64 {
+    pub(crate) fn insert(
+        &mut self,
+        path: String,
+        fingerprint: Fingerprint,
+        metadata: BTreeMap<String, String>,
+        source: Option<SourceFile>,
+    ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.hashes.push(search::words_of(fingerprint.pdq.hash()));
@@ -568,7 +675,7 @@ impl ReferenceIndex {
         if let Some(keys) = &mut self.path_keys {
             keys.insert(path_key(&path));
         }
-        self.references.push(Reference { id, path, metadata, fingerprint });
+        self.references.push(Reference { id, path, metadata, fingerprint, source });
         self.tables = OnceLock::new();
         id
     }
@@ -1074,23 +1181,30 @@ fn catalog_folder(catalog: &Path) -> &Path {
     }
 }
 
-/// Fingerprints `files` in parallel, each with its path relative to `catalog`, in the order given; `progress` after
-/// each file.
+/// Fingerprints `files` in parallel, each with its path relative to `catalog` and the record of its file, in the
+/// order given; `progress` after each file.
 fn fingerprint_files(
     catalog: &Path,
     files: &[std::path::PathBuf],
     fingerprinter: &Fingerprinter,
     progress: impl Fn(Progress) + Sync,
-) -> Vec<(String, Result<Fingerprint>)> {
+) -> Vec<(String, Result<(Fingerprint, SourceFile)>)> {
     let counter = Counter::new(files.len());
     files
         .par_iter()
         .map(|path| {
-            let result = fingerprinter.fingerprint_path(path);
+            let result = fingerprint_file(path, fingerprinter);
             progress(counter.finish(result.is_err()));
             (relative_path(catalog, path), result)
         })
         .collect()
+}
+
+/// The fingerprint of the photo at `path` and the record of its file, from one read of it.
+fn fingerprint_file(path: &Path, fingerprinter: &Fingerprinter) -> Result<(Fingerprint, SourceFile)> {
+    let (bytes, source) = source::read(path, fingerprinter.config().limits.max_file_bytes)?;
+    let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| e.with_path(path))?;
+    Ok((fingerprint, source))
 }
 
 /// Whether `text`, naming the relative path `decoded` ([`crate::walk::relative_name`]), is written as

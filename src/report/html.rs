@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine;
 
 use super::alterations_text;
-use crate::decode::{DecodeOptions, Photo, decode_path};
+use crate::decode::{DecodeOptions, Photo, decode_bytes};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::Verdict;
@@ -155,25 +155,33 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
     // Reopened by the paths the names stand for (a name's text escapes what is not UTF-8: `walk::name_path`).
     let listing_photo =
         decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?")
-            .map(|photo| photo.image);
+            .map(|(photo, _)| photo.image);
     // The reference's name comes from the index file, which may come from elsewhere: one that would leave the
     // catalog folder (absolute, or with `..`) is not followed.
     let reference_photo = match (sources.catalog, relative_name(&hit.reference)) {
         (Some(catalog), Some(name)) => {
             let path = catalog.join(name);
-            decode_for_report(&path, &sources.limits, "moved? scan with --catalog-root DIR").and_then(|photo| {
-                // Evidence drawn on another photo than the one matched would be false evidence: a photo replaced
-                // under its name since it was indexed shows in its size.
-                match e.local.as_ref().map(|l| l.reference_size) {
-                    Some((w, h)) if (w, h) != (photo.width, photo.height) => Err(format!(
-                        "{} is {}x{}, the indexed photo was {w}x{h}: replaced since it was indexed? not shown",
-                        path.display(),
-                        photo.width,
-                        photo.height
-                    )),
-                    _ => Ok(photo),
-                }
-            })
+            decode_for_report(&path, &sources.limits, "moved? scan with --catalog-root DIR").and_then(
+                |(photo, sha256)| {
+                    // Evidence drawn on another photo than the one matched would be false evidence: a photo replaced
+                    // under its name since it was indexed has another SHA-256 (where the index records it), or shows
+                    // in its size.
+                    let recorded = hit.reference_sha256.as_deref();
+                    match e.local.as_ref().map(|l| l.reference_size) {
+                        _ if recorded.is_some_and(|h| h != sha256) => Err(format!(
+                            "{} is not the photo indexed (another SHA-256): replaced since it was indexed? not shown",
+                            path.display()
+                        )),
+                        Some((w, h)) if (w, h) != (photo.width, photo.height) => Err(format!(
+                            "{} is {}x{}, the indexed photo was {w}x{h}: replaced since it was indexed? not shown",
+                            path.display(),
+                            photo.width,
+                            photo.height
+                        )),
+                        _ => Ok(photo),
+                    }
+                },
+            )
         }
         (Some(_), None) => Err("its path in the index leaves the catalog folder: not shown".to_string()),
         (None, _) => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
@@ -210,7 +218,7 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
          <p class=verdict>{verdict_text} <span class=score>score {:.3}</span></p>\
          <p><b>How it was altered:</b> {}</p><p><b>Orientation:</b> {}</p>\
          <p><b>PDQ</b> {} / 256 bits (quality {}) · <b>pHash</b> {} · <b>dHash</b> {} · <b>aHash</b> {} · \
-         <b>colour</b> {:.2} · <b>verified matches</b> {}{}</p>{metadata}</div>{picture}</section>",
+         <b>colour</b> {:.2} · <b>verified matches</b> {}{}</p>{sha256}{metadata}</div>{picture}</section>",
         figure(thumbnail(&reference_photo), "authentic", &hit.reference),
         figure(thumbnail(&listing_photo), "listing", &report.query),
         hit.score,
@@ -227,6 +235,10 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
             .as_ref()
             .and_then(|l| l.zoom)
             .map_or(String::new(), |z| format!(" (on the copy's part of the listing enlarged ×{z:.1})")),
+        sha256 = hit
+            .reference_sha256
+            .as_ref()
+            .map_or(String::new(), |h| format!("<p><b>Authentic photo's SHA-256</b> <code>{}</code></p>", escape(h))),
         verdict = hit.verdict.as_str(),
         verdict_text = if hit.verdict == Verdict::Match { "MATCH" } else { "REVIEW" },
     )
@@ -249,11 +261,15 @@ const THUMBNAIL: u32 = 240;
 /// Longer side of the evidence pictures.
 const EVIDENCE_WIDTH: u32 = 900;
 
-/// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or why it cannot be shown.
-/// `missing` is the hint given when the file is not there.
-fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<Photo, String> {
+/// A photo decoded small enough for a report (evidence pictures draw at 420 px high) and its file's SHA-256 (hex), or
+/// why it cannot be shown. `missing` is the hint given when the file is not there.
+fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<(Photo, String), String> {
     let options = DecodeOptions { reduce_to: Some(640), limits: *limits, ..DecodeOptions::default() };
-    decode_path(path, &options).map_err(|e| match e.kind() {
+    let read = crate::decode::read_regular(path, limits.max_file_bytes).and_then(|(bytes, _)| {
+        let photo = decode_bytes(&bytes, &options)?;
+        Ok((photo, crate::index::hex(&crate::index::sha256(&bytes))))
+    });
+    read.map_err(|e| e.with_path(path)).map_err(|e| match e.kind() {
         crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::NotFound => {
             format!("{} not found ({missing})", path.display())
         }

@@ -109,9 +109,12 @@ impl<W: Write> JsonlReport<W> {
             }
             Outcome::Searched { hits } => {
                 for (rank, hit) in hits.iter().enumerate() {
-                    let line = json!({"query": report.query, "reference": hit.reference, "score": hit.score,
+                    let mut line = json!({"query": report.query, "reference": hit.reference, "score": hit.score,
                         "verdict": hit.verdict, "rank": rank + 1, "reference_id": hit.reference_id,
                         "metadata": hit.metadata, "evidence": hit.evidence});
+                    if let (Some(sha256), Some(fields)) = (&hit.reference_sha256, line.as_object_mut()) {
+                        fields.insert("reference_sha256".into(), sha256.as_str().into());
+                    }
                     writeln!(self.out, "{}", short_floats(line))?;
                 }
             }

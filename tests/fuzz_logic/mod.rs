@@ -62,12 +62,12 @@ pub fn remove_scan_scratch() {
 
 /// Index opening and search: `data` is an index file without its checksum and end magic (and, before version 5,
 /// without its length); the correct checksum (of the first bytes the footer says the features follow, from
-/// version 5) and end magic are appended, so that the fuzzer explores the header, records, word index and feature
+/// version 5 on) and end magic are appended, so that the fuzzer explores the header, records, word index and feature
 /// blocks rather than the checksum. The feature blocks are read when a search or `load_features` needs them.
 pub fn index(data: &[u8]) {
     let mut bytes = data.to_vec();
     let version = data.get(8..12).and_then(|v| v.try_into().ok()).map(u32::from_le_bytes);
-    if version == Some(5) {
+    if version.is_some_and(|v| v >= 5) {
         let main = data.len().checked_sub(16).and_then(|at| data[at..at + 8].try_into().ok()).map(u64::from_le_bytes);
         let main = main.and_then(|m| usize::try_from(m).ok()).unwrap_or(0).min(data.len());
         bytes.extend_from_slice(&crc32fast::hash(&data[..main]).to_le_bytes());
