@@ -15,7 +15,9 @@ mkdir -p "$root/fuzz/corpus/index"
 for version in v2 v3 v4; do
     head -c -16 "$root/testdata/index/refs-$version.idx" > "$root/fuzz/corpus/index/refs-$version"
 done
-head -c -8 "$root/testdata/index/refs-v5.idx" > "$root/fuzz/corpus/index/refs-v5"
+for version in v5 v6; do
+    head -c -8 "$root/testdata/index/refs-$version.idx" > "$root/fuzz/corpus/index/refs-$version"
+done
 # The worker target: the kept regression inputs (an Arrow stream of our photos; the stable smoke test in
 # tests/fuzz_smoke.rs builds its seeds in code).
 mkdir -p "$root/fuzz/corpus/worker"
