@@ -95,7 +95,8 @@ pub enum ErrorKind {
     NotAnIndex,
     /// The index file was written in a format version this build does not read.
     #[error(
-        "index format version {found} is not supported (this build writes version {supported} and reads it and versions 2 to 4); rebuild the index"
+        "index format version {found} is not supported (this build writes version {supported} and reads it and versions 2 to {}); rebuild the index",
+        supported.saturating_sub(1)
     )]
     IndexVersion {
         /// Version in the file.
