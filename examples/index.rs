@@ -13,12 +13,17 @@
 //! `--update` brings an existing index (`-o`) up to date with CATALOG_DIR instead of building it anew: photos not
 //! yet in it are fingerprinted and added with new ids, photos replaced under their name (another SHA-256 than the
 //! one indexed; files whose size and time are as indexed are not read) are fingerprinted again and keep their id
-//! and metadata, references whose files are gone are removed, and every other reference is kept as it is
+//! and metadata, photos moved or renamed (the SHA-256 of a reference whose path is gone) keep their reference under
+//! the new path, references whose files are gone are removed, and every other reference is kept as it is
 //! (`ReferenceIndex::update`). CATALOG_DIR must be the catalog's folder: every reference not found under it is
-//! removed (one under a folder that cannot be read is kept). The index is written over the old file atomically,
-//! then each reference replaced is listed as `replaced PATH` and each removed as `removed PATH`; when more than half of
-//! the references would go, nothing is written unless `--force` is given (a wrong folder); without an index at
-//! `-o`, `--update` builds it. With `--metadata`, a listed reference's metadata is replaced by its rows; the others
+//! removed (one under a folder that cannot be read, or whose file is now left out as not a photo, is kept, counted
+//! as `kept unchecked`). The index is written over the old file atomically, then each change is listed (`added
+//! PATH`, `replaced PATH`, `moved OLD -> NEW`, `removed PATH`, control characters in names escaped) and a summary
+//! line `updated INDEX: A added, P replaced, M moved, R removed, U unchanged (F failed, S skipped) ...`; an index
+//! whose references are all unchanged is not written (`INDEX is up to date: ...`). When more than half of the
+//! references would go, nothing is written unless `--force` is given (a wrong folder); a catalog folder that cannot
+//! be read is an error; without an index at `-o`, `--update` builds it. With `--metadata`, a listed reference's
+//! metadata is replaced by its rows; the others
 //! keep theirs. Not with `--shards` (update the whole index, then split it) or `--full` (the index's own
 //! configuration is used).
 //!
@@ -63,7 +68,8 @@ struct Args {
     /// Split the catalog into N index files (`-o DIR/catalog.idx` writes `DIR/catalog-1-of-N.idx` ...).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(knockoff::index::MAX_SHARDS)))]
     shards: Option<u32>,
-    /// Update the index at -o (add new photos, remove those gone, keep every other id) rather than build anew.
+    /// Update the index at -o rather than build anew: add new photos, fingerprint photos replaced under their name
+    /// again, follow moved ones, remove those gone; ids kept.
     #[arg(long, conflicts_with_all = ["shards", "full"])]
     update: bool,
     /// With --update: save even when more than half of the references are gone from CATALOG.
@@ -145,21 +151,27 @@ fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--update` with an index at `-o`: opened, brought up to date with the catalog, saved over itself.
+/// `--update` with an index at `-o`: opened, brought up to date with the catalog, saved over itself (unless nothing
+/// changed).
 fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut index = ReferenceIndex::open(&args.output).context("--update: cannot open the index")?;
-    let before = index.len();
+    let (before, root_before) = (index.len(), index.catalog_root().map(Path::to_path_buf));
     let bar = progress_bar();
     let report = index.update(&args.catalog, |p| advance(&bar, p)).context("--update")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     list_left_out(&report.failures, &report.skipped);
+    // Nothing was checked: not a success to report.
+    if let Some(e) = report.failures.iter().find(|e| e.path() == Some(args.catalog.as_path())) {
+        bail!("--update: cannot read the catalog folder ({e}); {} left as it was", args.output.display());
+    }
     // Most of a catalog gone at once is more often the wrong folder than a catalog's life.
     if report.removed.len() * 2 > before && !args.force {
         bail!(
-            "--update: {} of the index's {before} references are not under {} (is it the catalog's folder?); {}              left as it was: add --force to remove them",
+            "--update: {} of the index's {before} references are not under {} (is it the catalog's folder?); {} \
+             left as it was: add --force to remove them",
             report.removed.len(),
             args.catalog.display(),
             args.output.display()
@@ -167,6 +179,23 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     }
     if index.is_empty() {
         bail!("no photo left to index under {}; {} left as it was", args.catalog.display(), args.output.display());
+    }
+    let counts = format!(
+        "{} added, {} replaced, {} moved, {} removed, {} unchanged{} ({} failed, {} skipped) in {:.2} s",
+        report.added.len(),
+        report.replaced.len(),
+        report.moved.len(),
+        report.removed.len(),
+        report.unchanged,
+        if report.unchecked > 0 { format!(", {} kept unchecked", report.unchecked) } else { String::new() },
+        report.failures.len(),
+        report.skipped.len(),
+        start.elapsed().as_secs_f64(),
+    );
+    // An unchanged catalog is not worth rewriting its index (gigabytes for a large one).
+    if report.changed_nothing() && metadata.is_none() && index.catalog_root() == root_before.as_deref() {
+        eprintln!("{} is up to date: {counts}; not written", args.output.display());
+        return Ok(());
     }
     if let Some(rows) = metadata {
         attach_metadata(&mut index, rows);
@@ -178,28 +207,28 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
         }
         return Err(e).context("cannot write the index");
     }
-    // Only once saved: until then nothing was replaced or removed.
+    // Only once saved: until then nothing changed. Paths come from file names: control characters escaped.
+    for (_, path) in &report.added {
+        eprintln!("added {}", shown(path));
+    }
     for (_, path) in &report.replaced {
-        eprintln!("replaced {path}");
+        eprintln!("replaced {}", shown(path));
+    }
+    for (_, from, to) in &report.moved {
+        eprintln!("moved {} -> {}", shown(from), shown(to));
     }
     for path in &report.removed {
-        eprintln!("removed {path}");
+        eprintln!("removed {}", shown(path));
     }
     let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
-        "updated {}: {} added, {} replaced, {} removed, {} unchanged ({} failed, {} skipped) in {:.2} s; wrote {} \
-         ({bytes} bytes)",
-        args.output.display(),
-        report.added.len(),
-        report.replaced.len(),
-        report.removed.len(),
-        report.unchanged,
-        report.failures.len(),
-        report.skipped.len(),
-        start.elapsed().as_secs_f64(),
-        args.output.display(),
-    );
+    eprintln!("updated {}: {counts}; wrote {bytes} bytes", args.output.display());
     Ok(())
+}
+
+/// A reference's path as a line of output shows it: control characters (a newline, a terminal escape) escaped, so
+/// that a file's name cannot forge or hide lines.
+fn shown(path: &str) -> String {
+    path.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 /// `DIR/catalog.idx` → `DIR/catalog-K-of-N.idx`.

@@ -192,8 +192,25 @@ fn index_update_keeps_ids_where_a_rebuild_renumbers() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("removed z-old.jpg") && stderr.contains("replaced coffee.jpg"), "{stderr}");
-    assert!(stderr.contains("1 added, 1 replaced, 1 removed, 1 unchanged"), "{stderr}");
+    assert!(stderr.contains("added a-new.jpg\n"), "{stderr}");
+    assert!(stderr.contains("1 added, 1 replaced, 0 moved, 1 removed, 1 unchanged"), "{stderr}");
     assert_eq!(rocket_id(&index_arg), before, "the update kept rocket.jpg's id");
+    // A rename keeps the id; a name with a line break in it is shown escaped, on one line.
+    std::fs::rename(catalog.join("rocket.jpg"), catalog.join("rocket\nupdated.jpg")).unwrap();
+    let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("moved rocket.jpg -> rocket\\nupdated.jpg\n"), "{stderr}");
+    assert!(stderr.contains("0 added, 0 replaced, 1 moved, 0 removed, 2 unchanged"), "{stderr}");
+    std::fs::rename(catalog.join("rocket\nupdated.jpg"), catalog.join("rocket.jpg")).unwrap();
+    let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
+    assert!(text(&out.stderr).contains("1 moved"), "{}", text(&out.stderr));
+    assert_eq!(rocket_id(&index_arg), before, "moved twice, still rocket.jpg's id");
+    // Nothing changed: the index is not written again.
+    let written = std::fs::metadata(&index).unwrap().modified().unwrap();
+    let out = run("index", &[&catalog_arg, "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is up to date: 0 added"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::metadata(&index).unwrap().modified().unwrap(), written);
     let rebuilt = dir.join("rebuilt.idx").to_string_lossy().into_owned();
     let out = run("index", &[&catalog_arg, "-o", &rebuilt]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

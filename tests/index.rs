@@ -300,6 +300,38 @@ fn update_fingerprints_a_photo_replaced_under_its_name_again_and_keeps_its_id() 
     let again = reopened.update(&*catalog, counting).unwrap();
     assert_eq!((again.added.len(), again.replaced.len(), again.removed.len(), again.unchanged), (0, 0, 0, 4));
     assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(again.changed_nothing());
+
+    // A photo moved into a folder under another name keeps its reference (read, not fingerprinted again: its SHA-256
+    // is the one recorded); a copy of it at a second place is a new reference.
+    std::fs::create_dir_all(catalog.join("shop")).unwrap();
+    std::fs::rename(catalog.join("coffee.jpg"), catalog.join("shop/astronaut.jpg")).unwrap();
+    std::fs::copy(catalog.join("shop/astronaut.jpg"), catalog.join("shop/astronaut-copy.jpg")).unwrap();
+    let moved = reopened.update(&*catalog, counting).unwrap();
+    assert_eq!(moved.moved, [(coffee, "coffee.jpg".to_string(), "shop/astronaut-copy.jpg".to_string())]);
+    assert_eq!(moved.added.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["shop/astronaut.jpg"]);
+    assert_eq!((moved.removed.len(), moved.replaced.len(), moved.unchanged), (0, 0, 3));
+    let reference = reopened.by_path("shop/astronaut-copy.jpg").unwrap();
+    assert_eq!((reference.id, reference.metadata.get("sku").map(String::as_str)), (coffee, Some("C-1")));
+    assert_eq!(reopened.by_path("coffee.jpg"), None);
+    // The moved reference's old path is free again for `add`.
+    assert!(
+        reopened.add("coffee.jpg", refs_index().references()[2].fingerprint.clone(), knockoff::NO_METADATA).is_ok()
+    );
+
+    // A photo's file that becomes a named pipe, or no longer looks like a photo by name and first bytes, is left out
+    // by the walk: its reference is kept, unchecked, not removed.
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(catalog.join("rocket.jpg")).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(catalog.join("rocket.jpg")).status();
+        if made.is_ok_and(|s| s.success()) {
+            let report = reopened.update(&*catalog, |_| {}).unwrap();
+            // (The reference added by hand above has no file: removed.)
+            assert_eq!((report.removed.as_slice(), report.unchecked), (&["coffee.jpg".to_string()][..], 1));
+            assert!(reopened.by_path("rocket.jpg").is_some());
+        }
+    }
     let _ = std::fs::remove_dir_all(&*catalog);
 }
 

@@ -174,21 +174,43 @@ pub struct UpdateReport {
     /// The references whose photo was replaced under their name, fingerprinted again (ids and metadata kept), with
     /// their ids, in index order.
     pub replaced: Vec<(u64, String)>,
+    /// The references whose photo was moved (gone from its path, found at another with the same SHA-256): id,
+    /// old path, new path, in new-path order. They keep their id, fingerprint and metadata.
+    pub moved: Vec<(u64, String, String)>,
     /// The paths of the references removed (their files are gone).
     pub removed: Vec<String>,
-    /// References kept as they were (the same photo, or a file that could not be read this time: see
-    /// [`ReferenceIndex::update`]).
+    /// References checked and kept as they were: the same size and time as recorded, or the same SHA-256.
     pub unchanged: usize,
+    /// Of the unchanged, those whose file was read because its size or time changed (a copy, a `touch`): their
+    /// record now has the file's new size and time.
+    pub touched: usize,
+    /// References kept without being checked: their file could not be read this time, or it sits under an entry the
+    /// walk could not read or left out (each listed in `failures` or `skipped`).
+    pub unchecked: usize,
     /// One error per entry the walk could not read (a folder without permission, a dangling link; the references
-    /// under it are kept) and per new photo that could not be fingerprinted (left out). Each carries its path.
+    /// under it are kept), per held photo that could not be read again (kept) and per new photo that could not be
+    /// fingerprinted (left out). Each carries its path.
     pub failures: Vec<Error>,
     /// Paths under the catalog that were not read (not photos, hidden, pipes and devices), with the reason.
     pub skipped: Vec<crate::walk::Skipped>,
 }
 
+impl UpdateReport {
+    /// Whether the update left the index's references as they were: nothing added, replaced, moved or removed,
+    /// and no file's record touched (the catalog folder it records aside), so that saving it would write the same
+    /// references again.
+    pub fn changed_nothing(&self) -> bool {
+        self.added.is_empty()
+            && self.replaced.is_empty()
+            && self.moved.is_empty()
+            && self.removed.is_empty()
+            && self.touched == 0
+    }
+}
+
 /// What [`ReferenceIndex::update`] makes of a catalog photo it reads.
 enum Read {
-    /// The photo the reference was fingerprinted from, its file now.
+    /// The photo the reference was fingerprinted from (a held one, or one gone from its path), its file now.
     Same(SourceFile),
     /// A photo to fingerprint in: new, or replaced under its name.
     New(Box<Fingerprint>, SourceFile),
@@ -284,8 +306,8 @@ impl ReferenceIndex {
     /// Brings the index up to date with the catalog folder `catalog` (the one it was built from, or where it is
     /// now; the index then records it as its catalog folder): photos not yet in the index are fingerprinted (in
     /// parallel, with this index's configuration) and added with new ids, photos replaced under their name are
-    /// fingerprinted again and keep their id and metadata, references whose file is gone are removed, and every
-    /// other reference is kept as it is. What a catalog that grows and changes needs, where a rebuild would
+    /// fingerprinted again and keep their id and metadata, photos moved (or renamed) keep their reference under
+    /// the new path, references whose file is gone are removed, and every other reference is kept as it is. What a catalog that grows and changes needs, where a rebuild would
     /// fingerprint everything again and give every photo a new id. Point it at the right folder: every reference
     /// whose path is not found under `catalog` is removed.
     ///
@@ -294,9 +316,12 @@ impl ReferenceIndex {
     /// differs too (a catalog copied without its times is read once, not fingerprinted again). A reference without
     /// a record (given to [`ReferenceIndex::add`], or from an index file older than format version 6) has its file
     /// read and fingerprinted, and is replaced only when the fingerprint differs; either way its record is kept
-    /// from then on. A reference whose file cannot be read or decoded this time, or that sits under an entry the
-    /// walk cannot read (a folder without permission, the whole catalog), is kept as it was, and the failure
-    /// listed. `progress` counts the files read. New words come from the vocabulary in hand (see
+    /// from then on. A photo found at a new path with the SHA-256 recorded for a reference whose path is gone is
+    /// that reference moved: its path changes, nothing else (not fingerprinted again; two gone references with the
+    /// same bytes pair with the new paths in order). A reference whose file cannot be read or decoded this time,
+    /// or that sits under an entry the walk cannot read or leaves out (a folder without permission, the whole
+    /// catalog, a photo's file now a pipe or no longer a photo by its name and first bytes), is kept as it was and
+    /// counted as unchecked, and the failure or skip listed. `progress` counts the files read. New words come from the vocabulary in hand (see
     /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off); the references gone are removed in one
     /// pass ([`ReferenceIndex::remove_many`]) and the replaced ones filed again in one ([`WordIndex::refile`]).
     ///
@@ -330,21 +355,36 @@ impl ReferenceIndex {
         let (files, failures) = (walk.files, walk.failures);
         let names: Vec<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
         let found: HashSet<&str> = names.iter().map(String::as_str).collect();
-        // What the walk could not read (a file, a folder and all under it, the catalog itself: "") may be back next
-        // time: the references there are kept.
-        let unreadable: Vec<String> =
-            failures.iter().filter_map(|e| e.path()).map(|p| relative_path(catalog, p)).collect();
+        // What the walk could not read (a file, a folder and all under it, the catalog itself: "") or left out (a
+        // photo's file that is now a pipe, or no longer looks like a photo) may be back next time: the references
+        // there are kept.
+        let unreadable: Vec<String> = failures
+            .iter()
+            .filter_map(|e| e.path())
+            .chain(walk.skipped.iter().map(|s| s.path.as_path()))
+            .map(|p| relative_path(catalog, p))
+            .collect();
         let under = |path: &str, entry: &str| {
             entry.is_empty() || path == entry || path.strip_prefix(entry).is_some_and(|rest| rest.starts_with('/'))
         };
-        let gone: Vec<u64> = self
-            .references
-            .iter()
-            .filter(|r| !found.contains(r.path.as_str()) && !unreadable.iter().any(|entry| under(&r.path, entry)))
-            .map(|r| r.id)
-            .collect();
-        let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
-        report.removed = self.remove_many(gone).into_iter().map(|r| r.path).collect();
+        let mut unchecked = 0;
+        let mut gone = Vec::new();
+        for (position, r) in self.references.iter().enumerate() {
+            if !found.contains(r.path.as_str()) {
+                if unreadable.iter().any(|entry| under(&r.path, entry)) {
+                    unchecked += 1;
+                } else {
+                    gone.push(position);
+                }
+            }
+        }
+        // A photo gone from one path and found at another with the same SHA-256 was moved: it keeps its reference.
+        let mut moved_from: std::collections::HashMap<[u8; 32], Vec<usize>> = std::collections::HashMap::new();
+        for &position in gone.iter().rev() {
+            if let Some(source) = self.references[position].source {
+                moved_from.entry(source.sha256).or_default().push(position);
+            }
+        }
         // What to read: every new photo, and every held one whose file no longer has the size and time recorded.
         let held: std::collections::HashMap<&str, usize> =
             self.references.iter().enumerate().map(|(position, r)| (r.path.as_str(), position)).collect();
@@ -365,26 +405,55 @@ impl ReferenceIndex {
         let read: Vec<(usize, Option<usize>, Result<Read>)> = to_read
             .par_iter()
             .map(|&(file, position)| {
-                let result = self.read_again(&files[file], position, &fingerprinter);
+                let result = self.read_again(&files[file], position, &moved_from, &fingerprinter);
                 progress(counter.finish(result.is_err()));
                 (file, position, result)
             })
             .collect();
+        let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
         let (mut replaced, mut added) = (Vec::new(), Vec::new());
+        let mut stayed = vec![false; self.len()];
         for (file, position, result) in read {
             match (result, position) {
-                (Ok(Read::Same(source)), Some(position)) => self.references[position].source = Some(source),
+                (Ok(Read::Same(source)), Some(position)) => {
+                    self.references[position].source = Some(source);
+                    report.touched += 1;
+                }
                 (Ok(Read::New(fingerprint, source)), Some(position)) => replaced.push((position, *fingerprint, source)),
                 (Ok(Read::New(fingerprint, source)), None) => added.push((file, *fingerprint, source)),
-                // (A new photo is always fingerprinted in.)
-                (Ok(Read::Same(_)), None) => {}
-                (Err(e), _) => report.failures.push(e),
+                (Ok(Read::Same(source)), None) => match moved_from.get_mut(&source.sha256).and_then(Vec::pop) {
+                    Some(position) => {
+                        let reference = &mut self.references[position];
+                        let from = std::mem::replace(&mut reference.path, names[file].clone());
+                        reference.source = Some(source);
+                        report.moved.push((reference.id, from, names[file].clone()));
+                        stayed[position] = true;
+                    }
+                    // A second copy of a moved photo: a new reference of its own.
+                    None => match fingerprint_file(&files[file], &fingerprinter) {
+                        Ok((fingerprint, source)) => added.push((file, fingerprint, source)),
+                        Err(e) => report.failures.push(e),
+                    },
+                },
+                (Err(e), position) => {
+                    unchecked += usize::from(position.is_some());
+                    report.failures.push(e);
+                }
             }
+        }
+        if !report.moved.is_empty() {
+            report.moved.sort_by(|a, b| a.2.cmp(&b.2));
+            // Paths changed: rebuilt from them by the next `add`.
+            self.path_keys = None;
         }
         report.replaced =
             replaced.iter().map(|(p, ..)| (self.references[*p].id, self.references[*p].path.clone())).collect();
         self.replace_at(replaced);
-        report.unchanged = self.len() - report.replaced.len();
+        let gone: Vec<u64> = gone.iter().filter(|&&p| !stayed[p]).map(|&p| self.references[p].id).collect();
+        report.removed = self.remove_many(gone).into_iter().map(|r| r.path).collect();
+        report.unchecked = unchecked;
+        report.unchanged = self.len() - report.replaced.len() - report.moved.len() - unchecked;
+        added.sort_by_key(|(file, ..)| *file);
         for (file, fingerprint, source) in added {
             let path = names[file].clone();
             let id = self.insert(path.clone(), fingerprint, BTreeMap::new(), Some(source));
@@ -394,14 +463,24 @@ impl ReferenceIndex {
         Ok(report)
     }
 
-    /// Reads the catalog photo at `path` for [`ReferenceIndex::update`]: held at `position` (else new), is it still
-    /// the photo that reference was fingerprinted from?
-    fn read_again(&self, path: &Path, position: Option<usize>, fingerprinter: &Fingerprinter) -> Result<Read> {
+    /// Reads the catalog photo at `path` for [`ReferenceIndex::update`]: held at `position`, is it still the photo
+    /// that reference was fingerprinted from? New, is it the photo of a reference gone from its path (`moved_from`,
+    /// by SHA-256)?
+    fn read_again<V>(
+        &self,
+        path: &Path,
+        position: Option<usize>,
+        moved_from: &std::collections::HashMap<[u8; 32], V>,
+        fingerprinter: &Fingerprinter,
+    ) -> Result<Read> {
         let (bytes, source) = source::read(path, self.config.limits.max_file_bytes)?;
         let recorded = position.map(|p| self.references[p].source);
-        if let Some(Some(old)) = recorded
-            && old.sha256 == source.sha256
-        {
+        let same = match recorded {
+            Some(Some(old)) => old.sha256 == source.sha256,
+            Some(None) => false,
+            None => moved_from.contains_key(&source.sha256),
+        };
+        if same {
             return Ok(Read::Same(source));
         }
         let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| e.with_path(path))?;

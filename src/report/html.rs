@@ -154,34 +154,27 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
     // Each photo is decoded once, for its thumbnail and for the evidence picture.
     // Reopened by the paths the names stand for (a name's text escapes what is not UTF-8: `walk::name_path`).
     let listing_photo =
-        decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?")
-            .map(|(photo, _)| photo.image);
+        decode_for_report(&sources.queries.join(name_path(&report.query)), &sources.limits, "moved or deleted?", None)
+            .map(|photo| photo.image);
     // The reference's name comes from the index file, which may come from elsewhere: one that would leave the
     // catalog folder (absolute, or with `..`) is not followed.
     let reference_photo = match (sources.catalog, relative_name(&hit.reference)) {
         (Some(catalog), Some(name)) => {
             let path = catalog.join(name);
-            decode_for_report(&path, &sources.limits, "moved? scan with --catalog-root DIR").and_then(
-                |(photo, sha256)| {
-                    // Evidence drawn on another photo than the one matched would be false evidence: a photo replaced
-                    // under its name since it was indexed has another SHA-256 (where the index records it), or shows
-                    // in its size.
-                    let recorded = hit.reference_sha256.as_deref();
-                    match e.local.as_ref().map(|l| l.reference_size) {
-                        _ if recorded.is_some_and(|h| h != sha256) => Err(format!(
-                            "{} is not the photo indexed (another SHA-256): replaced since it was indexed? not shown",
-                            path.display()
-                        )),
-                        Some((w, h)) if (w, h) != (photo.width, photo.height) => Err(format!(
-                            "{} is {}x{}, the indexed photo was {w}x{h}: replaced since it was indexed? not shown",
-                            path.display(),
-                            photo.width,
-                            photo.height
-                        )),
-                        _ => Ok(photo),
-                    }
-                },
-            )
+            // Evidence drawn on another photo than the one matched would be false evidence: a photo replaced under
+            // its name since it was indexed has another SHA-256 (where the index records it), or shows in its size.
+            let hint = "moved? scan with --catalog-root DIR";
+            decode_for_report(&path, &sources.limits, hint, hit.reference_sha256.as_deref()).and_then(|photo| {
+                match e.local.as_ref().map(|l| l.reference_size) {
+                    Some((w, h)) if (w, h) != (photo.width, photo.height) => Err(format!(
+                        "{} is {}x{}, the indexed photo was {w}x{h}: replaced since it was indexed? not shown",
+                        path.display(),
+                        photo.width,
+                        photo.height
+                    )),
+                    _ => Ok(photo),
+                }
+            })
         }
         (Some(_), None) => Err("its path in the index leaves the catalog folder: not shown".to_string()),
         (None, _) => Err("the index does not record where the catalog is: scan with --catalog-root DIR".to_string()),
@@ -261,20 +254,29 @@ const THUMBNAIL: u32 = 240;
 /// Longer side of the evidence pictures.
 const EVIDENCE_WIDTH: u32 = 900;
 
-/// A photo decoded small enough for a report (evidence pictures draw at 420 px high) and its file's SHA-256 (hex), or
-/// why it cannot be shown. `missing` is the hint given when the file is not there.
-fn decode_for_report(path: &Path, limits: &crate::decode::Limits, missing: &str) -> Result<(Photo, String), String> {
+/// A photo decoded small enough for a report (evidence pictures draw at 420 px high), or why it cannot be shown.
+/// `missing` is the hint given when the file is not there; a file whose SHA-256 is not `sha256` (hex), where given,
+/// is not the photo meant and is not decoded.
+fn decode_for_report(
+    path: &Path,
+    limits: &crate::decode::Limits,
+    missing: &str,
+    sha256: Option<&str>,
+) -> Result<Photo, String> {
     let options = DecodeOptions { reduce_to: Some(640), limits: *limits, ..DecodeOptions::default() };
-    let read = crate::decode::read_regular(path, limits.max_file_bytes).and_then(|(bytes, _)| {
-        let photo = decode_bytes(&bytes, &options)?;
-        Ok((photo, crate::index::hex(&crate::index::sha256(&bytes))))
-    });
-    read.map_err(|e| e.with_path(path)).map_err(|e| match e.kind() {
+    let bytes = crate::decode::read_regular(path, limits.max_file_bytes).map_err(|e| match e.kind() {
         crate::error::ErrorKind::Io(io) if io.kind() == io::ErrorKind::NotFound => {
             format!("{} not found ({missing})", path.display())
         }
-        _ => e.to_string(),
-    })
+        _ => e.with_path(path).to_string(),
+    })?;
+    if sha256.is_some_and(|expected| expected != crate::index::hex(&crate::index::sha256(&bytes.0))) {
+        return Err(format!(
+            "{} is not the photo indexed (another SHA-256): replaced since it was indexed? not shown",
+            path.display()
+        ));
+    }
+    decode_bytes(&bytes.0, &options).map_err(|e| e.with_path(path).to_string())
 }
 
 /// `image` as a JPEG data URI.
