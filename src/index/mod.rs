@@ -358,20 +358,23 @@ impl ReferenceIndex {
         // What the walk could not read (a file, a folder and all under it, the catalog itself: "") or left out (a
         // photo's file that is now a pipe, or no longer looks like a photo) may be back next time: the references
         // there are kept.
-        let unreadable: Vec<String> = failures
+        let unreadable: HashSet<String> = failures
             .iter()
             .filter_map(|e| e.path())
             .chain(walk.skipped.iter().map(|s| s.path.as_path()))
             .map(|p| relative_path(catalog, p))
             .collect();
-        let under = |path: &str, entry: &str| {
-            entry.is_empty() || path == entry || path.strip_prefix(entry).is_some_and(|rest| rest.starts_with('/'))
+        // The path itself, each folder above it, or the catalog (""): a lookup a level, however many were left out.
+        let under = |path: &str| {
+            unreadable.contains("")
+                || unreadable.contains(path)
+                || path.match_indices('/').any(|(at, _)| unreadable.contains(&path[..at]))
         };
         let mut unchecked = 0;
         let mut gone = Vec::new();
         for (position, r) in self.references.iter().enumerate() {
             if !found.contains(r.path.as_str()) {
-                if unreadable.iter().any(|entry| under(&r.path, entry)) {
+                if under(&r.path) {
                     unchecked += 1;
                 } else {
                     gone.push(position);
