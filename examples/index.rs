@@ -13,16 +13,19 @@
 //! `--update` brings an existing index (`-o`) up to date with CATALOG_DIR instead of building it anew: photos not
 //! yet in it are fingerprinted and added with new ids, photos replaced under their name (another SHA-256 than the
 //! one indexed; files whose size and time are as indexed are not read) are fingerprinted again and keep their id
-//! and metadata, photos moved or renamed (the SHA-256 of a reference whose path is gone) keep their reference under
-//! the new path, references whose files are gone are removed, and every other reference is kept as it is
+//! and metadata, photos moved or renamed (found by their SHA-256, also onto another photo's old name or swapped)
+//! keep their reference under the new path, references whose files are gone are removed, and every other reference
+//! is kept as it is
 //! (`ReferenceIndex::update`). CATALOG_DIR must be the catalog's folder: every reference not found under it is
 //! removed (one under a folder that cannot be read, or whose file is now left out as not a photo, is kept, counted
 //! as `kept unchecked`). The index is written over the old file atomically, then each change is listed (`added
 //! PATH`, `replaced PATH`, `moved OLD -> NEW`, `removed PATH`, control characters in names escaped) and a summary
 //! line `updated INDEX: A added, P replaced, M moved, R removed, U unchanged (F failed, S skipped) ...`; an index
 //! whose references are all unchanged is not written (`INDEX is up to date: ...`). When more than half of the
-//! references would go, nothing is written unless `--force` is given (a wrong folder); a catalog folder that cannot
-//! be read is an error; without an index at `-o`, `--update` builds it. With `--metadata`, a listed reference's
+//! references would go, or CATALOG_DIR is a folder above or inside the catalog folder the index records (every
+//! reference would look moved), nothing is written unless `--force` is given (a wrong folder); a catalog folder
+//! that cannot be read, or a photo given instead of a folder, is an error; without an index at `-o`, `--update`
+//! builds it. With `--metadata`, a listed reference's
 //! metadata is replaced by its rows; the others
 //! keep theirs. Not with `--shards` (update the whole index, then split it) or `--full` (the index's own
 //! configuration is used).
@@ -106,6 +109,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     // Read before the catalog is fingerprinted: a mistake in it should cost seconds, not the whole build.
     let metadata = args.metadata.as_deref().map(read_metadata).transpose()?;
+    if args.update && !args.catalog.is_dir() {
+        bail!("--update: {} is not a folder: an index is updated from its catalog's folder", args.catalog.display());
+    }
     if args.update && args.output.exists() {
         return update(args, metadata);
     }
@@ -157,16 +163,31 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut index = ReferenceIndex::open(&args.output).context("--update: cannot open the index")?;
     let (before, root_before) = (index.len(), index.catalog_root().map(Path::to_path_buf));
+    // The folder above the catalog, or one inside it, would make every reference look moved: a wrong folder.
+    if let (Some(root), Ok(given)) = (root_before.as_deref().filter(|r| r.is_dir()), args.catalog.canonicalize())
+        && given != root
+        && (root.starts_with(&given) || given.starts_with(root))
+        && !args.force
+    {
+        let side = if root.starts_with(&given) { "above" } else { "inside" };
+        bail!(
+            "--update: {} is a folder {side} the catalog folder the index records ({}); update against that \
+             folder, or add --force; {} left as it was",
+            args.catalog.display(),
+            root.display(),
+            args.output.display()
+        );
+    }
     let bar = progress_bar();
     let report = index.update(&args.catalog, |p| advance(&bar, p)).context("--update")?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    list_left_out(&report.failures, &report.skipped);
     // Nothing was checked: not a success to report.
     if let Some(e) = report.failures.iter().find(|e| e.path() == Some(args.catalog.as_path())) {
         bail!("--update: cannot read the catalog folder ({e}); {} left as it was", args.output.display());
     }
+    list_left_out(&report.failures, &report.skipped);
     // Most of a catalog gone at once is more often the wrong folder than a catalog's life.
     if report.removed.len() * 2 > before && !args.force {
         bail!(
@@ -181,12 +202,13 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
         bail!("no photo left to index under {}; {} left as it was", args.catalog.display(), args.output.display());
     }
     let counts = format!(
-        "{} added, {} replaced, {} moved, {} removed, {} unchanged{} ({} failed, {} skipped) in {:.2} s",
+        "{} added, {} replaced, {} moved, {} removed, {} unchanged{}{} ({} failed, {} skipped) in {:.2} s",
         report.added.len(),
         report.replaced.len(),
         report.moved.len(),
         report.removed.len(),
         report.unchanged,
+        if report.touched > 0 { format!(" ({} with a new size or time)", report.touched) } else { String::new() },
         if report.unchecked > 0 { format!(", {} kept unchecked", report.unchecked) } else { String::new() },
         report.failures.len(),
         report.skipped.len(),
@@ -219,6 +241,9 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     }
     for path in &report.removed {
         eprintln!("removed {}", shown(path));
+    }
+    if let Some(root) = index.catalog_root().filter(|&root| Some(root) != root_before.as_deref()) {
+        eprintln!("catalog folder now {}", root.display());
     }
     let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     eprintln!("updated {}: {counts}; wrote {bytes} bytes", args.output.display());

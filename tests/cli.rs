@@ -211,6 +211,21 @@ fn index_update_keeps_ids_where_a_rebuild_renumbers() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("is up to date: 0 added"), "{}", text(&out.stderr));
     assert_eq!(std::fs::metadata(&index).unwrap().modified().unwrap(), written);
+    // The folder above the catalog would make every reference look moved: refused, written only with --force; and
+    // a single photo is not a catalog to update from.
+    let parent = dir.to_string_lossy().into_owned();
+    let out = run("index", &[&parent, "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is a folder above the catalog folder the index records"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::metadata(&index).unwrap().modified().unwrap(), written);
+    let photo = catalog.join("rocket.jpg").to_string_lossy().into_owned();
+    let out = run("index", &[&photo, "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a folder"), "{}", text(&out.stderr));
     let rebuilt = dir.join("rebuilt.idx").to_string_lossy().into_owned();
     let out = run("index", &[&catalog_arg, "-o", &rebuilt]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -335,6 +335,75 @@ fn update_fingerprints_a_photo_replaced_under_its_name_again_and_keeps_its_id() 
     let _ = std::fs::remove_dir_all(&*catalog);
 }
 
+/// Photos that change places keep their references, wherever their bytes go: moved onto the path of a photo
+/// that left, two names swapped, copies of one photo moved apart (each keeps the reference of its file name), and a
+/// new photo put where a moved one was is a new reference. The metadata follows the photo, never the path.
+#[test]
+fn update_follows_photos_that_change_places() {
+    let photos = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "coins.jpg", "rocket.jpg"];
+    let catalog = catalog_of("places-catalog", &photos);
+    std::fs::copy(testdata("refs/coins.jpg"), catalog.join("coins-b.jpg")).unwrap();
+    let references = Fingerprinter::for_references(FingerprintConfig::default());
+    let (mut index, _) = ReferenceIndex::build(&*catalog, &references, |_| {});
+    for r in index.references().to_vec() {
+        index.set_metadata(r.id, [("sku", r.path.as_str())]);
+    }
+    let sku_at = |index: &ReferenceIndex, path: &str| index.by_path(path).and_then(|r| r.metadata.get("sku").cloned());
+    let id_of = |index: &ReferenceIndex, path: &str| index.by_path(path).map(|r| r.id);
+    let ids: Vec<Option<u64>> =
+        ["rocket.jpg", "coins.jpg", "astronaut.jpg", "chelsea.jpg"].iter().map(|p| id_of(&index, p)).collect();
+    let mv = |from: &str, to: &str| {
+        if let Some(parent) = catalog.join(to).parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::rename(catalog.join(from), catalog.join(to)).unwrap();
+    };
+    // rocket.jpg moves aside and coins.jpg takes its name (a third copy of the coins appears); astronaut.jpg and
+    // chelsea.jpg swap names (through a third); the second copy of the coins moves into a folder under its own
+    // name; a new photo comes where coffee.jpg was, which moves into a folder.
+    mv("rocket.jpg", "rocket-v2.jpg");
+    mv("coins.jpg", "rocket.jpg");
+    mv("astronaut.jpg", "swap.tmp");
+    mv("chelsea.jpg", "astronaut.jpg");
+    mv("swap.tmp", "chelsea.jpg");
+    std::fs::create_dir_all(catalog.join("y")).unwrap();
+    std::fs::copy(catalog.join("rocket.jpg"), catalog.join("y/extra.jpg")).unwrap();
+    mv("coins-b.jpg", "z/coins-b.jpg");
+    mv("coffee.jpg", "shop/coffee.jpg");
+    std::fs::copy(testdata("refs/horse.png"), catalog.join("coffee.jpg")).unwrap();
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    let moved: Vec<(&str, &str)> = report.moved.iter().map(|(_, a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        moved,
+        [
+            ("chelsea.jpg", "astronaut.jpg"),
+            ("astronaut.jpg", "chelsea.jpg"),
+            ("rocket.jpg", "rocket-v2.jpg"),
+            ("coins.jpg", "rocket.jpg"),
+            ("coffee.jpg", "shop/coffee.jpg"),
+            ("coins-b.jpg", "z/coins-b.jpg"),
+        ],
+        "{report:?}"
+    );
+    assert_eq!(report.added.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["coffee.jpg", "y/extra.jpg"]);
+    assert_eq!((report.replaced.len(), report.removed.len(), report.unchanged), (0, 0, 0), "{report:?}");
+    for path in ["rocket-v2.jpg", "rocket.jpg", "astronaut.jpg", "chelsea.jpg", "shop/coffee.jpg", "z/coins-b.jpg"] {
+        let before = report.moved.iter().find(|(_, _, to)| to == path).map(|(_, from, _)| from.clone());
+        assert_eq!(sku_at(&index, path), before, "{path}: the metadata follows the photo");
+    }
+    assert_eq!(id_of(&index, "rocket-v2.jpg"), ids[0]);
+    assert_eq!(id_of(&index, "rocket.jpg"), ids[1]);
+    assert_eq!((id_of(&index, "chelsea.jpg"), id_of(&index, "astronaut.jpg")), (ids[2], ids[3]));
+    // Searches find each photo under the reference that moved with it.
+    let listings = Fingerprinter::for_listings(FingerprintConfig::default());
+    for (listing, path) in [("chelsea-resized.jpg", "astronaut.jpg"), ("rocket-brighter.jpg", "rocket-v2.jpg")] {
+        let listing = listings.fingerprint_path(testdata("listings").join(listing)).unwrap();
+        let hits = index.search(&listing, &SearchOptions::default()).unwrap();
+        assert_eq!(index.references()[hits[0].index].path, path);
+    }
+    let _ = std::fs::remove_dir_all(&*catalog);
+}
+
 /// An index from before format version 6 records no file per reference: its first update reads every photo, finds
 /// each the same (the same fingerprint), replaces none, and records them, so that the next update reads none.
 #[test]

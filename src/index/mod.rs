@@ -174,7 +174,7 @@ pub struct UpdateReport {
     /// The references whose photo was replaced under their name, fingerprinted again (ids and metadata kept), with
     /// their ids, in index order.
     pub replaced: Vec<(u64, String)>,
-    /// The references whose photo was moved (gone from its path, found at another with the same SHA-256): id,
+    /// The references whose photo was moved (no longer at its path, found at another with the same SHA-256): id,
     /// old path, new path, in new-path order. They keep their id, fingerprint and metadata.
     pub moved: Vec<(u64, String, String)>,
     /// The paths of the references removed (their files are gone).
@@ -208,12 +208,29 @@ impl UpdateReport {
     }
 }
 
-/// What [`ReferenceIndex::update`] makes of a catalog photo it reads.
-enum Read {
-    /// The photo the reference was fingerprinted from (a held one, or one gone from its path), its file now.
-    Same(SourceFile),
-    /// A photo to fingerprint in: new, or replaced under its name.
-    New(Box<Fingerprint>, SourceFile),
+/// A catalog file [`ReferenceIndex::update`] read.
+struct Seen {
+    /// Its record now.
+    source: SourceFile,
+    /// The photo recorded at its path (the same bytes, or for a reference without a record the same fingerprint).
+    same: bool,
+    /// Its fingerprint, made when the index does not know its bytes.
+    fingerprint: Option<Box<Fingerprint>>,
+}
+
+/// Where a reference stands in [`ReferenceIndex::update`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Its photo is at its path (checked by size and time, or read).
+    InPlace,
+    /// Not (yet) found: moved, replaced or gone.
+    Displaced,
+    /// Its photo found at another path.
+    Moved,
+    /// Another photo at its path.
+    Replaced,
+    /// Not checked: its file could not be read, or sits under an entry the walk could not read or left out.
+    Unchecked,
 }
 
 /// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
@@ -316,12 +333,18 @@ impl ReferenceIndex {
     /// differs too (a catalog copied without its times is read once, not fingerprinted again). A reference without
     /// a record (given to [`ReferenceIndex::add`], or from an index file older than format version 6) has its file
     /// read and fingerprinted, and is replaced only when the fingerprint differs; either way its record is kept
-    /// from then on. A photo found at a new path with the SHA-256 recorded for a reference whose path is gone is
-    /// that reference moved: its path changes, nothing else (not fingerprinted again; two gone references with the
-    /// same bytes pair with the new paths in order). A reference whose file cannot be read or decoded this time,
-    /// or that sits under an entry the walk cannot read or leaves out (a folder without permission, the whole
-    /// catalog, a photo's file now a pipe or no longer a photo by its name and first bytes), is kept as it was and
-    /// counted as unchecked, and the failure or skip listed. `progress` counts the files read. New words come from the vocabulary in hand (see
+    /// from then on. Photos follow their bytes, not their paths: where a reference's photo is no longer at its
+    /// path (gone, or other bytes there) and its recorded SHA-256 is found at a path whose bytes are new (a new
+    /// path, or one whose photo changed), that reference moved there: its path changes, nothing else (not
+    /// fingerprinted again). So a rename, a move into a folder, a photo moved onto the name of one that left, or
+    /// two names swapped keep each photo's id and metadata. Among references with the same bytes, those that kept
+    /// their file name pair first, the rest in index order. New bytes at a path whose reference did not move are a
+    /// replacement (fingerprinted again, id kept); new bytes anywhere else are a new reference (bytes the index
+    /// already holds take that reference's fingerprint rather than being decoded again). A reference whose file
+    /// cannot be read or decoded this time, or that sits under an entry the walk cannot read or leaves out (a
+    /// folder without permission, the whole catalog, a photo's file now a pipe or no longer a photo by its name
+    /// and first bytes), is kept as it was and counted as unchecked, and the failure or skip listed; so is a
+    /// reference whose photo is nowhere while a new file of its size could not be read (it may have moved there). `progress` counts the files read. New words come from the vocabulary in hand (see
     /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off); the references gone are removed in one
     /// pass ([`ReferenceIndex::remove_many`]) and the replaced ones filed again in one ([`WordIndex::refile`]).
     ///
@@ -370,22 +393,12 @@ impl ReferenceIndex {
                 || unreadable.contains(path)
                 || path.match_indices('/').any(|(at, _)| unreadable.contains(&path[..at]))
         };
-        let mut unchecked = 0;
-        let mut gone = Vec::new();
+        let n = self.len();
+        // Each reference: where it stands so far.
+        let mut state = vec![Standing::Displaced; n];
         for (position, r) in self.references.iter().enumerate() {
-            if !found.contains(r.path.as_str()) {
-                if under(&r.path) {
-                    unchecked += 1;
-                } else {
-                    gone.push(position);
-                }
-            }
-        }
-        // A photo gone from one path and found at another with the same SHA-256 was moved: it keeps its reference.
-        let mut moved_from: std::collections::HashMap<[u8; 32], Vec<usize>> = std::collections::HashMap::new();
-        for &position in gone.iter().rev() {
-            if let Some(source) = self.references[position].source {
-                moved_from.entry(source.sha256).or_default().push(position);
+            if !found.contains(r.path.as_str()) && under(&r.path) {
+                state[position] = Standing::Unchecked;
             }
         }
         // What to read: every new photo, and every held one whose file no longer has the size and time recorded.
@@ -402,47 +415,134 @@ impl ReferenceIndex {
                 }
             })
             .collect();
+        let mut at_path: Vec<Option<usize>> = vec![None; files.len()];
+        for (file, name) in names.iter().enumerate() {
+            if let Some(&position) = held.get(name.as_str()) {
+                at_path[file] = Some(position);
+                state[position] = Standing::InPlace;
+            }
+        }
         drop(held);
+        // Bytes the index already knows (a photo moved, or a copy of one it holds) are not fingerprinted again.
+        let mut known: std::collections::HashMap<[u8; 32], usize> = std::collections::HashMap::new();
+        for (position, r) in self.references.iter().enumerate().rev() {
+            if let Some(source) = r.source {
+                known.insert(source.sha256, position);
+            }
+        }
         let fingerprinter = Fingerprinter::for_references(self.config);
         let counter = Counter::new(to_read.len());
-        let read: Vec<(usize, Option<usize>, Result<Read>)> = to_read
+        let read: Vec<(usize, Option<usize>, Result<Seen>)> = to_read
             .par_iter()
             .map(|&(file, position)| {
-                let result = self.read_again(&files[file], position, &moved_from, &fingerprinter);
+                let result = self.read_again(&files[file], position, &known, &fingerprinter);
                 progress(counter.finish(result.is_err()));
                 (file, position, result)
             })
             .collect();
         let mut report = UpdateReport { failures, skipped: walk.skipped, ..UpdateReport::default() };
-        let (mut replaced, mut added) = (Vec::new(), Vec::new());
-        let mut stayed = vec![false; self.len()];
+        // Read: the same photo (touched), or new bytes at a path (open, to be taken by a reference that moved there,
+        // by its own reference as a replacement, or by a new one).
+        let mut open: Vec<(usize, Seen)> = Vec::new();
+        let mut sizes_unread: Vec<Option<u64>> = Vec::new();
         for (file, position, result) in read {
-            match (result, position) {
-                (Ok(Read::Same(source)), Some(position)) => {
-                    self.references[position].source = Some(source);
-                    report.touched += 1;
-                }
-                (Ok(Read::New(fingerprint, source)), Some(position)) => replaced.push((position, *fingerprint, source)),
-                (Ok(Read::New(fingerprint, source)), None) => added.push((file, *fingerprint, source)),
-                (Ok(Read::Same(source)), None) => match moved_from.get_mut(&source.sha256).and_then(Vec::pop) {
-                    Some(position) => {
-                        let reference = &mut self.references[position];
-                        let from = std::mem::replace(&mut reference.path, names[file].clone());
-                        reference.source = Some(source);
-                        report.moved.push((reference.id, from, names[file].clone()));
-                        stayed[position] = true;
+            match result {
+                Ok(seen) if seen.same => {
+                    if let Some(position) = position {
+                        self.references[position].source = Some(seen.source);
+                        report.touched += 1;
                     }
-                    // A second copy of a moved photo: a new reference of its own.
-                    None => match fingerprint_file(&files[file], &fingerprinter) {
-                        Ok((fingerprint, source)) => added.push((file, fingerprint, source)),
-                        Err(e) => report.failures.push(e),
-                    },
-                },
-                (Err(e), position) => {
-                    unchecked += usize::from(position.is_some());
+                }
+                Ok(seen) => {
+                    if let Some(position) = position {
+                        state[position] = Standing::Displaced;
+                    }
+                    open.push((file, seen));
+                }
+                Err(e) => {
+                    match position {
+                        Some(position) => state[position] = Standing::Unchecked,
+                        None => sizes_unread.push(std::fs::metadata(&files[file]).ok().map(|m| m.len())),
+                    }
                     report.failures.push(e);
                 }
             }
+        }
+        // A displaced reference whose recorded bytes are found at an open path moved there: those that kept their
+        // file name first, then the rest in index order.
+        let mut donors: std::collections::HashMap<[u8; 32], Vec<usize>> = std::collections::HashMap::new();
+        for position in (0..n).filter(|&p| state[p] == Standing::Displaced) {
+            if let Some(source) = self.references[position].source {
+                donors.entry(source.sha256).or_default().push(position);
+            }
+        }
+        let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
+        let mut taken = vec![false; open.len()];
+        let mut moves = Vec::new();
+        for same_name in [true, false] {
+            for (k, (file, seen)) in open.iter().enumerate() {
+                let Some(candidates) = donors.get_mut(&seen.source.sha256).filter(|_| !taken[k]) else { continue };
+                let name = file_name(&names[*file]);
+                let pick = match same_name {
+                    true => candidates.iter().position(|&p| file_name(&self.references[p].path) == name),
+                    false => (!candidates.is_empty()).then_some(0),
+                };
+                if let Some(pick) = pick {
+                    let position = candidates.remove(pick);
+                    state[position] = Standing::Moved;
+                    taken[k] = true;
+                    moves.push((position, *file, seen.source));
+                }
+            }
+        }
+        // What is left open: a replacement for the reference that held the path (if it did not move away), or a new
+        // photo. Bytes the index knows take the fingerprint of the reference they were made from.
+        let (mut replaced, mut added) = (Vec::new(), Vec::new());
+        for (k, (file, seen)) in open.into_iter().enumerate() {
+            if taken[k] {
+                continue;
+            }
+            let fingerprint = match seen.fingerprint {
+                Some(fingerprint) => Ok(*fingerprint),
+                None => match known.get(&seen.source.sha256).map(|&p| self.fingerprint(p)) {
+                    Some(Ok(fingerprint)) => Ok(fingerprint.into_owned()),
+                    _ => fingerprint_file(&files[file], &fingerprinter).map(|(fingerprint, _)| fingerprint),
+                },
+            };
+            let holder = at_path[file].filter(|&p| state[p] == Standing::Displaced);
+            match (fingerprint, holder) {
+                (Ok(fingerprint), Some(position)) => {
+                    state[position] = Standing::Replaced;
+                    replaced.push((position, fingerprint, seen.source));
+                }
+                (Ok(fingerprint), None) => added.push((file, fingerprint, seen.source)),
+                (Err(e), holder) => {
+                    if let Some(position) = holder {
+                        state[position] = Standing::Unchecked;
+                    }
+                    report.failures.push(e);
+                }
+            }
+        }
+        // A reference whose photo is nowhere now is removed, unless a new file that could not be read may be it (the
+        // same size, or a size that could not be read either).
+        let mut gone = Vec::new();
+        for (standing, r) in state.iter_mut().zip(&self.references) {
+            if *standing != Standing::Displaced {
+                continue;
+            }
+            let len = r.source.map(|s| s.len);
+            if len.is_some() && sizes_unread.iter().any(|&size| size.is_none() || size == len) {
+                *standing = Standing::Unchecked;
+            } else {
+                gone.push(r.id);
+            }
+        }
+        for (position, file, source) in moves {
+            let reference = &mut self.references[position];
+            let from = std::mem::replace(&mut reference.path, names[file].clone());
+            reference.source = Some(source);
+            report.moved.push((reference.id, from, names[file].clone()));
         }
         if !report.moved.is_empty() {
             report.moved.sort_by(|a, b| a.2.cmp(&b.2));
@@ -452,10 +552,10 @@ impl ReferenceIndex {
         report.replaced =
             replaced.iter().map(|(p, ..)| (self.references[*p].id, self.references[*p].path.clone())).collect();
         self.replace_at(replaced);
-        let gone: Vec<u64> = gone.iter().filter(|&&p| !stayed[p]).map(|&p| self.references[p].id).collect();
+        report.unchecked = state.iter().filter(|&&s| s == Standing::Unchecked).count();
+        report.unchanged = state.iter().filter(|&&s| s == Standing::InPlace).count();
         report.removed = self.remove_many(gone).into_iter().map(|r| r.path).collect();
-        report.unchecked = unchecked;
-        report.unchanged = self.len() - report.replaced.len() - report.moved.len() - unchecked;
+        report.removed.sort();
         added.sort_by_key(|(file, ..)| *file);
         for (file, fingerprint, source) in added {
             let path = names[file].clone();
@@ -466,25 +566,26 @@ impl ReferenceIndex {
         Ok(report)
     }
 
-    /// Reads the catalog photo at `path` for [`ReferenceIndex::update`]: held at `position`, is it still the photo
-    /// that reference was fingerprinted from? New, is it the photo of a reference gone from its path (`moved_from`,
-    /// by SHA-256)?
-    fn read_again<V>(
+    /// Reads the catalog photo at `path` for [`ReferenceIndex::update`] (held at `position`, or new): is it the
+    /// photo recorded there? If not, its fingerprint, unless the index knows its bytes (`known`: SHA-256 to a
+    /// reference made from them, whose fingerprint it can take) or it turns out the same photo.
+    fn read_again(
         &self,
         path: &Path,
         position: Option<usize>,
-        moved_from: &std::collections::HashMap<[u8; 32], V>,
+        known: &std::collections::HashMap<[u8; 32], usize>,
         fingerprinter: &Fingerprinter,
-    ) -> Result<Read> {
+    ) -> Result<Seen> {
         let (bytes, source) = source::read(path, self.config.limits.max_file_bytes)?;
         let recorded = position.map(|p| self.references[p].source);
-        let same = match recorded {
-            Some(Some(old)) => old.sha256 == source.sha256,
-            Some(None) => false,
-            None => moved_from.contains_key(&source.sha256),
-        };
-        if same {
-            return Ok(Read::Same(source));
+        let seen = |same, fingerprint| Ok(Seen { source, same, fingerprint });
+        if let Some(Some(old)) = recorded
+            && old.sha256 == source.sha256
+        {
+            return seen(true, None);
+        }
+        if known.contains_key(&source.sha256) {
+            return seen(false, None);
         }
         let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| e.with_path(path))?;
         // No record (added, or from an older file): the same photo if it fingerprints the same. Features that can no
@@ -492,9 +593,9 @@ impl ReferenceIndex {
         if let (Some(None), Some(position)) = (recorded, position)
             && self.fingerprint(position).is_ok_and(|old| *old == fingerprint)
         {
-            return Ok(Read::Same(source));
+            return seen(true, None);
         }
-        Ok(Read::New(Box::new(fingerprint), source))
+        seen(false, Some(Box::new(fingerprint)))
     }
 
     /// Gives the references at the positions in `replaced` their new fingerprint and file record (ids, paths and
