@@ -208,7 +208,7 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
         report.moved.len(),
         report.removed.len(),
         report.unchanged,
-        if report.touched > 0 { format!(" ({} with a new size or time)", report.touched) } else { String::new() },
+        if report.touched > 0 { format!(" ({} read and recorded again)", report.touched) } else { String::new() },
         if report.unchecked > 0 { format!(", {} kept unchecked", report.unchecked) } else { String::new() },
         report.failures.len(),
         report.skipped.len(),

@@ -181,8 +181,8 @@ pub struct UpdateReport {
     pub removed: Vec<String>,
     /// References checked and kept as they were: the same size and time as recorded, or the same SHA-256.
     pub unchanged: usize,
-    /// Of the unchanged, those whose file was read because its size or time changed (a copy, a `touch`): their
-    /// record now has the file's new size and time.
+    /// Of the unchanged, those whose file was read because its size or time changed (a copy, a `touch`) or that had
+    /// no record yet (from `add`, or an index file before format version 6): their record is now the file's.
     pub touched: usize,
     /// References kept without being checked: their file could not be read this time, or it sits under an entry the
     /// walk could not read or left out (each listed in `failures` or `skipped`).
