@@ -198,6 +198,19 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
             args.output.display()
         );
     }
+    // The same mistake after the catalog folder itself moved (the folder it records is gone): every photo moved
+    // under one folder named as the catalog folder was.
+    if let Some(folder) = moved_under_old_name(&report, before, root_before.as_deref())
+        && !args.force
+    {
+        bail!(
+            "--update: every photo would move under {folder}/, the name of the catalog folder the index records: is \
+             {} the folder above the catalog? Update against {}, or add --force; {} left as it was",
+            args.catalog.display(),
+            args.catalog.join(&folder).display(),
+            args.output.display()
+        );
+    }
     if index.is_empty() {
         bail!("no photo left to index under {}; {} left as it was", args.catalog.display(), args.output.display());
     }
@@ -216,7 +229,12 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     );
     // An unchanged catalog is not worth rewriting its index (gigabytes for a large one).
     if report.changed_nothing() && metadata.is_none() && index.catalog_root() == root_before.as_deref() {
-        eprintln!("{} is up to date: {counts}; not written", args.output.display());
+        let state = if report.failures.is_empty() && report.unchecked == 0 {
+            "is up to date"
+        } else {
+            "has nothing to change in what could be checked"
+        };
+        eprintln!("{} {state}: {counts}; not written", args.output.display());
         return Ok(());
     }
     if let Some(rows) = metadata {
@@ -248,6 +266,14 @@ fn update(args: &Args, metadata: Option<Metadata>) -> anyhow::Result<()> {
     let bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     eprintln!("updated {}: {counts}; wrote {bytes} bytes", args.output.display());
     Ok(())
+}
+
+/// The folder every reference of the index (`before` of them) would move under, when it is named as the catalog
+/// folder the index records (`root`, no longer there): the folder above a catalog that was moved.
+fn moved_under_old_name(report: &knockoff::UpdateReport, before: usize, root: Option<&Path>) -> Option<String> {
+    let name = root.filter(|r| !r.is_dir())?.file_name()?.to_string_lossy().into_owned();
+    let under = |(_, from, to): &(u64, String, String)| to.strip_prefix(&format!("{name}/")) == Some(from.as_str());
+    (report.moved.len() == before && before > 0 && report.moved.iter().all(under)).then_some(name)
 }
 
 /// A reference's path as a line of output shows it: control characters (a newline, a terminal escape) escaped, so

@@ -226,6 +226,14 @@ fn index_update_keeps_ids_where_a_rebuild_renumbers() {
     let out = run("index", &[&photo, "-o", &index_arg, "--update"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("is not a folder"), "{}", text(&out.stderr));
+    // The same mistake after the catalog folder itself moved: every photo would move under the folder's old name.
+    let new = dir.join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::rename(&catalog, new.join("catalog")).unwrap();
+    let out = run("index", &[&new.to_string_lossy(), "-o", &index_arg, "--update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the name of the catalog folder the index records"), "{}", text(&out.stderr));
+    std::fs::rename(new.join("catalog"), &catalog).unwrap();
     let rebuilt = dir.join("rebuilt.idx").to_string_lossy().into_owned();
     let out = run("index", &[&catalog_arg, "-o", &rebuilt]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

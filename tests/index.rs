@@ -404,6 +404,93 @@ fn update_follows_photos_that_change_places() {
     let _ = std::fs::remove_dir_all(&*catalog);
 }
 
+/// Whatever happens to the files, a reference's metadata stays with its photo's bytes: a swap where one side cannot
+/// be read (here a file over the size limit stands for an unreadable one), copies of one photo where one is edited
+/// and the other renamed, and a photo gone while another file cannot be read (it may be there: kept) or beside a
+/// dangling link (which can hold no photo: removed).
+#[test]
+fn update_never_gives_a_photo_another_photos_metadata() {
+    let catalog = catalog_of("bytes-catalog", &["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "coins.jpg"]);
+    std::fs::copy(testdata("refs/coins.jpg"), catalog.join("coins2.jpg")).unwrap();
+    let mut sha_of: std::collections::HashMap<String, [u8; 32]> = std::fs::read_dir(&*catalog)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), sha256_of(&p)))
+        .collect();
+    let limit = 1 << 20;
+    let config = FingerprintConfig::default().with_limits(knockoff::Limits::default().with_max_file_bytes(limit));
+    let (mut index, _) = ReferenceIndex::build(&*catalog, &Fingerprinter::for_references(config), |_| {});
+    for r in index.references().to_vec() {
+        index.set_metadata(r.id, [("sku", r.path.as_str())]);
+    }
+    let check = |index: &ReferenceIndex, sha_of: &std::collections::HashMap<String, [u8; 32]>| {
+        for r in index.references() {
+            let sku = &r.metadata["sku"];
+            assert_eq!(r.source.unwrap().sha256, sha_of[sku], "{} holds another photo than {sku}", r.path);
+        }
+    };
+    let write = |name: &str, bytes: &[u8]| std::fs::write(catalog.join(name), bytes).unwrap();
+    let (astronaut, chelsea) =
+        (std::fs::read(catalog.join("astronaut.jpg")).unwrap(), std::fs::read(catalog.join("chelsea.jpg")).unwrap());
+    // Swapped, the astronaut's file unreadable for now: chelsea's reference follows its bytes; the astronaut's,
+    // its path taken, cannot be kept there.
+    write("astronaut.jpg", &chelsea);
+    let mut padded = astronaut.clone();
+    padded.resize(limit as usize + 1, 0);
+    write("chelsea.jpg", &padded);
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    assert_eq!(
+        report.moved.iter().map(|(_, a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>(),
+        [("chelsea.jpg", "astronaut.jpg")]
+    );
+    check(&index, &sha_of);
+    // Readable again: a new photo at a path no reference holds.
+    write("chelsea.jpg", &astronaut);
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    assert_eq!(report.added.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["chelsea.jpg"]);
+    index.set_metadata(report.added[0].0, [("sku", "astronaut.jpg")]);
+    check(&index, &sha_of);
+
+    // Two copies: one edited in place (a replacement), the other renamed (a move), whatever their order.
+    let mut edited = std::fs::read(catalog.join("coins.jpg")).unwrap();
+    edited.extend_from_slice(b"edit");
+    write("coins.jpg", &edited);
+    std::fs::rename(catalog.join("coins2.jpg"), catalog.join("coins3.jpg")).unwrap();
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    assert_eq!(
+        report.moved.iter().map(|(_, a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>(),
+        [("coins2.jpg", "coins3.jpg")]
+    );
+    assert_eq!(report.replaced.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["coins.jpg"]);
+    index.set_metadata(report.replaced[0].0, [("sku", "coins-edited")]);
+    sha_of.insert("coins-edited".into(), sha256_of(&catalog.join("coins.jpg")));
+    check(&index, &sha_of);
+
+    // A photo gone while another file cannot be read: it may be that file, so it is kept, unchecked; beside a
+    // dangling link only, it is removed.
+    std::fs::remove_file(catalog.join("coffee.jpg")).unwrap();
+    write("unread.jpg", &padded);
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    assert_eq!((report.removed.len(), report.unchecked), (0, 1), "{report:?}");
+    std::fs::remove_file(catalog.join("unread.jpg")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(catalog.join("nowhere.jpg"), catalog.join("dangling.jpg")).unwrap();
+    let report = index.update(&*catalog, |_| {}).unwrap();
+    assert_eq!(report.removed, ["coffee.jpg"], "{report:?}");
+    let _ = std::fs::remove_dir_all(&*catalog);
+}
+
+/// The SHA-256 `sha256sum` prints for the file at `path`, as bytes.
+fn sha256_of(path: &std::path::Path) -> [u8; 32] {
+    let hex = std::process::Command::new("sha256sum").arg(path).output().unwrap().stdout;
+    let hex = String::from_utf8(hex).unwrap();
+    let mut digest = [0u8; 32];
+    for (k, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).unwrap();
+    }
+    digest
+}
+
 /// An index from before format version 6 records no file per reference: its first update reads every photo, finds
 /// each the same (the same fingerprint), replaces none, and records them, so that the next update reads none.
 #[test]

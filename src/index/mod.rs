@@ -218,6 +218,10 @@ struct Seen {
     fingerprint: Option<Box<Fingerprint>>,
 }
 
+/// A file [`ReferenceIndex::update`] read, or why not, with whether its bytes were read (a photo that does not
+/// decode) or not (a file that cannot be read may hold any photo).
+type SeenOrNot = std::result::Result<Seen, (Error, bool)>;
+
 /// Where a reference stands in [`ReferenceIndex::update`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Standing {
@@ -231,6 +235,16 @@ enum Standing {
     Replaced,
     /// Not checked: its file could not be read, or sits under an entry the walk could not read or left out.
     Unchecked,
+    /// Its file could not be read or decoded this time: kept unless its photo is found elsewhere.
+    Unreadable,
+}
+
+/// The order in which [`ReferenceIndex::update`] pairs references with the paths their bytes moved to.
+#[derive(Clone, Copy)]
+enum Pairing {
+    SameName,
+    PathGone,
+    Any,
 }
 
 /// The authentic catalog: fingerprints with ids, paths and metadata, searchable by PDQ and by score.
@@ -337,14 +351,16 @@ impl ReferenceIndex {
     /// path (gone, or other bytes there) and its recorded SHA-256 is found at a path whose bytes are new (a new
     /// path, or one whose photo changed), that reference moved there: its path changes, nothing else (not
     /// fingerprinted again). So a rename, a move into a folder, a photo moved onto the name of one that left, or
-    /// two names swapped keep each photo's id and metadata. Among references with the same bytes, those that kept
-    /// their file name pair first, the rest in index order. New bytes at a path whose reference did not move are a
+    /// two names swapped keep each photo's id and metadata; so does a reference whose file cannot be read this time
+    /// when its bytes are found elsewhere. Among references with the same bytes, those that kept their file name
+    /// pair first, then those whose path is gone, the rest in index order. New bytes at a path whose reference did not move are a
     /// replacement (fingerprinted again, id kept); new bytes anywhere else are a new reference (bytes the index
     /// already holds take that reference's fingerprint rather than being decoded again). A reference whose file
     /// cannot be read or decoded this time, or that sits under an entry the walk cannot read or leaves out (a
     /// folder without permission, the whole catalog, a photo's file now a pipe or no longer a photo by its name
     /// and first bytes), is kept as it was and counted as unchecked, and the failure or skip listed; so is a
-    /// reference whose photo is nowhere while a new file of its size could not be read (it may have moved there). `progress` counts the files read. New words come from the vocabulary in hand (see
+    /// reference whose photo is nowhere while some file or folder of the catalog could not be read (it may be
+    /// there; a dangling link holds none), unless another reference moved to its path. `progress` counts the files read. New words come from the vocabulary in hand (see
     /// [`ReferenceIndex::retrain_vocabulary`] for when a retrain pays off); the references gone are removed in one
     /// pass ([`ReferenceIndex::remove_many`]) and the replaced ones filed again in one ([`WordIndex::refile`]).
     ///
@@ -377,7 +393,15 @@ impl ReferenceIndex {
         let walk = crate::walk::walk([catalog], &crate::walk::WalkOptions::default());
         let (files, failures) = (walk.files, walk.failures);
         let names: Vec<String> = files.iter().map(|f| relative_path(catalog, f)).collect();
-        let found: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let found: std::collections::HashMap<&str, usize> =
+            names.iter().enumerate().map(|(file, name)| (name.as_str(), file)).collect();
+        // Bytes that could not be read may be a photo that moved: while there are any (a folder the walk could not
+        // read, a file that could not be read; a dangling link holds none), no reference is removed for being
+        // nowhere.
+        let dangling = |path: &Path| {
+            std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) && std::fs::metadata(path).is_err()
+        };
+        let mut bytes_unread = failures.iter().any(|e| e.path().is_none_or(|p| !dangling(p)));
         // What the walk could not read (a file, a folder and all under it, the catalog itself: "") or left out (a
         // photo's file that is now a pipe, or no longer looks like a photo) may be back next time: the references
         // there are kept.
@@ -397,7 +421,7 @@ impl ReferenceIndex {
         // Each reference: where it stands so far.
         let mut state = vec![Standing::Displaced; n];
         for (position, r) in self.references.iter().enumerate() {
-            if !found.contains(r.path.as_str()) && under(&r.path) {
+            if !found.contains_key(r.path.as_str()) && under(&r.path) {
                 state[position] = Standing::Unchecked;
             }
         }
@@ -432,7 +456,7 @@ impl ReferenceIndex {
         }
         let fingerprinter = Fingerprinter::for_references(self.config);
         let counter = Counter::new(to_read.len());
-        let read: Vec<(usize, Option<usize>, Result<Seen>)> = to_read
+        let read: Vec<(usize, Option<usize>, SeenOrNot)> = to_read
             .par_iter()
             .map(|&(file, position)| {
                 let result = self.read_again(&files[file], position, &known, &fingerprinter);
@@ -444,7 +468,6 @@ impl ReferenceIndex {
         // Read: the same photo (touched), or new bytes at a path (open, to be taken by a reference that moved there,
         // by its own reference as a replacement, or by a new one).
         let mut open: Vec<(usize, Seen)> = Vec::new();
-        let mut sizes_unread: Vec<Option<u64>> = Vec::new();
         for (file, position, result) in read {
             match result {
                 Ok(seen) if seen.same => {
@@ -459,34 +482,42 @@ impl ReferenceIndex {
                     }
                     open.push((file, seen));
                 }
-                Err(e) => {
-                    match position {
-                        Some(position) => state[position] = Standing::Unchecked,
-                        None => sizes_unread.push(std::fs::metadata(&files[file]).ok().map(|m| m.len())),
+                Err((e, read)) => {
+                    if let Some(position) = position {
+                        state[position] = Standing::Unreadable;
                     }
+                    bytes_unread |= !read;
                     report.failures.push(e);
                 }
             }
         }
-        // A displaced reference whose recorded bytes are found at an open path moved there: those that kept their
-        // file name first, then the rest in index order.
+        // A reference whose photo is not at its path (displaced, or its file there unreadable now) and whose
+        // recorded bytes are found at an open path moved there: those that kept their file name first, then those
+        // whose path is gone (a reference whose path has other bytes can still take them as a replacement), then
+        // the rest in index order.
         let mut donors: std::collections::HashMap<[u8; 32], Vec<usize>> = std::collections::HashMap::new();
-        for position in (0..n).filter(|&p| state[p] == Standing::Displaced) {
-            if let Some(source) = self.references[position].source {
+        for (position, r) in self.references.iter().enumerate() {
+            if matches!(state[position], Standing::Displaced | Standing::Unreadable)
+                && let Some(source) = r.source
+            {
                 donors.entry(source.sha256).or_default().push(position);
             }
         }
         let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
         let mut taken = vec![false; open.len()];
         let mut moves = Vec::new();
-        for same_name in [true, false] {
+        for pass in [Pairing::SameName, Pairing::PathGone, Pairing::Any] {
             for (k, (file, seen)) in open.iter().enumerate() {
                 let Some(candidates) = donors.get_mut(&seen.source.sha256).filter(|_| !taken[k]) else { continue };
                 let name = file_name(&names[*file]);
-                let pick = match same_name {
-                    true => candidates.iter().position(|&p| file_name(&self.references[p].path) == name),
-                    false => (!candidates.is_empty()).then_some(0),
-                };
+                let pick = candidates.iter().position(|&p| {
+                    let path = &self.references[p].path;
+                    match pass {
+                        Pairing::SameName => file_name(path) == name,
+                        Pairing::PathGone => !found.contains_key(path.as_str()),
+                        Pairing::Any => true,
+                    }
+                });
                 if let Some(pick) = pick {
                     let position = candidates.remove(pick);
                     state[position] = Standing::Moved;
@@ -524,18 +555,22 @@ impl ReferenceIndex {
                 }
             }
         }
-        // A reference whose photo is nowhere now is removed, unless a new file that could not be read may be it (the
-        // same size, or a size that could not be read either).
+        // A reference whose photo is nowhere now is removed, unless bytes that could not be read may be it; but not
+        // kept at a path another reference moved to.
+        let moved_to: HashSet<usize> = moves.iter().map(|&(_, file, _)| file).collect();
         let mut gone = Vec::new();
         for (standing, r) in state.iter_mut().zip(&self.references) {
-            if *standing != Standing::Displaced {
-                continue;
-            }
-            let len = r.source.map(|s| s.len);
-            if len.is_some() && sizes_unread.iter().any(|&size| size.is_none() || size == len) {
-                *standing = Standing::Unchecked;
-            } else {
-                gone.push(r.id);
+            match *standing {
+                Standing::Unreadable => *standing = Standing::Unchecked,
+                Standing::Displaced => {
+                    let taken = found.get(r.path.as_str()).is_some_and(|file| moved_to.contains(file));
+                    if bytes_unread && !taken {
+                        *standing = Standing::Unchecked;
+                    } else {
+                        gone.push(r.id);
+                    }
+                }
+                _ => {}
             }
         }
         for (position, file, source) in moves {
@@ -568,15 +603,16 @@ impl ReferenceIndex {
 
     /// Reads the catalog photo at `path` for [`ReferenceIndex::update`] (held at `position`, or new): is it the
     /// photo recorded there? If not, its fingerprint, unless the index knows its bytes (`known`: SHA-256 to a
-    /// reference made from them, whose fingerprint it can take) or it turns out the same photo.
+    /// reference made from them, whose fingerprint it can take) or it turns out the same photo. A failure says
+    /// whether the bytes were read.
     fn read_again(
         &self,
         path: &Path,
         position: Option<usize>,
         known: &std::collections::HashMap<[u8; 32], usize>,
         fingerprinter: &Fingerprinter,
-    ) -> Result<Seen> {
-        let (bytes, source) = source::read(path, self.config.limits.max_file_bytes)?;
+    ) -> SeenOrNot {
+        let (bytes, source) = source::read(path, self.config.limits.max_file_bytes).map_err(|e| (e, false))?;
         let recorded = position.map(|p| self.references[p].source);
         let seen = |same, fingerprint| Ok(Seen { source, same, fingerprint });
         if let Some(Some(old)) = recorded
@@ -587,7 +623,7 @@ impl ReferenceIndex {
         if known.contains_key(&source.sha256) {
             return seen(false, None);
         }
-        let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| e.with_path(path))?;
+        let fingerprint = fingerprinter.fingerprint_bytes(&bytes).map_err(|e| (e.with_path(path), true))?;
         // No record (added, or from an older file): the same photo if it fingerprints the same. Features that can no
         // longer be read from the index file count as a change, which replaces them.
         if let (Some(None), Some(position)) = (recorded, position)
