@@ -276,10 +276,10 @@ fn moved_under_old_name(report: &knockoff::UpdateReport, before: usize, root: Op
     (report.moved.len() == before && before > 0 && report.moved.iter().all(under)).then_some(name)
 }
 
-/// A reference's path as a line of output shows it: control characters (a newline, a terminal escape) escaped, so
-/// that a file's name cannot forge or hide lines.
-fn shown(path: &str) -> String {
-    path.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+/// A reference's path as a line of output shows it: control characters (a newline, a terminal escape) escaped, as
+/// in every error message, so that a file's name cannot forge or hide lines.
+fn shown(path: &str) -> knockoff::error::Printable<'_> {
+    knockoff::error::Printable(Path::new(path))
 }
 
 /// `DIR/catalog.idx` → `DIR/catalog-K-of-N.idx`.

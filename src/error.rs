@@ -359,10 +359,18 @@ impl std::error::Error for Error {
     }
 }
 
-/// A path as a message shows it: like [`Path::display`], but with control characters (a newline, a carriage
-/// return, a terminal escape) written escaped (`\n`, `\r`, `\u{1b}`), so that a crawled file's name cannot forge,
-/// split or hide lines of a log.
-pub(crate) struct Printable<'a>(pub(crate) &'a std::path::Path);
+/// A path as a message shows it: like [`Path::display`](std::path::Path::display), but with control characters (a
+/// newline, a carriage return, a terminal escape) written escaped (`\n`, `\r`, `\u{1b}`), so that a crawled file's
+/// name cannot forge, split or hide lines of a log. What [`Error`] and [`walk::Skipped`](crate::walk::Skipped)
+/// messages show; a program printing a reference's path can use it too.
+///
+/// ```
+/// use knockoff::error::Printable;
+///
+/// let name = std::path::Path::new("shop/a\nremoved b.jpg");
+/// assert_eq!(Printable(name).to_string(), "shop/a\\nremoved b.jpg");
+/// ```
+pub struct Printable<'a>(pub &'a std::path::Path);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

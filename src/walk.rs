@@ -169,6 +169,11 @@ pub(crate) fn name_text(name: &std::ffi::OsStr) -> String {
     out
 }
 
+/// The last part of a path written as report text (`shop/a.jpg` -> `a.jpg`).
+pub(crate) fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// The relative path a report's or an index's name stands for ([`name_path`]), if it stays inside the folder it is
 /// relative to: `None` for an empty name, an absolute one, or one with a `..` part. An index file is input like any
 /// other (it may come from elsewhere), so a report resolves its names only through this: a name cannot make it

@@ -426,32 +426,27 @@ impl ReferenceIndex {
             }
         }
         // What to read: every new photo, and every held one whose file no longer has the size and time recorded.
-        let held: std::collections::HashMap<&str, usize> =
-            self.references.iter().enumerate().map(|(position, r)| (r.path.as_str(), position)).collect();
-        let to_read: Vec<(usize, Option<usize>)> = names
-            .par_iter()
-            .enumerate()
-            .filter_map(|(file, name)| match held.get(name.as_str()) {
-                None => Some((file, None)),
-                Some(&position) => {
-                    let source = self.references[position].source;
-                    (!source.is_some_and(|s| s.stamp_matches(&files[file]))).then_some((file, Some(position)))
-                }
-            })
-            .collect();
+        // The reference each file's path holds, if any: in place until read otherwise.
         let mut at_path: Vec<Option<usize>> = vec![None; files.len()];
-        for (file, name) in names.iter().enumerate() {
-            if let Some(&position) = held.get(name.as_str()) {
+        for (position, r) in self.references.iter().enumerate() {
+            if let Some(&file) = found.get(r.path.as_str()) {
                 at_path[file] = Some(position);
                 state[position] = Standing::InPlace;
             }
         }
-        drop(held);
+        let to_read: Vec<(usize, Option<usize>)> = at_path
+            .par_iter()
+            .enumerate()
+            .filter(|&(file, &position)| {
+                position.is_none_or(|p| !self.references[p].source.is_some_and(|s| s.stamp_matches(&files[file])))
+            })
+            .map(|(file, &position)| (file, position))
+            .collect();
         // Bytes the index already knows (a photo moved, or a copy of one it holds) are not fingerprinted again.
         let mut known: std::collections::HashMap<[u8; 32], usize> = std::collections::HashMap::new();
-        for (position, r) in self.references.iter().enumerate().rev() {
+        for (position, r) in self.references.iter().enumerate() {
             if let Some(source) = r.source {
-                known.insert(source.sha256, position);
+                known.entry(source.sha256).or_insert(position);
             }
         }
         let fingerprinter = Fingerprinter::for_references(self.config);
@@ -503,17 +498,16 @@ impl ReferenceIndex {
                 donors.entry(source.sha256).or_default().push(position);
             }
         }
-        let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_string();
         let mut taken = vec![false; open.len()];
         let mut moves = Vec::new();
         for pass in [Pairing::SameName, Pairing::PathGone, Pairing::Any] {
             for (k, (file, seen)) in open.iter().enumerate() {
                 let Some(candidates) = donors.get_mut(&seen.source.sha256).filter(|_| !taken[k]) else { continue };
-                let name = file_name(&names[*file]);
+                let name = crate::walk::file_name(&names[*file]);
                 let pick = candidates.iter().position(|&p| {
                     let path = &self.references[p].path;
                     match pass {
-                        Pairing::SameName => file_name(path) == name,
+                        Pairing::SameName => crate::walk::file_name(path) == name,
                         Pairing::PathGone => !found.contains_key(path.as_str()),
                         Pairing::Any => true,
                     }

@@ -10,7 +10,7 @@ use crate::decode::{DecodeOptions, Photo, decode_bytes};
 use crate::fingerprint::shrink_to;
 use crate::scan::{Hit, ListingReport, Outcome, ScanSummary};
 use crate::similarity::Verdict;
-use crate::walk::{name_path, relative_name};
+use crate::walk::{file_name, name_path, relative_name};
 
 /// Where the photos of a report are, to inline their thumbnails.
 #[derive(Clone, Copy, Debug)]
@@ -235,10 +235,6 @@ fn write_card(out: &mut impl Write, report: &ListingReport, hit: &Hit, sources: 
         verdict = hit.verdict.as_str(),
         verdict_text = if hit.verdict == Verdict::Match { "MATCH" } else { "REVIEW" },
     )
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 fn figure(data_uri: Result<String, String>, label: &str, path: &str) -> String {
