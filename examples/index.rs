@@ -75,7 +75,8 @@ struct Args {
     /// again, follow moved ones, remove those gone; ids kept.
     #[arg(long, conflicts_with_all = ["shards", "full"])]
     update: bool,
-    /// With --update: save even when more than half of the references are gone from CATALOG.
+    /// With --update: save even when more than half of the references are gone from CATALOG, or when CATALOG is a
+    /// folder above or inside the catalog folder the index records.
     #[arg(long, requires = "update")]
     force: bool,
 }
