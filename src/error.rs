@@ -169,6 +169,20 @@ impl Error {
     }
 }
 
+/// An error serialises as its code, its file (non-UTF-8 bytes as `\xHH`, as reports write paths) and its message:
+/// `{"code": "decode", "path": "refs/a.jpg", "message": "..."}`, so that the reports holding errors
+/// ([`BuildReport`](crate::BuildReport), [`UpdateReport`](crate::UpdateReport)) serialise like every result.
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut error = serializer.serialize_struct("Error", 3)?;
+        error.serialize_field("code", &self.code())?;
+        error.serialize_field("path", &self.path().map(|p| crate::index::relative_path(Path::new(""), p)))?;
+        error.serialize_field("message", &self.kind.to_string())?;
+        error.end()
+    }
+}
+
 impl ErrorKind {
     /// The kind as a short, stable, machine-readable code.
     pub fn code(&self) -> ErrorCode {

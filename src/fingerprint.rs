@@ -205,6 +205,12 @@ pub struct Fingerprint {
     /// Keypoints and descriptors, in the photo's pixels; `None` when the configuration leaves them out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<Box<LocalFeatures>>,
+    /// The keypoint budget of the fingerprinter that made it ([`LocalConfig::budget`]): the reference budget
+    /// for an authentic photo's, the listing budget for a listing's. It lets an index refuse a listing
+    /// fingerprinted as a reference (which finds fewer copies) and a reference fingerprinted as a listing. `None`
+    /// for a hashes-only fingerprinter, or when not recorded (a fingerprint serialised before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keypoint_budget: Option<u32>,
 }
 
 impl Fingerprint {
@@ -247,6 +253,13 @@ pub struct Fingerprinter {
     classic: ClassicHashers,
 }
 
+/// A clone has the same configuration (the hashers are built anew: they hold no state).
+impl Clone for Fingerprinter {
+    fn clone(&self) -> Self {
+        Fingerprinter::for_references(self.config)
+    }
+}
+
 impl std::fmt::Debug for Fingerprinter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The hashers are stateless workers built from the configuration; the configuration says it all.
@@ -268,7 +281,7 @@ impl Fingerprinter {
 
     /// A fingerprinter with `config` as it is: the same as [`Fingerprinter::for_references`].
     #[deprecated(
-        since = "0.2.0",
+        since = "0.1.0",
         note = "say the role: `for_references` for the catalog, `for_listings` for listings (a listing fingerprinted \
                 with the reference budget loses matches)"
     )]
@@ -425,6 +438,7 @@ impl Fingerprinter {
             photo_pdq,
             colour: ColourSignature::of(&working),
             local,
+            keypoint_budget: self.config.local.map(|l| l.budget as u32),
         })
     }
 

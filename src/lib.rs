@@ -117,8 +117,9 @@ pub use calibration::Calibration;
 pub use colour::ColourSignature;
 pub use decode::{DecodeOptions, Limits, Photo, decode_bytes, decode_path, decode_reader};
 pub use error::{Error, ErrorCode, ErrorKind, Result, quiet_contained_panics};
-pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures};
+pub use features::{Keypoint, LocalConfig, LocalEvidence, LocalFeatures, Rect};
 pub use fingerprint::{FINGERPRINT_VERSION, Fingerprint, FingerprintConfig, Fingerprinter};
+pub use geometry::Transform;
 pub use hash::{Dihedral, Hash, HashKind, PdqHashes};
 pub use index::{
     BuildReport, Candidate, NO_METADATA, Reference, ReferenceIndex, SearchMethod, SearchOptions, Shard, SourceFile,
@@ -130,6 +131,7 @@ pub use similarity::{
     Alteration, Evidence, PDQ_EVIDENCE, Ranked, Similarity, Thresholds, Verdict, compare, compare_with, hash_score,
     score, top_k, top_k_with,
 };
+pub use walk::{SkipReason, Skipped, WalkOptions};
 
 /// The README's code runs as a doctest, so the README cannot drift from the API.
 #[cfg(doctest)]

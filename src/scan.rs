@@ -170,7 +170,8 @@ pub struct ListingReport {
 }
 
 impl ListingReport {
-    /// The best verdict among the hits (`NoMatch` for failures and listings with no hit).
+    /// The best verdict among the hits (`NoMatch` for failures, see [`ListingReport::failure`], and listings with
+    /// no hit).
     pub fn verdict(&self) -> Verdict {
         match &self.outcome {
             Outcome::Searched { hits } => hits.iter().map(|h| h.verdict).min().unwrap_or(Verdict::NoMatch),
@@ -191,6 +192,16 @@ impl ListingReport {
         match &self.outcome {
             Outcome::Searched { hits } => hits,
             Outcome::Failed { .. } => &[],
+        }
+    }
+
+    /// Why the listing could not be fingerprinted or searched: the kind of failure and the error in words (`None`
+    /// when it was searched). A failed listing's [`ListingReport::verdict`] is `NoMatch`; this tells it from one
+    /// that matched nothing.
+    pub fn failure(&self) -> Option<(ErrorCode, &str)> {
+        match &self.outcome {
+            Outcome::Searched { .. } => None,
+            Outcome::Failed { error_kind, error } => Some((*error_kind, error)),
         }
     }
 }
@@ -313,8 +324,10 @@ impl Scanner {
     /// of that order.
     ///
     /// # Errors
-    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder, and the sink's own
-    /// I/O errors ([`ErrorKind::Write`]: the sink writes); bad files are reports, not errors.
+    /// [`ErrorKind::NotAFolder`] (with the path) if `folder` does not exist or is not a folder,
+    /// [`ErrorKind::InvalidConfig`] for search options that [`SearchOptions::validate`] refuses (before any file
+    /// is read), and the sink's own I/O errors ([`ErrorKind::Write`]: the sink writes); bad files are reports, not
+    /// errors.
     pub fn scan(
         &self,
         folder: impl AsRef<Path>,
@@ -361,7 +374,8 @@ impl Scanner {
     /// ```
     ///
     /// # Errors
-    /// Only the sink's own I/O errors ([`ErrorKind::Write`]: the sink writes).
+    /// [`ErrorKind::InvalidConfig`] for search options that [`SearchOptions::validate`] refuses (before any input
+    /// is read), and the sink's own I/O errors ([`ErrorKind::Write`]: the sink writes).
     pub fn scan_files<I>(
         &self,
         inputs: impl IntoIterator<Item = I>,
@@ -395,6 +409,8 @@ impl Scanner {
         progress: impl Fn(Progress) + Sync,
         mut sink: impl FnMut(&ListingReport) -> std::io::Result<()>,
     ) -> Result<ScanSummary> {
+        // Options a search would refuse would fail every listing alike: refused once, before anything is read.
+        self.options.search.validate()?;
         let total = inputs.len() + failures.len();
         let counter = Counter::new(total);
         let mut summary = ScanSummary {
@@ -479,21 +495,7 @@ impl Scanner {
         match searched {
             Err(error) => failed(query, &error),
             Ok(ranked) => {
-                let hits = ranked
-                    .into_iter()
-                    .map(|ranked| {
-                        let reference = &self.index.references()[ranked.index];
-                        Hit {
-                            reference: reference.path.clone(),
-                            reference_id: reference.id,
-                            metadata: reference.metadata.clone(),
-                            reference_sha256: reference.source.map(|s| s.sha256_hex()),
-                            score: ranked.similarity.score,
-                            verdict: ranked.similarity.verdict,
-                            evidence: ranked.similarity.evidence,
-                        }
-                    })
-                    .collect();
+                let hits = ranked.into_iter().map(|ranked| self.index.hit(ranked)).collect();
                 ListingReport { query, outcome: Outcome::Searched { hits } }
             }
         }

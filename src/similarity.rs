@@ -138,6 +138,46 @@ impl Thresholds {
         }
     }
 
+    /// Checks that every bar is a number from 0 (above 1, a bar no score reaches: that verdict never given) and
+    /// that neither review bar is above its match bar (which would make every review-level score a `match`:
+    /// arguments given the wrong way round).
+    ///
+    /// ```
+    /// use knockoff::Thresholds;
+    ///
+    /// assert!(Thresholds::new(0.6, 0.45).validate().is_ok());
+    /// assert!(Thresholds::new(0.45, 0.6).validate().is_err());
+    /// assert!(Thresholds::new(f32::NAN, 0.4).validate().is_err());
+    /// assert!(Thresholds::new(1.5, 0.5).validate().is_ok()); // never `match`
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) naming the first bar that is not a number
+    /// from 0, or out of order. A search or a scan given such thresholds refuses to run with it.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |message: String| Err(crate::Error::new(crate::ErrorKind::InvalidConfig(message)));
+        let scores = [
+            ("match_score", self.match_score),
+            ("review_score", self.review_score),
+            ("hash_match_score", self.hash_match_score),
+            ("hash_review_score", self.hash_review_score),
+            ("contradicted_review_score", self.contradicted_review_score),
+        ];
+        if let Some((name, value)) = scores.iter().find(|(_, v)| v.is_nan() || *v < 0.0) {
+            return invalid(format!("thresholds: {name} is {value}, not a score bar (a number from 0)"));
+        }
+        for (review, matched) in [(1, 0), (3, 2)] {
+            let ((review, r), (matched, m)) = (scores[review], scores[matched]);
+            if r > m {
+                return invalid(format!(
+                    "thresholds: {review} {r} is above {matched} {m} (every score from {r} would be a match; \
+                     the two given the wrong way round?)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The thresholds that keep false verdicts per listing at the default rates (at most 0.1% of listings falsely
     /// `match`, 1% falsely `review`) against a catalog of `references` (see [`crate::calibration`]). What a search
     /// uses unless told otherwise.
@@ -285,6 +325,34 @@ pub enum Alteration {
 }
 
 impl Alteration {
+    /// The kind of edit, as serialised (the `kind` field of its JSON): `"mirrored"`, `"rotated"`, `"cropped"`,
+    /// `"placed"`, `"perspective"`, `"recoloured"`, `"greyscale"`, `"brightness"`, `"overlay"`, `"contrast"`,
+    /// `"aspect_changed"`, `"resized"` or `"another_shot"`: for counting or filtering edits without matching
+    /// every variant.
+    ///
+    /// ```
+    /// use knockoff::Alteration;
+    ///
+    /// assert_eq!(Alteration::Resized { scale: 0.5 }.kind(), "resized");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Alteration::Mirrored => "mirrored",
+            Alteration::Rotated { .. } => "rotated",
+            Alteration::Cropped { .. } => "cropped",
+            Alteration::Placed { .. } => "placed",
+            Alteration::Perspective => "perspective",
+            Alteration::Recoloured => "recoloured",
+            Alteration::Greyscale => "greyscale",
+            Alteration::Brightness { .. } => "brightness",
+            Alteration::Overlay { .. } => "overlay",
+            Alteration::Contrast { .. } => "contrast",
+            Alteration::AspectChanged { .. } => "aspect_changed",
+            Alteration::Resized { .. } => "resized",
+            Alteration::AnotherShot { .. } => "another_shot",
+        }
+    }
+
     /// Words for reports, e.g. "rotated 90° counter-clockwise".
     pub fn describe(&self) -> String {
         match self {
@@ -865,6 +933,34 @@ pub(crate) fn top_k_of(
 mod tests {
     use super::*;
     use crate::{FingerprintConfig, Fingerprinter};
+
+    /// `kind` names each edit as its JSON does.
+    #[test]
+    fn an_alterations_kind_is_its_serialised_kind() {
+        let region = Rect { x: 1.0, y: 2.0, width: 3.0, height: 4.0 };
+        let all = [
+            Alteration::Mirrored,
+            Alteration::Rotated { degrees: 10.0 },
+            Alteration::Cropped { region },
+            Alteration::Placed { region },
+            Alteration::Perspective,
+            Alteration::Recoloured,
+            Alteration::Greyscale,
+            Alteration::Brightness { shift: 3.0 },
+            Alteration::Overlay { region },
+            Alteration::Contrast { ratio: 1.2 },
+            Alteration::AspectChanged { reference: 1.0, listing: 1.5 },
+            Alteration::Resized { scale: 0.5 },
+            Alteration::AnotherShot { near_misses: 3, inliers: 40 },
+        ];
+        let mut kinds: Vec<&str> = all.iter().map(Alteration::kind).collect();
+        for a in &all {
+            let json = serde_json::to_value(a).expect("serialisable");
+            assert_eq!(json["kind"].as_str(), Some(a.kind()), "{a:?}");
+        }
+        kinds.dedup();
+        assert_eq!(kinds.len(), all.len(), "one kind per variant");
+    }
 
     /// The testdata coffee photo and its 25% crop, as reference and listing.
     fn coffee_and_crop() -> (Fingerprint, Fingerprint) {

@@ -151,10 +151,19 @@ fn an_index_refuses_fingerprints_of_another_configuration() {
     let err = index.add("rocket.jpg", hashes_only, NO_METADATA).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::FingerprintMismatch(_)), "{err}");
     let listing = Fingerprinter::for_listings(config).fingerprint_path(&photo).unwrap();
-    assert!(matches!(
-        index.add("rocket.jpg", listing, NO_METADATA).unwrap_err().kind(),
-        ErrorKind::FingerprintMismatch(_)
-    ));
+    // A listing's fingerprint says so by its keypoint budget, even with fewer keypoints than a reference may have
+    // (a plain photo's).
+    let mut few = listing.clone();
+    if let Some(local) = few.local.as_deref_mut() {
+        local.keypoints.truncate(100);
+        local.descriptors.truncate(100);
+    }
+    for listing in [listing, few] {
+        assert!(matches!(
+            index.add("rocket.jpg", listing, NO_METADATA).unwrap_err().kind(),
+            ErrorKind::FingerprintMismatch(_)
+        ));
+    }
     let reference = Fingerprinter::for_references(config).fingerprint_path(&photo).unwrap();
     let id = index.add("rocket.jpg", reference, vec![("sku", "R-1")]).unwrap();
     assert_eq!(index.by_path("rocket.jpg").map(|r| r.id), Some(id));

@@ -120,6 +120,25 @@ fn temp_path(name: &str) -> TempPath {
     TempPath(std::env::temp_dir().join(format!("knockoff-index-test-{}-{name}", std::process::id())))
 }
 
+/// Build and update reports serialise like every result: each failure as its code, its file and its message.
+#[test]
+fn build_and_update_reports_serialise_with_their_failures() {
+    let catalog = catalog_of("report-json", &["rocket.jpg"]);
+    std::fs::write(catalog.join("bad.jpg"), b"not a photo at all").unwrap();
+    let f = Fingerprinter::for_references(FingerprintConfig::hashes_only());
+    let (mut index, report) = ReferenceIndex::build(&*catalog, &f, |_| {});
+    assert_eq!(index.len(), 1);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["failures"][0]["code"], "unknown_format", "{json}");
+    assert!(json["failures"][0]["path"].as_str().is_some_and(|p| p.ends_with("/bad.jpg")), "{json}");
+    assert_eq!(json["failures"][0]["message"], report.failures[0].kind().to_string());
+    std::fs::copy(testdata("refs/coffee.jpg"), catalog.join("coffee.jpg")).unwrap();
+    let update = index.update(&*catalog, |_| {}).unwrap();
+    let json = serde_json::to_value(&update).unwrap();
+    assert_eq!(json["added"][0][1], "coffee.jpg", "{json}");
+    assert_eq!(json["failures"][0]["code"], "unknown_format", "{json}");
+}
+
 /// A report names a reference by its path alone, so an index holds one reference per path, and only paths inside
 /// the catalog folder (a report resolves them there): a second `add` of a path is refused until the first is
 /// removed, and so are empty, absolute and `..` paths, each with a typed error that names the path.
@@ -862,12 +881,42 @@ fn the_word_index_is_stored_and_opened_as_it_was() {
     assert_eq!(opened.references()[hits[0].index].path, "rocket.jpg");
 }
 
+/// A search refuses a listing fingerprinted as a reference (which finds fewer copies: the rocket collage scores
+/// 0.42 so) or without local features in an index that has them, rather than answering quietly worse; the same
+/// photo fingerprinted as a listing is a `match`. A fingerprint that does not record its budget (serialised before
+/// it was) is searched as it is.
+#[test]
+fn a_search_refuses_a_listing_fingerprinted_for_another_role() {
+    let index = refs_index();
+    let photo = testdata("listings/rocket-collage.jpg");
+    let options = SearchOptions::default();
+    let listing = Fingerprinter::for_listings(*index.config()).fingerprint_path(&photo).unwrap();
+    assert_eq!(listing.keypoint_budget, index.config().local.map(|l| l.listing_budget as u32));
+    let best = &index.search(&listing, &options).unwrap()[0];
+    assert_eq!((index.references()[best.index].path.as_str(), best.similarity.verdict), ("rocket.jpg", Verdict::Match));
+    for wrong in
+        [Fingerprinter::for_references(*index.config()), Fingerprinter::for_listings(FingerprintConfig::hashes_only())]
+    {
+        let f = wrong.fingerprint_path(&photo).unwrap();
+        let err = index.search(&f, &options).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::FingerprintMismatch(_)), "{err}");
+        assert!(err.to_string().contains("Fingerprinter::for_listings"), "{err}");
+    }
+    let mut unrecorded: Fingerprint =
+        serde_json::from_str(&serde_json::to_string(&listing).unwrap().replace("\"keypoint_budget\"", "\"unknown\""))
+            .unwrap();
+    assert_eq!(unrecorded.keypoint_budget, None);
+    assert_eq!(index.search(&unrecorded, &options).unwrap()[0].index, best.index);
+    unrecorded.keypoint_budget = listing.keypoint_budget;
+    assert_eq!(unrecorded, listing, "the budget round-trips through serde");
+}
+
 /// Large catalogs search through PDQ candidates; on the testdata that finds the same best references as
 /// scoring every reference.
 #[test]
 fn candidate_search_finds_what_exhaustive_search_finds() {
     let index = refs_index();
-    let f = Fingerprinter::for_references(FingerprintConfig::default());
+    let f = Fingerprinter::for_listings(*index.config());
     let exhaustive = SearchOptions::default();
     let mut candidates = SearchOptions::default();
     candidates.exhaustive_up_to = 0;

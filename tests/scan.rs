@@ -344,6 +344,10 @@ fn scan_files_takes_paths_and_bytes() {
     assert!(
         matches!(&reports[2].outcome, Outcome::Failed { error_kind, .. } if *error_kind == knockoff::ErrorCode::UnknownFormat)
     );
+    // The failure without matching on the outcome; a searched listing has none.
+    assert_eq!(reports[2].failure().map(|(code, _)| code), Some(knockoff::ErrorCode::UnknownFormat));
+    assert!(reports[2].failure().is_some_and(|(_, error)| error.contains("format")), "{:?}", reports[2].failure());
+    assert_eq!(reports[0].failure(), None);
 }
 
 /// Scanning a folder that does not exist is an error, not one report with an empty query.
@@ -422,6 +426,11 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
     let at = bytes.len() - 25;
     bytes[at] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
+    // Opening cannot see it (it leaves the features to the searches); `verify` does, and names the reference.
+    let err = ReferenceIndex::open(&path).unwrap().verify().unwrap_err();
+    assert_eq!(err.code(), knockoff::ErrorCode::IndexCorrupt);
+    assert!(err.to_string().contains("\"rocket.jpg\""), "{err}");
+    built.verify().unwrap();
     // Verify the best hash candidate and the best of the shortlist only, as in a large catalog, so that a search
     // reads the damaged block only when rocket.jpg is a candidate (six references all get a vote or two from a
     // listing's 1,250 keypoints, so a deeper shortlist would hold every one).
@@ -434,6 +443,8 @@ fn a_damaged_feature_block_fails_the_listings_that_read_it_and_the_scan_goes_on(
             Outcome::Failed { error_kind, error } => {
                 assert_eq!(*error_kind, knockoff::ErrorCode::IndexCorrupt, "{}: {error}", r.query);
                 assert!(error.contains("index file is corrupt") && error.contains("checksum"), "{error}");
+                // Which reference, and what to do.
+                assert!(error.contains("\"rocket.jpg\"") && error.contains("rebuild the index"), "{error}");
             }
             Outcome::Searched { hits } => assert!(hits.iter().all(|h| h.reference != "rocket.jpg"), "{}", r.query),
         }

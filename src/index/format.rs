@@ -817,7 +817,19 @@ impl<R: Read> Reader<R> {
             flag => return Err(Error::new(ErrorKind::IndexCorrupt(format!("bad photo-PDQ flag {flag}")))),
         };
         let colour = ColourSignature { bins };
-        Ok(Fingerprint { width, height, ahash, dhash, phash, pdq, photo_pdq, colour, local: None })
+        // The keypoint budget is the index's own, set as the reference is inserted.
+        Ok(Fingerprint {
+            width,
+            height,
+            ahash,
+            dhash,
+            phash,
+            pdq,
+            photo_pdq,
+            colour,
+            local: None,
+            keypoint_budget: None,
+        })
     }
 
     /// Features stored in a record (versions 2 to 4): their count, keypoints, descriptors.

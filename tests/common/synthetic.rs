@@ -37,5 +37,6 @@ pub fn fingerprint(pdq: [u64; 4], rng: &mut Rng) -> Fingerprint {
         photo_pdq: None,
         colour: ColourSignature { bins: [16; 16] },
         local: None,
+        keypoint_budget: None,
     }
 }
