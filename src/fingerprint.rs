@@ -234,8 +234,9 @@ impl Fingerprint {
 ///
 /// A fingerprinter has a role: references (the authentic catalog) and listings (what is checked against it) are
 /// fingerprinted alike except that a listing gets a larger keypoint budget, because a copy may fill only a corner
-/// of it (a collage, a pasted copy): a listing fingerprinted as a reference loses matches. So there is no neutral
-/// constructor; pick the role.
+/// of it (a collage, a pasted copy): a listing fingerprinted as a reference loses matches. So the constructors
+/// name the role (the neutral `new` is deprecated), and each fingerprint records the budget it was made with
+/// ([`Fingerprint::keypoint_budget`]), which an index checks.
 ///
 /// ```
 /// use knockoff::{compare, Fingerprinter, FingerprintConfig, Verdict};
