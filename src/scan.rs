@@ -297,6 +297,27 @@ impl Scanner {
         &self.index
     }
 
+    /// The index back, to change it (add or remove references) and scan on with a new scanner: the index itself
+    /// when this scanner held the only reference to it (`Arc::try_unwrap`), else the shared `Arc` as an error.
+    ///
+    /// ```
+    /// use knockoff::{FingerprintConfig, Fingerprinter, ReferenceIndex, ScanOptions, Scanner};
+    ///
+    /// let fingerprinter = Fingerprinter::for_references(FingerprintConfig::hashes_only());
+    /// let (index, _) = ReferenceIndex::build(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/refs"), &fingerprinter, |_| {});
+    /// let scanner = Scanner::new(index, ScanOptions::default());
+    /// let mut index = scanner.into_index().expect("not shared");
+    /// index.remove(0);
+    /// let scanner = Scanner::new(index, ScanOptions::default());
+    /// assert_eq!(scanner.index().len(), 5);
+    /// ```
+    ///
+    /// # Errors
+    /// The `Arc` itself when it is shared (another scanner, or a clone the caller kept).
+    pub fn into_index(self) -> std::result::Result<ReferenceIndex, Arc<ReferenceIndex>> {
+        Arc::try_unwrap(self.index)
+    }
+
     /// The options.
     pub fn options(&self) -> &ScanOptions {
         &self.options
